@@ -1,0 +1,48 @@
+# Quick start: `make report` renders the default report, `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PARAMS ?= params/cdnow.yaml
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: help install install-dev report test test-fast lab bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Versions are pinned by constraints.txt so that a report re-rendered later uses the same libraries.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -q -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the project (pinned)
+
+install-dev: $(VENV)/.installed-dev  ## install the project with the test extras
+
+report: install  ## render the default report (PARAMS=params/cdnow.yaml) into reports/<run name>/
+	$(BIN)/crm-workbench run $(PARAMS)
+
+test: install-dev  ## run the whole test suite, slow tests included
+	$(BIN)/python -m pytest
+
+test-fast: install-dev  ## run the tests that take seconds (skip notebook rendering)
+	$(BIN)/python -m pytest -m "not slow"
+
+lab: install  ## open JupyterLab on notebooks/ with crm_lib importable
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: install  ## print the speed benchmarks (summary statistics vs lifetimes)
+	$(BIN)/python benchmarks/bench_summary.py
+
+lock: install-dev  ## re-pin constraints.txt from the current .venv
+	$(PIP) freeze --exclude-editable | grep -v '^crm-workbench' > constraints.txt
+
+clean:  ## remove the virtual environment and rendered reports
+	rm -rf $(VENV) reports/*/ reports/*.failed

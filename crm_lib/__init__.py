@@ -1,0 +1,28 @@
+"""crm_lib: the helper library of the CRM analytics workbench.
+
+Modules are named after what they compute:
+
+- :mod:`crm_lib.data`: load and validate a transaction log;
+- :mod:`crm_lib.summary`: per-customer frequency / recency / T / monetary value and the
+  calibration-holdout split;
+- :mod:`crm_lib.kpi`: counts, rates and cohort tables;
+- :mod:`crm_lib.plots`: figures only, no model fitting;
+- :mod:`crm_lib.report`: Papermill execution, nbconvert rendering, index and manifest;
+- :mod:`crm_lib.datasets`: the data sets embedded in installed packages.
+"""
+from crm_lib.exceptions import (
+    CRMWorkbenchError,
+    DataValidationError,
+    ModelFitError,
+    ParamsError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CRMWorkbenchError",
+    "DataValidationError",
+    "ModelFitError",
+    "ParamsError",
+    "__version__",
+]
