@@ -205,9 +205,9 @@ def load_transactions(
     Parameters
     ----------
     path : str or Path
-        A ``.csv`` / ``.txt`` / ``.tsv`` file (any of them gzip-compressed) or a
-        ``.parquet`` file. Use :func:`crm_lib.datasets.resolve_data_path` for
-        ``embedded:`` names.
+        A ``.csv`` / ``.txt`` / ``.tsv`` file (any of them gzip-compressed), a
+        ``.parquet`` file, or ``embedded:<name>`` for a log shipped with ``lifetimes``
+        (``embedded:CDNOW_master.txt``).
     column_map : dict, optional
         Canonical name -> column name in the file, for ``customer_id``, ``date``,
         ``amount`` (required) and ``quantity``, ``channel``, ``cost`` (optional). A
@@ -245,7 +245,9 @@ def load_transactions(
     >>> log.n_customers, log.n_transactions
     (23570, 69659)
     """
-    path = Path(path)
+    from crm_lib.datasets import resolve_data_path
+
+    path = resolve_data_path(path) if str(path).startswith("embedded:") else Path(path)
     for name, value, allowed in (
         ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
         ("negative_amounts", negative_amounts, NEGATIVE_RULES),
