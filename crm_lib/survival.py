@@ -261,6 +261,14 @@ def _km_curve(time: np.ndarray, status: np.ndarray, alpha: float):
             "upper": upper,
         }
     )
+    last_time = float(time.max())
+    if curve.empty or last_time > curve["time"].iloc[-1]:
+        # Extend the curve flat to the longest follow-up (censored customers) so that it
+        # shows how far the data reach.
+        tail = {"time": last_time, "at_risk": int((time >= last_time).sum()), "events": 0,
+                "survival": s[-1] if len(s) else 1.0, "lower": lower[-1] if len(s) else 1.0,
+                "upper": upper[-1] if len(s) else 1.0}
+        curve = pd.concat([curve, pd.DataFrame([tail])], ignore_index=True)
     if status.sum() == 0:
         median, (mlow, mhigh) = np.nan, (np.nan, np.nan)
     else:
@@ -278,11 +286,12 @@ class KaplanMeierResult:
     ----------
     curves : DataFrame
         ``group``, ``time`` (days), ``at_risk``, ``events``, ``survival`` and its
-        pointwise ``lower`` / ``upper`` band, one row per event time and group.
+        pointwise ``lower`` / ``upper`` band, one row per event time and group, plus a
+        last row with no event at the longest follow-up when it is censored.
     medians : DataFrame
         Per group: ``customers``, ``churned``, ``censored``, ``median_days`` and its
-        interval ``median_lower`` / ``median_upper`` (NaN: not reached; inf: the upper
-        limit is beyond the data).
+        interval ``median_lower`` / ``median_upper`` (NaN: not reached or not
+        estimable; inf: the upper limit is beyond the data), ``longest_follow_up_days``.
     group_col : str or None
         The grouping column (None: one overall curve, group ``"all"``).
     alpha : float
@@ -329,10 +338,11 @@ class KaplanMeierResult:
         rows = {}
         for group, curve in self.curves.groupby("group", sort=False):
             before = curve[curve["time"] <= days]
-            if days > curve["time"].max() and curve["at_risk"].iloc[-1] - curve["events"].iloc[-1] == 0:
-                rows[group] = {"survival": 0.0, "lower": 0.0, "upper": 0.0}
-            elif days > self.medians.loc[group, "max_time"]:
-                rows[group] = {"survival": np.nan, "lower": np.nan, "upper": np.nan}
+            last = curve.iloc[-1]
+            if days > last["time"]:
+                # Beyond the data: 0 if everybody churned, unknown otherwise.
+                value = 0.0 if last["survival"] == 0 else np.nan
+                rows[group] = {"survival": value, "lower": value, "upper": value}
             elif before.empty:
                 rows[group] = {"survival": 1.0, "lower": 1.0, "upper": 1.0}
             else:
@@ -355,16 +365,16 @@ class KaplanMeierResult:
             lines.append(
                 f"  {group}: {int(row['customers']):,} customers, {int(row['churned']):,} churned, "
                 f"median lifetime {format_days(row['median_days'])} "
-                f"[{format_days(row['median_lower'])}, {format_days(row['median_upper'])}]"
+                f"[{format_days(row['median_lower'], 'not estimable')}, {format_days(row['median_upper'], 'not estimable')}]"
             )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
 
-def format_days(days: float) -> str:
-    """``"123 days"``, ``"not reached"`` for NaN, ``"beyond the data"`` for inf."""
-    if days is None or (isinstance(days, float) and np.isnan(days)):
-        return "not reached"
+def format_days(days: float, missing: str = "not reached") -> str:
+    """``"123 days"``; ``missing`` for NaN (``"not reached"``), ``"beyond the data"`` for inf."""
+    if days is None or np.isnan(days):
+        return missing
     if np.isinf(days):
         return "beyond the data"
     return f"{days:,.0f} days"
@@ -455,7 +465,7 @@ def kaplan_meier(
                 "median_days": median,
                 "median_lower": mlow,
                 "median_upper": mhigh,
-                "max_time": float(time.max()),
+                "longest_follow_up_days": float(time.max()),
             }
     except (ParamsError, DataValidationError) as exc:
         if errors == "raise":
