@@ -27,7 +27,8 @@ that the report calls take ``errors="report"`` to turn a specific, expected fail
 carries the message, so the rest of the report still renders.
 
 Calendar-period retention and attrition rates (active customers who buy again in the
-next period) are in :func:`period_retention` and :func:`cohort_retention`.
+next period, overall and per acquisition cohort) are KPIs: :mod:`crm_lib.kpi`
+(``activity_by_period``, ``cohort_retention``).
 """
 from __future__ import annotations
 
@@ -274,7 +275,9 @@ def _km_curve(time: np.ndarray, status: np.ndarray, alpha: float):
     else:
         # statsmodels (as SAS) takes the first time S drops strictly below 0.5.
         median = float(sf.quantile(0.5))
-        mlow, mhigh = sf.quantile_ci(0.5, alpha=alpha, method="cloglog")
+        # log(0) at S = 0 only makes statsmodels skip those times in the inversion.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mlow, mhigh = sf.quantile_ci(0.5, alpha=alpha, method="cloglog")
     return curve, median, float(mlow), float(mhigh)
 
 
@@ -1049,117 +1052,11 @@ def cox_proportional_hazards(
     )
 
 
-# ---------------------------------------------------------------------------------------
-# Calendar-period retention and attrition
-# ---------------------------------------------------------------------------------------
-
-
-def _active_periods(transactions: pd.DataFrame, period: str) -> pd.DataFrame:
-    _require_columns(transactions, ["customer_id", "date"], "transactions", "column_map")
-    periods = pd.to_datetime(transactions["date"]).dt.to_period(period)
-    return pd.DataFrame({"customer_id": transactions["customer_id"].to_numpy(), "period": periods.to_numpy()}).drop_duplicates()
-
-
-def period_retention(
-    transactions: pd.DataFrame, *, period: str = "Q", observation_end: str | pd.Timestamp | None = None
-) -> pd.DataFrame:
-    """Retention and attrition rates from one calendar period to the next.
-
-    Definitions: a customer is *active* in a period when they bought in it. The
-    **retention rate** of period p is the share of the customers active in p - 1 who are
-    active again in p; the **attrition rate** is 1 - retention rate.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        One row per purchase (``customer_id``, ``date``).
-    period : str
-        Pandas period alias: ``"M"`` months, ``"Q"`` quarters, ``"Y"`` years.
-    observation_end : str or Timestamp, optional
-        A period that ends after it is flagged ``complete = False`` (its rates are
-        biased down: customers had less time to buy).
-
-    Returns
-    -------
-    DataFrame
-        One row per period: ``period`` (str), ``active``, ``new`` (first purchase in
-        the period), ``retained`` (active in the period before as well),
-        ``active_previous``, ``retention_rate``, ``attrition_rate``, ``complete``.
-    """
-    active = _active_periods(transactions, period)
-    first = active.groupby("customer_id")["period"].transform("min")
-    all_periods = pd.period_range(active["period"].min(), active["period"].max(), freq=period)
-    counts = active.groupby("period").size().reindex(all_periods, fill_value=0)
-    new = active[active["period"] == first].groupby("period").size().reindex(all_periods, fill_value=0)
-    shifted = active.assign(period=active["period"] + 1)
-    retained = (
-        active.merge(shifted, on=["customer_id", "period"], how="inner").groupby("period").size()
-        .reindex(all_periods, fill_value=0)
-    )
-    previous = counts.shift(1)
-    end = pd.Timestamp(observation_end) if observation_end is not None else pd.to_datetime(transactions["date"]).max()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = retained / previous
-    out = pd.DataFrame(
-        {
-            "period": all_periods.astype(str),
-            "active": counts.to_numpy(),
-            "new": new.to_numpy(),
-            "retained": retained.to_numpy(),
-            "active_previous": previous.to_numpy(),
-            "retention_rate": rate.to_numpy(),
-            "attrition_rate": 1 - rate.to_numpy(),
-            "complete": all_periods.end_time.normalize() <= end.normalize(),
-        }
-    )
-    out.loc[0, ["retained"]] = np.nan
-    return out.reset_index(drop=True)
-
-
-def cohort_retention(transactions: pd.DataFrame, *, period: str = "Q") -> pd.DataFrame:
-    """Share of each acquisition cohort active in each later calendar period.
-
-    A cohort is the customers whose first purchase falls in one period; the value in
-    column k is the share of the cohort that bought in the k-th period after the first
-    (column 0 is 1 by definition).
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        One row per purchase.
-    period : str
-        Pandas period alias (``"M"``, ``"Q"``, ``"Y"``).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by cohort (str) with a ``customers`` column and one column per
-        ``periods_since_acquisition`` (0, 1, ...); NaN where not yet observed.
-    """
-    active = _active_periods(transactions, period)
-    first = active.groupby("customer_id")["period"].min().rename("cohort")
-    active = active.join(first, on="customer_id")
-    step = (active["period"] - active["cohort"]).map(lambda offset: offset.n)
-    counts = active.assign(step=step).groupby(["cohort", "step"]).size().unstack(fill_value=0)
-    last = active["period"].max()
-    size = counts[0]
-    shares = counts.div(size, axis=0).astype(float)
-    for cohort in shares.index:
-        observed = (last - cohort).n
-        shares.loc[cohort, shares.columns > observed] = np.nan
-    shares.index = shares.index.astype(str)
-    shares.index.name = "cohort"
-    shares.columns.name = "periods_since_acquisition"
-    shares.insert(0, "customers", size.to_numpy())
-    return shares
-
-
 __all__ = [
     "ACQUISITION_COLUMNS",
     "CoxResult",
     "KaplanMeierResult",
     "LogRankResult",
-    "cohort_retention",
     "cox_design",
     "cox_proportional_hazards",
     "format_days",
@@ -1168,7 +1065,6 @@ __all__ = [
     "lapse_sensitivity",
     "lapse_vs_p_alive",
     "log_rank_test",
-    "period_retention",
     "time_to_churn",
     "value_band_labels",
 ]

@@ -1,5 +1,6 @@
 """Figures of retention and survival: Kaplan-Meier curves, hazard ratios, the
-proportional-hazards check, calendar-period retention and sBG projections.
+proportional-hazards check and sBG projections (calendar-period retention
+rates are drawn by :mod:`crm_lib.plots.overview`).
 
 Every function takes computed results (from :mod:`crm_lib.survival` or
 :mod:`crm_lib.retention`) and an optional ``ax``, draws, labels the axes with units and
@@ -158,62 +159,6 @@ def plot_schoenfeld(cox: CoxResult, *, ax: Axes | None = None, bins: int = 20) -
     return ax
 
 
-def plot_period_retention(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Retention and attrition rate per calendar period (bars: active customers, right axis).
-
-    Parameters
-    ----------
-    table : DataFrame
-        From :func:`crm_lib.survival.period_retention`.
-    """
-    ax = _axes(ax)
-    x = np.arange(len(table))
-    right = ax.twinx()
-    right.bar(x, table["active"], color="lightgrey", alpha=0.6, label="active customers")
-    right.set_ylabel("active customers (count)")
-    right.grid(False)
-    ax.set_zorder(right.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.plot(x, table["retention_rate"], marker="o", label="retention rate")
-    ax.plot(x, table["attrition_rate"], marker="s", label="attrition rate")
-    incomplete = ~table["complete"].to_numpy(dtype=bool)
-    if incomplete.any():
-        ax.plot(x[incomplete], table["retention_rate"].to_numpy()[incomplete], "x", color="black",
-                label="incomplete period")
-    ax.set_xticks(x, table["period"], rotation=45, ha="right")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("calendar period")
-    ax.set_ylabel("share of previous period's active customers (%)")
-    ax.set_title("Retention and attrition from one period to the next")
-    ax.legend(loc="upper left", fontsize=8)
-    return ax
-
-
-def plot_cohort_retention(table: pd.DataFrame, *, ax: Axes | None = None, period_label: str = "periods") -> Axes:
-    """Heat map: share of each acquisition cohort active k periods after acquisition.
-
-    Parameters
-    ----------
-    table : DataFrame
-        From :func:`crm_lib.survival.cohort_retention`.
-    period_label : str
-        Unit of the columns for the axis label ("months", "quarters").
-    """
-    import seaborn as sns
-
-    ax = _axes(ax)
-    shares = table.drop(columns="customers").iloc[:, 1:]  # column 0 is 100% by definition
-    sns.heatmap(shares * 100, ax=ax, annot=shares.shape[1] <= 12, fmt=".0f", cmap="Blues",
-                cbar_kws={"label": "cohort active in the period (%)"})
-    ax.set_yticks(np.arange(len(table)) + 0.5,
-                  [f"{c} (n={n:,})" for c, n in zip(table.index, table["customers"])], rotation=0)
-    ax.set_xlabel(f"{period_label} since acquisition")
-    ax.set_ylabel("acquisition cohort")
-    ax.set_title("Share of each cohort buying again, by time since acquisition")
-    return ax
-
-
 def plot_sbg_survival(projection: pd.DataFrame, *, ax: Axes | None = None, period_label: str = "year") -> Axes:
     """Observed survivors (points) and the sBG fit and projection (lines), per cohort.
 
@@ -269,11 +214,9 @@ def plot_sbg_retention(projection: pd.DataFrame, *, ax: Axes | None = None, peri
 
 
 __all__ = [
-    "plot_cohort_retention",
     "plot_hazard_ratios",
     "plot_kaplan_meier",
     "plot_lapse_sensitivity",
-    "plot_period_retention",
     "plot_sbg_retention",
     "plot_sbg_survival",
     "plot_schoenfeld",
