@@ -718,7 +718,7 @@ def lapse_vs_p_alive(churn: pd.DataFrame, p_alive: pd.Series | pd.DataFrame | No
     if bad.any():
         raise DataValidationError(
             f"p_alive has {int(bad.sum()):,} of {len(p_alive):,} values outside [0, 1] "
-            f"(e.g. customer {bad.idxmax()!r}: {p_alive[bad].iloc[0]!r}); pass probabilities."
+            f"(e.g. customer {bad.idxmax()!r}: {float(p_alive[bad].iloc[0]):g}); pass probabilities."
         )
     joined = churn[["days_since_last_purchase"]].join(p_alive.rename("p_alive"), how="inner")
     if joined.empty:

@@ -1,0 +1,434 @@
+"""Time to churn, Kaplan-Meier, log-rank and Cox (crm_lib.survival)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
+from crm_lib.survival import (
+    cox_design,
+    cox_proportional_hazards,
+    format_days,
+    kaplan_meier,
+    lapse_sensitivity,
+    lapse_vs_p_alive,
+    log_rank_test,
+    time_to_churn,
+    value_band_labels,
+)
+
+# ---------------------------------------------------------------------------------------
+# A hand-made log (lapse_days = 30, observation end 2020-03-31)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hand_log() -> pd.DataFrame:
+    rows = [
+        # a: gaps of 10 and 9 days, then 71 days to the end (> 30): churned at 01-20.
+        ("a", "2020-01-01", 10.0, 1), ("a", "2020-01-01", 5.0, 2), ("a", "2020-01-11", 7.0, 1),
+        ("a", "2020-01-20", 3.0, 1),
+        # b: one purchase, 90 days to the end: churned at day 0.
+        ("b", "2020-01-01", 40.0, 4),
+        # c: a 60-day gap, then a purchase 30 days before the end (not > 30): churned at
+        # day 0 in the first spell, reactivated, not lapsed at the end.
+        ("c", "2020-01-01", 20.0, 1), ("c", "2020-03-01", 20.0, 1),
+        # d: gaps of 27 and 47 days: churned at 02-01 (day 27), reactivated on 03-20.
+        ("d", "2020-01-05", 15.0, 1), ("d", "2020-02-01", 15.0, 1), ("d", "2020-03-20", 15.0, 1),
+        # e: 15-day gap, last purchase 6 days before the end: censored.
+        ("e", "2020-03-10", 25.0, 2), ("e", "2020-03-25", 5.0, 1),
+        # after the observation end: ignored.
+        ("e", "2020-04-15", 99.0, 9),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount", "quantity"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def test_time_to_churn_on_hand_log(hand_log):
+    churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31")
+    assert list(churn.index) == ["a", "b", "c", "d", "e"]
+    assert churn["duration_days"].tolist() == [19.0, 0.0, 0.0, 27.0, 15.0]
+    assert churn["churned"].tolist() == [True, True, True, True, False]
+    assert churn["reactivated"].tolist() == [False, False, True, True, False]
+    assert churn["purchases"].tolist() == [3, 1, 1, 2, 2]
+    assert churn["days_since_last_purchase"].tolist() == [71.0, 90.0, 30.0, 11.0, 6.0]
+    # The first order is the first day's orders summed (a: 10 + 5, 2 + 1 items).
+    assert churn["first_order_amount"].tolist() == [15.0, 40.0, 20.0, 15.0, 25.0]
+    assert churn["first_order_quantity"].tolist() == [3.0, 4.0, 1.0, 1.0, 2.0]
+    assert churn["cohort"].tolist() == ["2020-01"] * 4 + ["2020-03"]
+    assert churn.loc["d", "last_purchase"] == pd.Timestamp("2020-02-01")
+
+
+def test_lapse_recognised_event_time(hand_log):
+    churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised")
+    # Churned: last purchase of the spell + 30 days; censored e: observation end - first purchase.
+    assert churn["duration_days"].tolist() == [49.0, 30.0, 30.0, 57.0, 21.0]
+
+
+def test_lapse_is_strictly_more_than_n_days(hand_log):
+    # With lapse_days = 71, customer a's 71 days to the end are not a lapse: censored.
+    churn = time_to_churn(hand_log, lapse_days=71, observation_end="2020-03-31")
+    assert not churn.loc["a", "churned"]
+    assert churn.loc["b", "churned"]  # 90 > 71
+
+
+def test_time_to_churn_bad_parameters(hand_log):
+    with pytest.raises(ParamsError, match="lapse_days=-5 must be a positive number"):
+        time_to_churn(hand_log, lapse_days=-5)
+    with pytest.raises(ParamsError, match="event_time='end' is not supported; use one of last_purchase"):
+        time_to_churn(hand_log, event_time="end")
+    with pytest.raises(DataValidationError, match=r"no purchase on or before observation_end \(2019-01-01\).*2020-01-01"):
+        time_to_churn(hand_log, observation_end="2019-01-01")
+    with pytest.raises(DataValidationError, match="column 'amount' not found"):
+        time_to_churn(hand_log.drop(columns="amount"))
+
+
+def test_value_bands_are_equal_count_and_labelled():
+    amounts = pd.Series(np.arange(1.0, 10.0), index=list("abcdefghi"))
+    bands = value_band_labels(amounts, bands=3)
+    assert bands.tolist() == ["1 (1-3)"] * 3 + ["2 (4-6)"] * 3 + ["3 (7-9)"] * 3
+
+
+# ---------------------------------------------------------------------------------------
+# Kaplan-Meier against a hand computation
+# ---------------------------------------------------------------------------------------
+
+
+def test_kaplan_meier_matches_hand_computation():
+    # Durations 2, 3+, 4, 4, 5+, 7, 8+, 9 (+ = censored). Product-limit estimate:
+    #   t=2: 8 at risk, 1 event  -> S = 7/8                 = 0.875
+    #   t=4: 6 at risk, 2 events -> S = 0.875 * 4/6         = 0.583333
+    #   t=7: 3 at risk, 1 event  -> S = 0.583333 * 2/3      = 0.388889
+    #   t=9: 1 at risk, 1 event  -> S = 0
+    # Median: first time S < 0.5 -> 7 days.
+    # Greenwood at t=4: Var = S^2 (1/(8*7) + 2/(6*4)) = 0.340278 * 0.101190 = 0.034433, se = 0.185561.
+    # log(-log) band: c = log(-log 0.583333) = -0.618046, se_c = 0.185561 / (0.583333 * 0.538997) = 0.590177,
+    #   lower = exp(-exp(c + 1.959964 se_c)) = 0.180189, upper = exp(-exp(c - 1.959964 se_c)) = 0.844069.
+    churn = pd.DataFrame(
+        {"duration_days": [2.0, 3, 4, 4, 5, 7, 8, 9], "churned": [True, False, True, True, False, True, False, True]}
+    )
+    km = kaplan_meier(churn)
+    curve = km.curves
+    assert curve["time"].tolist() == [2.0, 4.0, 7.0, 9.0]
+    assert curve["at_risk"].tolist() == [8, 6, 3, 1]
+    assert curve["events"].tolist() == [1, 2, 1, 1]
+    np.testing.assert_allclose(curve["survival"], [0.875, 0.583333, 0.388889, 0.0], atol=1e-6)
+    row = curve.iloc[1]
+    assert row["lower"] == pytest.approx(0.180189, abs=1e-5)
+    assert row["upper"] == pytest.approx(0.844069, abs=1e-5)
+    assert km.medians.loc["all", "median_days"] == 7.0
+    assert km.medians.loc["all", ["customers", "churned", "censored"]].tolist() == [8, 5, 3]
+    at = km.survival_at(5)
+    assert at.loc["all", "survival"] == pytest.approx(0.583333, abs=1e-6)
+    assert km.survival_at(1).loc["all", "survival"] == 1.0
+    assert km.survival_at(20).loc["all", "survival"] == 0.0  # everybody churned by day 9
+    assert "median lifetime 7 days" in km.summary()
+
+
+def test_kaplan_meier_curve_runs_to_longest_censored_follow_up():
+    churn = pd.DataFrame({"duration_days": [1.0, 2, 10], "churned": [True, True, False]})
+    km = kaplan_meier(churn)
+    assert km.curves["time"].tolist() == [1.0, 2.0, 10.0]
+    assert km.curves["survival"].iloc[-1] == pytest.approx(1 / 3)
+    assert np.isnan(km.survival_at(11).loc["all", "survival"])  # beyond the data: unknown
+    assert km.medians.loc["all", "median_days"] == 2.0  # S(2) = 1/3 < 0.5
+
+
+def test_kaplan_meier_by_group_and_small_groups():
+    rng = np.random.default_rng(7)
+    churn = pd.DataFrame(
+        {
+            "duration_days": rng.exponential(100, 130),
+            "churned": rng.random(130) < 0.8,
+            "channel": ["web"] * 60 + ["store"] * 60 + ["phone"] * 10,
+        }
+    )
+    km = kaplan_meier(churn, group_col="channel", min_group_size=20)
+    assert km.groups == ["store", "web"]
+    assert km.medians["customers"].tolist() == [60, 60]
+    assert km.notes == (
+        "1 group(s) of channel left out, fewer than 20 customers: 'phone' (10 customers); "
+        "merge small groups or lower min_group_size in params.",
+    )
+    with pytest.raises(DataValidationError, match=r"every group has fewer than 100 customers \(largest: 'store' with 60\)"):
+        kaplan_meier(churn, group_col="channel", min_group_size=100)
+
+
+def test_unknown_grouping_column_names_the_columns():
+    churn = pd.DataFrame({"duration_days": [1.0, 2], "churned": [True, False], "cohort": ["x", "y"]})
+    with pytest.raises(ParamsError, match=r"column\(s\) \['segment'\] not found; the table has \['duration_days', "
+                                          r"'churned', 'cohort'\]. Set group_col in params"):
+        kaplan_meier(churn, group_col="segment")
+    failed = kaplan_meier(churn, group_col="segment", errors="report")
+    assert failed.error.startswith("grouping column: column(s) ['segment'] not found")
+    assert failed.summary().startswith("Kaplan-Meier not available: ")
+    with pytest.raises(ParamsError, match="errors='ignore' is not supported"):
+        kaplan_meier(churn, errors="ignore")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    durations=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=60),
+    flags=st.lists(st.booleans(), min_size=60, max_size=60),
+)
+def test_kaplan_meier_curve_is_a_non_increasing_probability(durations, flags):
+    churn = pd.DataFrame({"duration_days": np.asarray(durations, float), "churned": flags[: len(durations)]})
+    curve = kaplan_meier(churn).curves
+    s = curve["survival"].to_numpy()
+    assert np.all((s >= 0) & (s <= 1))
+    assert np.all(np.diff(s) <= 1e-12)
+    assert np.all(curve["lower"] <= s + 1e-12) and np.all(s <= curve["upper"] + 1e-12)
+    assert curve["events"].sum() == int(np.sum(flags[: len(durations)]))
+
+
+# ---------------------------------------------------------------------------------------
+# Properties of the churn definition on random logs
+# ---------------------------------------------------------------------------------------
+
+
+@st.composite
+def transaction_logs(draw):
+    n = draw(st.integers(min_value=1, max_value=40))
+    customers = draw(st.lists(st.sampled_from(list("abcdefgh")), min_size=n, max_size=n))
+    days = draw(st.lists(st.integers(min_value=0, max_value=500), min_size=n, max_size=n))
+    return pd.DataFrame(
+        {
+            "customer_id": customers,
+            "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D"),
+            "amount": np.ones(n),
+        }
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tx=transaction_logs(), lapse_days=st.integers(min_value=1, max_value=200))
+def test_churn_definition_invariants(tx, lapse_days):
+    end = pd.Timestamp("2021-06-01")
+    churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end)
+    age = (end - churn["first_purchase"]).dt.days
+    assert (churn["duration_days"] >= 0).all()
+    assert (churn["duration_days"] <= age).all()
+    # Censored customers bought within the last lapse_days days and never lapsed.
+    censored = ~churn["churned"]
+    assert (churn.loc[censored, "days_since_last_purchase"] <= lapse_days).all()
+    assert not churn.loc[censored, "reactivated"].any()
+    # A churned customer who did not come back has been silent for more than lapse_days.
+    gone = churn["churned"] & ~churn["reactivated"]
+    assert (churn.loc[gone, "days_since_last_purchase"] > lapse_days).all()
+    recognised = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised")
+    assert (recognised.loc[recognised["churned"], "duration_days"] >= lapse_days).all()
+    assert (recognised["duration_days"] <= age + lapse_days).all()
+    assert (recognised.loc[~recognised["churned"], "duration_days"] == age[~recognised["churned"]]).all()
+
+
+# ---------------------------------------------------------------------------------------
+# Log-rank
+# ---------------------------------------------------------------------------------------
+
+
+def _two_groups(rate_b: float, n: int = 300, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    time = np.r_[rng.exponential(100, n), rng.exponential(100 / rate_b, n)]
+    censor = rng.uniform(0, 300, 2 * n)
+    return pd.DataFrame(
+        {"duration_days": np.minimum(time, censor), "churned": time <= censor, "band": ["low"] * n + ["high"] * n}
+    )
+
+
+def test_log_rank_agrees_with_scipy():
+    churn = _two_groups(rate_b=1.3)
+    result = log_rank_test(churn, group_col="band")
+    low, high = churn[churn["band"] == "low"], churn[churn["band"] == "high"]
+    reference = stats.logrank(
+        stats.CensoredData.right_censored(low["duration_days"], ~low["churned"]),
+        stats.CensoredData.right_censored(high["duration_days"], ~high["churned"]),
+    )
+    assert result.statistic == pytest.approx(reference.statistic**2, rel=1e-6)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-6)
+    assert result.df == 1 and result.n == 600
+
+
+def test_log_rank_verdicts():
+    different = log_rank_test(_two_groups(rate_b=2.0), group_col="band")
+    assert different.p_value < 1e-6
+    assert different.verdict.startswith("Retention differs between the 2 groups of band (log-rank χ² = ")
+    assert "p = <0.001, 600 customers" in different.verdict
+    # Same lifetime distribution in both groups (seed fixed; under the null p is uniform).
+    same = log_rank_test(_two_groups(rate_b=1.0, seed=6), group_col="band")
+    assert same.p_value > 0.05
+    assert same.verdict.startswith("There is no evidence that retention differs between the 2 groups of band")
+
+
+def test_log_rank_needs_two_groups_large_enough():
+    churn = _two_groups(rate_b=1.0, n=30)
+    churn.loc[churn.index[:25], "band"] = "tiny"  # groups: high 30, tiny 25, low 5
+    with pytest.raises(DataValidationError, match=r"has 1 group with at least 26 customers \('high', 30 customers\)"):
+        log_rank_test(churn, group_col="band", min_group_size=26)
+    failed = log_rank_test(churn, group_col="band", min_group_size=26, errors="report")
+    assert failed.verdict.startswith("The log-rank test could not be run: grouping column 'band' has 1 group")
+    assert "'low' (5 customers)" in failed.verdict
+
+
+# ---------------------------------------------------------------------------------------
+# Cox
+# ---------------------------------------------------------------------------------------
+
+
+def _simulated_cox(n=3000, beta_amount=-0.3, beta_web=0.5, seed=11, time_varying=False):
+    """Exponential lifetimes with hazard exp(b1 log2(1 + amount) + b2 [channel = web])."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3, 0.8, n)
+    web = rng.random(n) < 0.4
+    lp = beta_amount * np.log2(1 + amount) + beta_web * web
+    if time_varying:
+        # The web effect flips sign after 100 days: piecewise-exponential hazard.
+        t1 = rng.exponential(100 * np.exp(-lp))
+        late = t1 > 100
+        lp_late = beta_amount * np.log2(1 + amount) - beta_web * web
+        time = np.where(late, 100 + rng.exponential(100 * np.exp(-lp_late)), t1)
+    else:
+        time = rng.exponential(100 * np.exp(-lp))
+    censor = rng.uniform(0, 600, n)
+    return pd.DataFrame(
+        {
+            "duration_days": np.round(np.minimum(time, censor), 3),
+            "churned": time <= censor,
+            "first_order_amount": amount,
+            "channel": np.where(web, "web", "store"),
+        }
+    )
+
+
+def test_cox_recovers_simulated_hazard_ratios():
+    churn = _simulated_cox()
+    cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"])
+    hr = cox.hazard_ratios
+    assert list(hr.index) == ["first_order_amount", "channel[web]"]
+    assert hr.loc["first_order_amount", "meaning"] == "per doubling of (1 + first order amount)"
+    assert hr.loc["channel[web]", "meaning"] == "channel web vs store"
+    assert hr.loc["first_order_amount", "coef"] == pytest.approx(-0.3, abs=3 * hr.loc["first_order_amount", "se"])
+    assert hr.loc["channel[web]", "coef"] == pytest.approx(0.5, abs=3 * hr.loc["channel[web]", "se"])
+    assert hr.loc["channel[web]", "lower"] < np.exp(0.5) < hr.loc["channel[web]", "upper"]
+    assert cox.events == int(churn["churned"].sum()) and cox.n == 3000
+    assert "channel[web] (channel web vs store) has a hazard ratio of 1.6" in cox.verdict
+    # Proportional hazards hold by construction: no term flagged.
+    assert cox.ph_test.loc["GLOBAL", "p_value"] > 0.01
+    assert cox.ph_verdict.startswith("No evidence against proportional hazards (global test χ² = ")
+
+
+def test_cox_ph_check_flags_a_time_varying_effect():
+    churn = _simulated_cox(time_varying=True, beta_web=0.8)
+    cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"])
+    assert cox.ph_test.loc["channel[web]", "p_value"] < 1e-6
+    assert cox.ph_test.loc["channel[web]", "rho"] < 0  # the web effect falls over time
+    assert cox.ph_test.loc["first_order_amount", "p_value"] > 0.01
+    assert cox.ph_verdict.startswith("Proportional hazards is doubtful for channel[web] (ρ = -")
+    assert "first_order_amount (" not in cox.ph_verdict
+    assert len(cox.scaled_schoenfeld) == cox.events
+
+
+def test_cox_constant_covariate_is_a_clear_error():
+    churn = _simulated_cox(n=200).assign(channel="web")
+    with pytest.raises(ModelFitError, match=r"Cox covariate 'channel' has the same value \('web'\) for all 200 customers"
+                                            r".*remove it from cox_covariates"):
+        cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"])
+    failed = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"], errors="report")
+    assert failed.error and failed.hazard_ratios.empty
+    assert failed.verdict.startswith("The Cox model could not be fitted: Cox covariate 'channel'")
+    assert failed.ph_verdict.startswith("The proportional-hazards check could not be run")
+
+
+def test_cox_non_convergence_is_a_clear_error():
+    churn = _simulated_cox(n=300)
+    with pytest.raises(ModelFitError, match=r"did not converge after 1 iterations.*remove covariates from cox_covariates"):
+        cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"], max_iterations=1)
+
+
+def test_cox_unknown_collinear_and_missing_covariates():
+    churn = _simulated_cox(n=200)
+    with pytest.raises(ParamsError, match=r"column\(s\) \['cohort'\] not found.*Set cox_covariates in params"):
+        cox_proportional_hazards(churn, covariates=["first_order_amount", "cohort"])
+    with pytest.raises(ModelFitError, match="are collinear"):
+        cox_design(churn.assign(copy=churn["first_order_amount"] * 2), ["first_order_amount", "copy"],
+                   log2_covariates=())
+    gaps = churn.copy()
+    gaps.loc[gaps.index[:3], "first_order_amount"] = np.nan
+    with pytest.raises(DataValidationError, match="'first_order_amount' is missing for 3 of 200 customers"):
+        cox_proportional_hazards(gaps, covariates=["first_order_amount"])
+
+
+# ---------------------------------------------------------------------------------------
+# Sensitivity, P(alive), formatting
+# ---------------------------------------------------------------------------------------
+
+
+def test_lapse_sensitivity_on_hand_log(hand_log):
+    table = lapse_sensitivity(hand_log, lapse_days=[30, 100], horizon_days=10, observation_end="2020-03-31")
+    assert table.index.tolist() == [30, 100]
+    # lapse 30: durations 19, 0, 0, 27, 15+ -> S(10) = 3/5 (b and c churn at day 0).
+    assert table.loc[30, "retention_at_horizon"] == pytest.approx(0.6)
+    assert table.loc[30, "churned_share"] == pytest.approx(0.8)
+    assert table.loc[30, "reactivated_share"] == pytest.approx(0.4)
+    # lapse 100: nobody has a 100-day gap: all censored, retention 1, median not reached.
+    assert table.loc[100, "churned_share"] == 0.0
+    assert table.loc[100, "retention_at_horizon"] == 1.0
+    assert np.isnan(table.loc[100, "median_days"])
+
+
+def test_lapse_vs_p_alive(hand_log):
+    churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31")
+    assert lapse_vs_p_alive(churn, None, lapse_days=30) is None
+    p_alive = pd.Series({"a": 0.2, "b": 0.1, "c": 0.9, "d": 0.8, "e": 1.0})
+    table = lapse_vs_p_alive(churn, p_alive, lapse_days=30)
+    # lapsed at the end (> 30 days silent): a (71) and b (90).
+    assert table.loc["lapsed", "customers"] == 2
+    assert table.loc["lapsed", "mean_p_alive"] == pytest.approx(0.15)
+    assert table.loc["all", "expected_churned_by_model"] == pytest.approx(0.8 + 0.9 + 0.1 + 0.2 + 0.0)
+    assert table.loc["all", "churned_by_rule"] == 2
+    with pytest.raises(DataValidationError, match=r"1 of 5 values outside \[0, 1\] \(e.g. customer 'e': 1.5\)"):
+        lapse_vs_p_alive(churn, p_alive.replace(1.0, 1.5), lapse_days=30)
+
+
+def test_format_helpers():
+    assert format_days(12.0) == "12 days"
+    assert format_days(np.nan) == "not reached"
+    assert format_days(np.inf) == "beyond the data"
+
+
+# ---------------------------------------------------------------------------------------
+# On CDNOW (known figures of the full log)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cdnow_churn():
+    from crm_lib.data import load_transactions
+    from crm_lib.datasets import CDNOW_COLUMN_MAP
+
+    log = load_transactions("embedded:CDNOW_master.txt", column_map=CDNOW_COLUMN_MAP, sep=r"\s+", date_format="%Y%m%d")
+    return time_to_churn(log.transactions, lapse_days=180)
+
+
+def test_cdnow_time_to_churn(cdnow_churn):
+    from lifetimes.datasets import load_dataset
+
+    assert len(cdnow_churn) == 23_570
+    # Cohorts: CDNOW customers were all acquired in the first quarter of 1997.
+    assert sorted(cdnow_churn["cohort"].unique()) == ["1997-01", "1997-02", "1997-03"]
+    # One-time buyers have a lifetime of 0 days: cross-check their number against the
+    # lifetimes package's own reading of the log (customers with a single purchase day).
+    raw = load_dataset("CDNOW_master.txt", sep=r"\s+", dtype=str)
+    purchase_days = raw.drop_duplicates(["customer_id", "date"]).groupby("customer_id").size()
+    assert (cdnow_churn["purchases"] >= 1).all()
+    one_day = int((purchase_days == 1).sum())
+    assert int(((cdnow_churn["duration_days"] == 0) & ~cdnow_churn["reactivated"] & cdnow_churn["churned"]).sum()) \
+        <= one_day <= int((cdnow_churn["duration_days"] == 0).sum())
+    km = kaplan_meier(cdnow_churn, group_col="first_order_band")
+    year = km.survival_at(365)["survival"]
+    # Customers whose first order was larger stay longer.
+    assert year.is_monotonic_increasing
