@@ -27,8 +27,9 @@ that the report calls take ``errors="report"`` to turn a specific, expected fail
 carries the message, so the rest of the report still renders.
 
 Calendar-period retention and attrition rates (active customers who buy again in the
-next period, overall and per acquisition cohort) are KPIs: :mod:`crm_lib.kpi`
-(``activity_by_period``, ``cohort_retention``).
+next period) are KPIs of :mod:`crm_lib.kpi` (``activity_by_period``,
+``cohort_retention``); :func:`retention_rates_by_cohort` applies them per acquisition
+cohort.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ ERROR_MODES = ("raise", "report")
 #: Columns of :func:`time_to_churn` that are known at acquisition (candidate Cox covariates
 #: and grouping columns).
 ACQUISITION_COLUMNS = ("cohort", "first_order_amount", "first_order_quantity", "first_order_band", "channel")
+#: Acquisition columns that exist only when the log has a quantity / channel column.
+OPTIONAL_LOG_COLUMNS = ("first_order_quantity", "channel")
 
 
 def _check_errors_mode(errors: str) -> None:
@@ -357,6 +360,43 @@ class KaplanMeierResult:
     def to_frame(self) -> pd.DataFrame:
         """The per-group medians table."""
         return self.medians.copy()
+
+    def table(self, horizon_days: float = 365) -> pd.DataFrame:
+        """A table for people: per group, customers, churned, median lifetime and retention at a horizon.
+
+        Parameters
+        ----------
+        horizon_days : float
+            Horizon of the retention column (365: 12-month retention).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by group, text columns with the intervals written out.
+        """
+        if self.error:
+            return pd.DataFrame({"not available": [self.error]})
+        at = self.survival_at(horizon_days)
+        level = f"{1 - self.alpha:.0%}"
+
+        def pct(value: float) -> str:
+            return "n/a" if np.isnan(value) else f"{value:.1%}"
+
+        rows = {}
+        for group, row in self.medians.iterrows():
+            rows[group] = {
+                "customers": f"{int(row['customers']):,}",
+                "churned": f"{int(row['churned']):,}",
+                "censored": f"{int(row['censored']):,}",
+                "median lifetime": format_days(row["median_days"]),
+                f"median {level} interval": f"{format_days(row['median_lower'], 'not estimable')} to "
+                f"{format_days(row['median_upper'], 'not estimable')}",
+                f"retention at {horizon_days:,.0f} days": pct(at.loc[group, "survival"]),
+                f"retention {level} interval": f"{pct(at.loc[group, 'lower'])} to {pct(at.loc[group, 'upper'])}",
+            }
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index.name = self.group_col or "group"
+        return out
 
     def summary(self) -> str:
         """One line per group: customers, churned, median lifetime and its interval."""
@@ -768,6 +808,8 @@ class CoxResult:
     alpha : float
     error : str or None
         Why the model could not be fitted (``errors="report"``).
+    notes : tuple of str
+        Covariates left out because the log lacks them.
     """
 
     hazard_ratios: pd.DataFrame
@@ -779,6 +821,7 @@ class CoxResult:
     alpha: float = 0.05
     log_likelihood: float = np.nan
     error: str | None = None
+    notes: tuple[str, ...] = ()
     method: str = "Cox proportional hazards (statsmodels PHReg, Efron ties)"
 
     @classmethod
@@ -830,6 +873,42 @@ class CoxResult:
         """The hazard-ratio table."""
         return self.hazard_ratios.copy()
 
+    def table(self) -> pd.DataFrame:
+        """The hazard ratios for people: meaning, ratio, interval and p-value as text."""
+        if self.error:
+            return pd.DataFrame({"not available": [self.error]})
+        hr = self.hazard_ratios
+        level = f"{1 - self.alpha:.0%}"
+        return pd.DataFrame(
+            {
+                "meaning": hr["meaning"],
+                "hazard ratio": hr["hazard_ratio"].map("{:.3f}".format),
+                f"{level} interval": [f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(hr["lower"], hr["upper"])],
+                "p-value": hr["p_value"].map(format_p),
+                "churn hazard": [
+                    "higher" if lo > 1 else "lower" if hi < 1 else "no clear difference"
+                    for lo, hi in zip(hr["lower"], hr["upper"])
+                ],
+            },
+            index=hr.index,
+        )
+
+    def ph_table(self) -> pd.DataFrame:
+        """The proportional-hazards test for people: correlation with time, chi-square, p-value, reading."""
+        if self.error:
+            return pd.DataFrame({"not available": [self.error]})
+        test = self.ph_test
+        return pd.DataFrame(
+            {
+                "correlation with time (ρ)": test["rho"].map(lambda r: "" if np.isnan(r) else f"{r:+.3f}"),
+                "χ²": test["chi2"].map("{:.2f}".format),
+                "df": test["df"],
+                "p-value": test["p_value"].map(format_p),
+                "proportional hazards": np.where(test["p_value"] < self.alpha, "doubtful", "no evidence against"),
+            },
+            index=test.index,
+        )
+
     def summary(self) -> str:
         """Hazard ratios and the proportional-hazards verdict."""
         if self.error:
@@ -841,6 +920,7 @@ class CoxResult:
                 f"p {format_p(row['p_value'])}"
             )
         lines.append(self.ph_verdict)
+        lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
 
@@ -961,6 +1041,7 @@ def cox_proportional_hazards(
     ties: str = "efron",
     alpha: float = 0.05,
     max_iterations: int = 100,
+    skip_absent: bool = False,
     errors: str = "raise",
 ) -> CoxResult:
     """Fit a Cox model of the churn hazard on covariates known at acquisition.
@@ -980,6 +1061,9 @@ def cox_proportional_hazards(
         proportional-hazards verdict.
     max_iterations : int
         Newton iterations allowed before the fit counts as not converged.
+    skip_absent : bool
+        Leave out ``first_order_quantity`` and ``channel`` when the log has no quantity
+        or channel column (named in ``notes``); other unknown names still raise.
     errors : {"raise", "report"}
         ``"report"`` returns a result carrying the message instead of raising.
 
@@ -1000,6 +1084,15 @@ def cox_proportional_hazards(
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
     _check_errors_mode(errors)
+    notes = []
+    if skip_absent:
+        absent = [c for c in covariates if c in OPTIONAL_LOG_COLUMNS and c not in churn.columns]
+        if absent:
+            notes.append(
+                f"left out {', '.join(absent)}: the transaction log has no such column "
+                "(map it in column_map to use it)."
+            )
+            covariates = [c for c in covariates if c not in absent]
     try:
         _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
         design, meanings = cox_design(churn, covariates, log2_covariates=log2_covariates)
@@ -1029,7 +1122,7 @@ def cox_proportional_hazards(
         if errors == "raise":
             raise
         logger.warning("Cox model not fitted: %s", exc)
-        return CoxResult.failed(str(exc), covariates)
+        return CoxResult.failed(" ".join([str(exc), *notes]), covariates)
 
     terms = list(design.columns)
     z = stats.norm.ppf(1 - alpha / 2)
@@ -1048,8 +1141,64 @@ def cox_proportional_hazards(
     ph_test, scaled = _schoenfeld_test(result, time, status, terms)
     return CoxResult(
         hazard_ratios=hazard, ph_test=ph_test, scaled_schoenfeld=scaled, n=len(churn), events=int(status.sum()),
-        covariates=tuple(covariates), alpha=alpha, log_likelihood=float(result.llf),
+        covariates=tuple(covariates), alpha=alpha, log_likelihood=float(result.llf), notes=tuple(notes),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Calendar-period retention per cohort (the rates themselves are crm_lib.kpi's)
+# ---------------------------------------------------------------------------------------
+
+
+def retention_rates_by_cohort(
+    transactions: pd.DataFrame, *, period: str = "Q", cohort_period: str = "M", min_cohort_size: int = 20
+) -> pd.DataFrame:
+    """Period-on-period retention and attrition rates of each acquisition cohort.
+
+    The definitions are those of :func:`crm_lib.kpi.activity_by_period` (retention rate
+    of period p: the share of the customers active in p - 1 who are active again in p;
+    attrition = 1 - retention), applied to each cohort's customers separately.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per purchase.
+    period : {"W", "M", "Q", "Y"}
+        Calendar period of the rates.
+    cohort_period : {"W", "M", "Q", "Y"}
+        Period of the first purchase that defines a cohort.
+    min_cohort_size : int
+        Smaller cohorts are left out (their rates are noise).
+
+    Returns
+    -------
+    DataFrame
+        Long format: ``cohort``, ``period`` (str), ``cohort_customers``,
+        ``active_customers``, ``retained_customers``, ``retention_rate``,
+        ``attrition_rate``; periods before a cohort's second period are left out.
+    """
+    from crm_lib.kpi import activity_by_period
+
+    _require_columns(transactions, ["customer_id", "date"], "transactions", "column_map")
+    first = pd.to_datetime(transactions.groupby("customer_id")["date"].transform("min"))
+    cohort = first.dt.to_period(cohort_period).astype(str)
+    frames = []
+    for name, part in transactions.groupby(cohort, sort=True):
+        size = part["customer_id"].nunique()
+        if size < min_cohort_size:
+            continue
+        activity = activity_by_period(part, period)
+        rates = activity[["active_customers", "retained_customers", "retention_rate", "attrition_rate"]].dropna()
+        frames.append(rates.reset_index().assign(cohort=name, cohort_customers=size))
+    if not frames:
+        raise DataValidationError(
+            f"no acquisition cohort ({cohort_period}) has {min_cohort_size} customers and two {period} periods; "
+            "use a coarser cohort_period or lower min_group_size."
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out["period"] = out["period"].astype(str)
+    return out[["cohort", "period", "cohort_customers", "active_customers", "retained_customers",
+                "retention_rate", "attrition_rate"]]
 
 
 __all__ = [
@@ -1065,6 +1214,7 @@ __all__ = [
     "lapse_sensitivity",
     "lapse_vs_p_alive",
     "log_rank_test",
+    "retention_rates_by_cohort",
     "time_to_churn",
     "value_band_labels",
 ]

@@ -432,3 +432,41 @@ def test_cdnow_time_to_churn(cdnow_churn):
     year = km.survival_at(365)["survival"]
     # Customers whose first order was larger stay longer.
     assert year.is_monotonic_increasing
+
+
+def test_cox_skips_columns_the_log_does_not_have():
+    churn = _simulated_cox(n=300).drop(columns="channel")
+    cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"], skip_absent=True)
+    assert list(cox.hazard_ratios.index) == ["first_order_amount"]
+    assert cox.notes == ("left out channel: the transaction log has no such column (map it in column_map to use it).",)
+    assert cox.table().loc["first_order_amount", "churn hazard"] == "lower"
+    # A misspelt covariate is not an absent optional column: still an error.
+    with pytest.raises(ParamsError, match=r"\['frist_order_amount'\] not found"):
+        cox_proportional_hazards(churn, covariates=["frist_order_amount"], skip_absent=True)
+
+
+def test_retention_rates_by_cohort_on_hand_log(hand_log):
+    from crm_lib.survival import retention_rates_by_cohort
+
+    rates = retention_rates_by_cohort(hand_log[hand_log["date"] <= "2020-03-31"], period="M", cohort_period="M",
+                                      min_cohort_size=1)
+    jan = rates[rates["cohort"] == "2020-01"].set_index("period")
+    # Cohort 2020-01 = a, b, c, d. January active: a, b, c, d; February: d -> 1/4.
+    # March: c, d; of February's active (d), d is active again -> 1/1.
+    assert jan.loc["2020-02", "retention_rate"] == pytest.approx(0.25)
+    assert jan.loc["2020-03", "retention_rate"] == pytest.approx(1.0)
+    assert jan["cohort_customers"].iloc[0] == 4
+    # Cohort 2020-03 (e) has one period only: no rate.
+    assert "2020-03" not in set(rates["cohort"])
+    with pytest.raises(DataValidationError, match="no acquisition cohort"):
+        retention_rates_by_cohort(hand_log, period="M", min_cohort_size=50)
+
+
+def test_kaplan_meier_table_for_people():
+    churn = pd.DataFrame(
+        {"duration_days": [2.0, 3, 4, 4, 5, 7, 8, 9], "churned": [True, False, True, True, False, True, False, True]}
+    )
+    table = kaplan_meier(churn).table(horizon_days=5)
+    assert table.loc["all", "median lifetime"] == "7 days"
+    assert table.loc["all", "retention at 5 days"] == "58.3%"
+    assert table.loc["all", "retention 95% interval"] == "18.0% to 84.4%"

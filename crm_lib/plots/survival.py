@@ -159,6 +159,32 @@ def plot_schoenfeld(cox: CoxResult, *, ax: Axes | None = None, bins: int = 20) -
     return ax
 
 
+def plot_cohort_retention_rates(rates: pd.DataFrame, *, ax: Axes | None = None, period_label: str = "quarter") -> Axes:
+    """Retention rate per calendar period, one line per acquisition cohort.
+
+    Parameters
+    ----------
+    rates : DataFrame
+        From :func:`crm_lib.survival.retention_rates_by_cohort`.
+    period_label : str
+        Name of one period ("quarter", "month").
+    """
+    ax = _axes(ax)
+    periods = sorted(rates["period"].unique())
+    position = {p: i for i, p in enumerate(periods)}
+    for cohort, part in rates.groupby("cohort", sort=True):
+        ax.plot([position[p] for p in part["period"]], part["retention_rate"], marker="o",
+                label=f"{cohort} (n={int(part['cohort_customers'].iloc[0]):,})")
+    ax.set_xticks(range(len(periods)), periods, rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(period_label)
+    ax.set_ylabel(f"share of previous {period_label}'s active customers (%)")
+    ax.set_title(f"Retention rate {period_label} on {period_label}, by acquisition cohort")
+    ax.legend(title="cohort", fontsize=8)
+    return ax
+
+
 def plot_sbg_survival(projection: pd.DataFrame, *, ax: Axes | None = None, period_label: str = "year") -> Axes:
     """Observed survivors (points) and the sBG fit and projection (lines), per cohort.
 
@@ -214,6 +240,7 @@ def plot_sbg_retention(projection: pd.DataFrame, *, ax: Axes | None = None, peri
 
 
 __all__ = [
+    "plot_cohort_retention_rates",
     "plot_hazard_ratios",
     "plot_kaplan_meier",
     "plot_lapse_sensitivity",
