@@ -51,6 +51,9 @@ ERROR_MODES = ("raise", "report")
 #: Columns of :func:`time_to_churn` that are known at acquisition (candidate Cox covariates
 #: and grouping columns).
 ACQUISITION_COLUMNS = ("cohort", "first_order_amount", "first_order_quantity", "first_order_band", "channel")
+#: Below this absolute correlation of scaled Schoenfeld residuals with time, a significant
+#: proportional-hazards test is called a small drift in the verdict.
+SMALL_PH_CORRELATION = 0.1
 #: Acquisition columns that exist only when the log has a quantity / channel column.
 OPTIONAL_LOG_COLUMNS = ("first_order_quantity", "channel")
 
@@ -361,6 +364,21 @@ class KaplanMeierResult:
         """The per-group medians table."""
         return self.medians.copy()
 
+    def median_after(self, days: float = 0) -> pd.Series:
+        """Median lifetime of the customers still active after ``days``, per group.
+
+        The first time the curve falls below half its value at ``days``; with
+        ``days=0`` it is the median lifetime of the customers who bought again (when
+        most customers buy once, the plain median is 0 days). NaN when not reached.
+        """
+        out = {}
+        for group, curve in self.curves.groupby("group", sort=False):
+            at = curve.loc[curve["time"] <= days, "survival"]
+            base = at.iloc[-1] if len(at) else 1.0
+            below = curve[(curve["time"] > days) & (curve["survival"] < 0.5 * base)]
+            out[group] = float(below["time"].iloc[0]) if len(below) and base > 0 else np.nan
+        return pd.Series(out, name=f"median_after_{days:g}_days")
+
     def table(self, horizon_days: float = 365) -> pd.DataFrame:
         """A table for people: per group, customers, churned, median lifetime and retention at a horizon.
 
@@ -372,11 +390,13 @@ class KaplanMeierResult:
         Returns
         -------
         DataFrame
-            Indexed by group, text columns with the intervals written out.
+            Indexed by group, text columns with the intervals written out, and the
+            median lifetime of the customers who bought again (:meth:`median_after`).
         """
         if self.error:
             return pd.DataFrame({"not available": [self.error]})
         at = self.survival_at(horizon_days)
+        after_day_0 = self.median_after(0)
         level = f"{1 - self.alpha:.0%}"
 
         def pct(value: float) -> str:
@@ -389,8 +409,8 @@ class KaplanMeierResult:
                 "churned": f"{int(row['churned']):,}",
                 "censored": f"{int(row['censored']):,}",
                 "median lifetime": format_days(row["median_days"]),
-                f"median {level} interval": f"{format_days(row['median_lower'], 'not estimable')} to "
-                f"{format_days(row['median_upper'], 'not estimable')}",
+                f"median {level} interval": _interval_text(row["median_lower"], row["median_upper"]),
+                "median of those who bought again": format_days(after_day_0[group]),
                 f"retention at {horizon_days:,.0f} days": pct(at.loc[group, "survival"]),
                 f"retention {level} interval": f"{pct(at.loc[group, 'lower'])} to {pct(at.loc[group, 'upper'])}",
             }
@@ -412,6 +432,12 @@ class KaplanMeierResult:
             )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _interval_text(lower: float, upper: float) -> str:
+    if np.isnan(lower) and np.isnan(upper):
+        return "n/a (the curve drops past 50% at once)"
+    return f"{format_days(lower, 'not estimable')} to {format_days(upper, 'not estimable')}"
 
 
 def format_days(days: float, missing: str = "not reached") -> str:
@@ -566,7 +592,7 @@ class LogRankResult:
         """The result as a sentence."""
         if self.error:
             return f"The log-rank test could not be run: {self.error}"
-        stat = f"log-rank χ² = {self.statistic:,.1f} on {self.df} df, p = {format_p(self.p_value)}, {self.n:,} customers"
+        stat = f"log-rank χ² = {self.statistic:,.1f} on {self.df} df, {p_text(self.p_value)}, {self.n:,} customers"
         if self.p_value < self.alpha:
             return (
                 f"Retention differs between the {len(self.groups)} groups of {self.group_col} ({stat}): "
@@ -590,10 +616,16 @@ class LogRankResult:
 
 
 def format_p(p: float) -> str:
-    """A p-value for text: ``"<0.001"`` below one in a thousand."""
+    """A p-value for a table: ``"<0.001"`` below one in a thousand."""
     if p is None or np.isnan(p):
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_text(p: float) -> str:
+    """A p-value for a sentence: ``"p < 0.001"`` or ``"p = 0.042"``."""
+    text = format_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 def log_rank_test(
@@ -714,6 +746,27 @@ def lapse_sensitivity(
             }
         )
     return pd.DataFrame(rows).set_index("lapse_days")
+
+
+def format_lapse_sensitivity(sensitivity: pd.DataFrame, *, horizon_days: float = 365) -> pd.DataFrame:
+    """The output of :func:`lapse_sensitivity` as a table for people (percentages, days, intervals)."""
+    def pct(value: float) -> str:
+        return "n/a" if np.isnan(value) else f"{value:.1%}"
+
+    out = pd.DataFrame(
+        {
+            "customers": sensitivity["customers"].map("{:,}".format),
+            "churned": sensitivity["churned_share"].map(pct),
+            "came back after a lapse": sensitivity["reactivated_share"].map(pct),
+            "median lifetime": sensitivity["median_days"].map(format_days),
+            f"retention at {horizon_days:,.0f} days": sensitivity["retention_at_horizon"].map(pct),
+            "interval": [f"{pct(lo)} to {pct(hi)}" for lo, hi in
+                         zip(sensitivity["retention_lower"], sensitivity["retention_upper"])],
+        },
+        index=sensitivity.index,
+    )
+    out.index.name = "lapse (days)"
+    return out
 
 
 def lapse_vs_p_alive(churn: pd.DataFrame, p_alive: pd.Series | pd.DataFrame | None, *, lapse_days: int) -> pd.DataFrame | None:
@@ -837,18 +890,23 @@ class CoxResult:
         terms = self.ph_test.drop(index="GLOBAL")
         violated = terms[terms["p_value"] < self.alpha]
         glob = self.ph_test.loc["GLOBAL"]
-        head = f"global test χ² = {glob['chi2']:,.1f} on {int(glob['df'])} df, p = {format_p(glob['p_value'])}"
+        head = f"global test χ² = {glob['chi2']:,.1f} on {int(glob['df'])} df, {p_text(glob['p_value'])}"
         if violated.empty:
             return (
-                f"No evidence against proportional hazards ({head}; smallest per-term p = "
-                f"{format_p(terms['p_value'].min())}): the hazard ratios can be read as constant over time."
+                f"No evidence against proportional hazards ({head}; smallest per-term "
+                f"{p_text(terms['p_value'].min())}): the hazard ratios can be read as constant over time."
             )
-        listed = ", ".join(
-            f"{t} (ρ = {r['rho']:+.2f}, p = {format_p(r['p_value'])})" for t, r in violated.iterrows()
+        listed = ", ".join(f"{t} (ρ = {r['rho']:+.2f}, {p_text(r['p_value'])})" for t, r in violated.iterrows())
+        largest = float(np.nanmax(np.abs(violated["rho"])))
+        size = (
+            f" The drift is small (|ρ| ≤ {largest:.2f}) and detectable mainly because of the {self.events:,} churn "
+            "events, so the hazard ratios remain fair averages."
+            if largest < SMALL_PH_CORRELATION
+            else ""
         )
         return (
             f"Proportional hazards is doubtful for {listed} ({head}): their effect changes with time "
-            "since acquisition, so read those hazard ratios as averages over the observed lifetimes."
+            f"since acquisition, so read those hazard ratios as averages over the observed lifetimes.{size}"
         )
 
     @property
@@ -1089,7 +1147,7 @@ def cox_proportional_hazards(
         absent = [c for c in covariates if c in OPTIONAL_LOG_COLUMNS and c not in churn.columns]
         if absent:
             notes.append(
-                f"left out {', '.join(absent)}: the transaction log has no such column "
+                f"Left out {', '.join(absent)}: the transaction log has no such column "
                 "(map it in column_map to use it)."
             )
             covariates = [c for c in covariates if c not in absent]
@@ -1209,7 +1267,9 @@ __all__ = [
     "cox_design",
     "cox_proportional_hazards",
     "format_days",
+    "format_lapse_sensitivity",
     "format_p",
+    "p_text",
     "kaplan_meier",
     "lapse_sensitivity",
     "lapse_vs_p_alive",

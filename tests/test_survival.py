@@ -257,7 +257,7 @@ def test_log_rank_verdicts():
     different = log_rank_test(_two_groups(rate_b=2.0), group_col="band")
     assert different.p_value < 1e-6
     assert different.verdict.startswith("Retention differs between the 2 groups of band (log-rank χ² = ")
-    assert "p = <0.001, 600 customers" in different.verdict
+    assert "p < 0.001, 600 customers" in different.verdict
     # Same lifetime distribution in both groups (seed fixed; under the null p is uniform).
     same = log_rank_test(_two_groups(rate_b=1.0, seed=6), group_col="band")
     assert same.p_value > 0.05
@@ -438,7 +438,7 @@ def test_cox_skips_columns_the_log_does_not_have():
     churn = _simulated_cox(n=300).drop(columns="channel")
     cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"], skip_absent=True)
     assert list(cox.hazard_ratios.index) == ["first_order_amount"]
-    assert cox.notes == ("left out channel: the transaction log has no such column (map it in column_map to use it).",)
+    assert cox.notes == ("Left out channel: the transaction log has no such column (map it in column_map to use it).",)
     assert cox.table().loc["first_order_amount", "churn hazard"] == "lower"
     # A misspelt covariate is not an absent optional column: still an error.
     with pytest.raises(ParamsError, match=r"\['frist_order_amount'\] not found"):
@@ -470,3 +470,25 @@ def test_kaplan_meier_table_for_people():
     assert table.loc["all", "median lifetime"] == "7 days"
     assert table.loc["all", "retention at 5 days"] == "58.3%"
     assert table.loc["all", "retention 95% interval"] == "18.0% to 84.4%"
+
+
+def test_median_after_day_0_and_sensitivity_table():
+    # 5 of 9 churn at day 0 (S(0) = 4/9 < 0.5: median 0 days); the other 4: 10, 20+, 30, 40.
+    # Half of S(0) is 2/9: S(10) = 4/9 * 3/4 = 1/3, S(30) = 1/3 * 1/2 = 1/6 < 2/9 -> 30 days.
+    churn = pd.DataFrame(
+        {"duration_days": [0.0, 0, 0, 0, 0, 10, 20, 30, 40], "churned": [True] * 6 + [False, True, True]}
+    )
+    km = kaplan_meier(churn)
+    assert km.medians.loc["all", "median_days"] == 0.0
+    assert km.median_after(0).loc["all"] == 30.0
+    assert km.table(15).loc["all", "median of those who bought again"] == "30 days"
+    from crm_lib.survival import format_lapse_sensitivity, p_text
+
+    assert p_text(0.0004) == "p < 0.001" and p_text(0.0423) == "p = 0.042"
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "date": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-01-05"]),
+                       "amount": 1.0})
+    table = format_lapse_sensitivity(lapse_sensitivity(tx, lapse_days=[10, 30], horizon_days=10,
+                                                       observation_end="2020-03-01"), horizon_days=10)
+    # lapse 10: a churns at day 0 (19-day gap), b at day 0: median 0 days, retention 0.
+    assert table.loc[10].tolist() == ["2", "100.0%", "50.0%", "0 days", "0.0%", "0.0% to 0.0%"]
+    assert table.loc[30, "retention at 10 days"] == "50.0%"
