@@ -385,6 +385,113 @@ def _numerical_hessian(func, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
     return hess
 
 
+def fit_cohort_models(survivors: dict | pd.DataFrame) -> dict[str, ShiftedBetaGeometricFitter]:
+    """One fitted sBG model per cohort (each cohort gets its own α and β).
+
+    Parameters
+    ----------
+    survivors : dict or DataFrame
+        ``{cohort: [n_0, n_1, ...]}`` or one row per cohort (NaN after the last period).
+
+    Returns
+    -------
+    dict
+        Cohort name -> fitted :class:`ShiftedBetaGeometricFitter`, in the input order.
+    """
+    frame = _as_cohorts(survivors)
+    _validate_survivors(frame)
+    return {str(cohort): ShiftedBetaGeometricFitter().fit(row.dropna().rename(cohort)) for cohort, row in frame.iterrows()}
+
+
+def project_cohorts(models: dict[str, ShiftedBetaGeometricFitter], periods: int) -> pd.DataFrame:
+    """The projections of :meth:`ShiftedBetaGeometricFitter.projection` for every cohort, stacked."""
+    return pd.concat([model.projection(periods) for model in models.values()], ignore_index=True)
+
+
+def value_by_cohort(
+    models: dict[str, ShiftedBetaGeometricFitter],
+    *,
+    margin_per_period: float,
+    discount_rate: float,
+    horizon: int = 10,
+) -> pd.DataFrame:
+    """Lifetime and value of a new customer in each cohort.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by cohort: ``alpha``, ``beta``, ``retention_first_period``,
+        ``expected_lifetime`` (periods; inf when α <= 1), ``expected_periods_within_horizon``,
+        ``discounted_expected_lifetime`` (DEL, payments), ``clv`` (margin x DEL),
+        ``derl_after_first_renewal`` (DERL of a customer with one renewal).
+    """
+    rows = {}
+    for cohort, model in models.items():
+        alpha, beta = model.params_
+        rows[cohort] = {
+            "alpha": alpha,
+            "beta": beta,
+            "retention_first_period": float(sbg_retention_rate(1, alpha, beta)),
+            "expected_lifetime": model.expected_lifetime(),
+            "expected_periods_within_horizon": model.expected_lifetime(horizon),
+            "discounted_expected_lifetime": model.discounted_expected_lifetime(discount_rate),
+            "clv": model.customer_lifetime_value(margin_per_period, discount_rate),
+            "derl_after_first_renewal": model.discounted_expected_residual_lifetime(discount_rate, renewals=1),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "cohort"
+    return out
+
+
+def load_survivors(
+    survivors: dict | None = None,
+    *,
+    contracts_path: str | None = None,
+    start_col: str = "start_date",
+    cancel_col: str = "cancel_date",
+    contract_period: str = "Y",
+    observation_end: str | None = None,
+) -> pd.DataFrame:
+    """Survivor counts from the params (``survivors``) or from a CSV of contracts.
+
+    Parameters
+    ----------
+    survivors : dict, optional
+        ``{cohort name: [n_0, n_1, ...]}``; used when ``contracts_path`` is None.
+    contracts_path : str, optional
+        CSV file with one row per contract, a start-date and a cancellation-date column
+        (empty for active contracts); see :func:`survivors_from_contracts`.
+    start_col, cancel_col, contract_period, observation_end
+        As in :func:`survivors_from_contracts`.
+
+    Returns
+    -------
+    DataFrame
+        Cohorts x periods survivor counts.
+
+    Raises
+    ------
+    ParamsError
+        Neither or both sources given, or a contracts file that does not exist.
+    """
+    if (survivors is None) == (contracts_path is None):
+        raise ParamsError(
+            "give either survivors (counts per cohort) or contracts_path (a CSV of contracts) in params, not "
+            f"{'both' if survivors is not None else 'neither'}."
+        )
+    if contracts_path is None:
+        return survivors_from_params(survivors)
+    from pathlib import Path
+
+    path = Path(contracts_path)
+    if not path.is_file():
+        raise ParamsError(f"contracts_path: file not found ({path}); check the path in params.")
+    contracts = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    return survivors_from_contracts(
+        contracts, start_col=start_col, cancel_col=cancel_col, period=contract_period, observation_end=observation_end
+    )
+
+
 def fit_cohorts(survivors: dict | pd.DataFrame) -> pd.DataFrame:
     """Fit one sBG model per cohort and tabulate α, β, their standard errors and the log-likelihood.
 
@@ -401,8 +508,7 @@ def fit_cohorts(survivors: dict | pd.DataFrame) -> pd.DataFrame:
     """
     frame = _as_cohorts(survivors)
     rows = {}
-    for cohort, row in frame.iterrows():
-        fitter = ShiftedBetaGeometricFitter().fit(row.dropna().rename(cohort))
+    for (cohort, row), fitter in zip(frame.iterrows(), fit_cohort_models(frame).values()):
         rows[cohort] = {
             "alpha": fitter.params_["alpha"],
             "alpha_se": fitter.standard_errors_["alpha"],
@@ -527,7 +633,11 @@ def survivors_from_contracts(
 
 __all__ = [
     "ShiftedBetaGeometricFitter",
+    "fit_cohort_models",
     "fit_cohorts",
+    "load_survivors",
+    "project_cohorts",
+    "value_by_cohort",
     "sbg_churn_probability",
     "sbg_retention_rate",
     "sbg_survival",

@@ -170,3 +170,29 @@ def test_survivors_from_contracts():
         survivors_from_contracts(contracts.assign(cancel_date=["2019-01-01", None, None, None, None]))
     with pytest.raises(ParamsError, match="column 'end' not found"):
         survivors_from_contracts(contracts, cancel_col="end")
+
+
+def test_cohort_models_projection_and_value(tmp_path):
+    from crm_lib.retention import fit_cohort_models, load_survivors, project_cohorts, value_by_cohort
+
+    models = fit_cohort_models({"high end": HIGH_END, "regular": REGULAR})
+    assert list(models) == ["high end", "regular"]
+    projection = project_cohorts(models, 12)
+    assert projection.groupby("cohort").size().tolist() == [13, 13]
+    values = value_by_cohort(models, margin_per_period=100.0, discount_rate=0.1, horizon=8)
+    assert values.loc["regular", "clv"] == pytest.approx(100 * models["regular"].discounted_expected_lifetime(0.1))
+    assert values.loc["high end", "retention_first_period"] == pytest.approx(3.806 / 4.474, abs=1e-3)
+    # With only 8 years, the expected years within the horizon are below the infinite mean (alpha < 1).
+    assert values["expected_lifetime"].tolist() == [float("inf")] * 2
+    assert (values["expected_periods_within_horizon"] < 8).all()
+    # High-end customers are worth more: they churn less.
+    assert values.loc["high end", "clv"] > values.loc["regular", "clv"]
+
+    path = tmp_path / "contracts.csv"
+    path.write_text("start_date,cancel_date\n2020-01-01,2020-06-01\n2020-02-01,\n2020-03-01,2021-05-01\n")
+    counts = load_survivors(contracts_path=str(path), observation_end="2022-12-31")
+    assert counts.loc["2020"].dropna().tolist() == [3, 2, 1]
+    with pytest.raises(ParamsError, match="give either survivors .* not both"):
+        load_survivors({"a": [10, 5]}, contracts_path=str(path))
+    with pytest.raises(ParamsError, match="contracts_path: file not found"):
+        load_survivors(contracts_path=str(tmp_path / "missing.csv"))
