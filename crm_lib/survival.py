@@ -394,7 +394,7 @@ class KaplanMeierResult:
             median lifetime of the customers who bought again (:meth:`median_after`).
         """
         if self.error:
-            return pd.DataFrame({"not available": [self.error]})
+            return _error_table(self.error)
         at = self.survival_at(horizon_days)
         after_day_0 = self.median_after(0)
         level = f"{1 - self.alpha:.0%}"
@@ -432,6 +432,12 @@ class KaplanMeierResult:
             )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _error_table(error: str) -> pd.DataFrame:
+    """A one-cell table saying why a result is missing (its first clause; the full message
+    is in the result's summary and verdict)."""
+    return pd.DataFrame({"not available": [error.split(";")[0]]}, index=pd.Index(["reason"], name=""))
 
 
 def _interval_text(lower: float, upper: float) -> str:
@@ -539,7 +545,7 @@ def kaplan_meier(
     except (ParamsError, DataValidationError) as exc:
         if errors == "raise":
             raise
-        logger.warning("Kaplan-Meier not computed: %s", exc)
+        logger.info("Kaplan-Meier not computed: %s", exc)
         return KaplanMeierResult.failed(str(exc), group_col)
     table = pd.DataFrame.from_dict(medians, orient="index")
     table.index.name = group_col or "group"
@@ -681,7 +687,7 @@ def log_rank_test(
     except (ParamsError, DataValidationError) as exc:
         if errors == "raise":
             raise
-        logger.warning("log-rank test not run: %s", exc)
+        logger.info("log-rank test not run: %s", exc)
         return LogRankResult(np.nan, 0, np.nan, 0, (), group_col, alpha, error=str(exc))
     return LogRankResult(
         statistic=float(chisq), df=len(groups) - 1, p_value=float(p_value), n=len(parts),
@@ -934,7 +940,7 @@ class CoxResult:
     def table(self) -> pd.DataFrame:
         """The hazard ratios for people: meaning, ratio, interval and p-value as text."""
         if self.error:
-            return pd.DataFrame({"not available": [self.error]})
+            return _error_table(self.error)
         hr = self.hazard_ratios
         level = f"{1 - self.alpha:.0%}"
         return pd.DataFrame(
@@ -954,7 +960,7 @@ class CoxResult:
     def ph_table(self) -> pd.DataFrame:
         """The proportional-hazards test for people: correlation with time, chi-square, p-value, reading."""
         if self.error:
-            return pd.DataFrame({"not available": [self.error]})
+            return _error_table(self.error)
         test = self.ph_test
         return pd.DataFrame(
             {
@@ -1179,7 +1185,7 @@ def cox_proportional_hazards(
     except (ParamsError, DataValidationError, ModelFitError) as exc:
         if errors == "raise":
             raise
-        logger.warning("Cox model not fitted: %s", exc)
+        logger.info("Cox model not fitted: %s", exc)
         return CoxResult.failed(" ".join([str(exc), *notes]), covariates)
 
     terms = list(design.columns)

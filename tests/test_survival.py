@@ -492,3 +492,9 @@ def test_median_after_day_0_and_sensitivity_table():
     # lapse 10: a churns at day 0 (19-day gap), b at day 0: median 0 days, retention 0.
     assert table.loc[10].tolist() == ["2", "100.0%", "50.0%", "0 days", "0.0%", "0.0% to 0.0%"]
     assert table.loc[30, "retention at 10 days"] == "50.0%"
+
+
+def test_failed_results_give_a_short_table():
+    churn = pd.DataFrame({"duration_days": [1.0, 2], "churned": [True, False]})
+    table = kaplan_meier(churn, group_col="segment", errors="report").table()
+    assert table.loc["reason", "not available"] == "grouping column: column(s) ['segment'] not found"
