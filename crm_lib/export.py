@@ -117,7 +117,8 @@ def read_customer_actions(path: str | Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         table = pd.read_parquet(path)
     else:
-        table = pd.read_csv(path, dtype={"customer_id": str, "pseudonymous_id": str}, keep_default_na=False, na_values=[""])
+        # No NA parsing: an empty action is an empty text, and ids like "NA" stay ids.
+        table = pd.read_csv(path, dtype={"customer_id": str, "pseudonymous_id": str}, keep_default_na=False)
     if "customer_id" not in table.columns:
         raise DataValidationError(f"{path.name}: no customer_id column (columns {list(table.columns)}); not an action export.")
     return table.set_index("customer_id")

@@ -1219,4 +1219,9 @@ def customer_actions(
     table[["revenue", "purchase_days", "days_since_last_purchase"]] = seg[
         ["revenue", "purchase_days", "days_since_last_purchase"]
     ]
+    # One text dtype for every label column, so the table survives a CSV or Parquet round trip.
+    text = ["pseudonymous_id", "segment", "segment_action", "portfolio_cell", "portfolio_action",
+            "loyalty_status", "recommended_action"]
+    table[text] = table[text].astype(str)
+    table.index = table.index.astype(str)
     return table
