@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -848,6 +849,29 @@ def value_loyalty_portfolio(
 # ------------------------------------------------------------ active / passive loyalty
 
 
+def resolve_salt(salt: str) -> str:
+    """The salt itself, or for ``"env:NAME"`` the value of environment variable NAME.
+
+    Keeping the salt in the environment keeps it out of the params file, the report's
+    index and its manifest.
+
+    Raises
+    ------
+    ParamsError
+        ``env:NAME`` names a variable that is not set or empty.
+    """
+    if isinstance(salt, str) and salt.startswith("env:"):
+        name = salt[4:]
+        value = os.environ.get(name, "")
+        if not value:
+            raise ParamsError(
+                f"pseudonym_salt={salt!r} reads environment variable {name!r}, which is not set; "
+                f"export {name}=<secret text> before running the report, or put the salt itself in params."
+            )
+        return value
+    return salt
+
+
 def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) -> pd.Series:
     """Stable pseudonymous ids: the first ``length`` hex characters of sha256(salt + id).
 
@@ -856,8 +880,9 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) ->
     customer_ids : iterable
         Real customer ids (converted to str).
     salt : str
-        Secret text from the params (``pseudonym_salt``); the same salt gives the same
-        pseudonyms in every run, a different salt unlinkable ones.
+        Secret text from the params (``pseudonym_salt``), or ``"env:NAME"`` to read it
+        from an environment variable; the same salt gives the same pseudonyms in every
+        run, a different salt unlinkable ones.
     length : int
         Hex characters kept (10 = 40 bits; collisions are checked).
 
@@ -877,6 +902,7 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) ->
     >>> pseudonymize(["00001"], salt="s").str.len().tolist()
     [10]
     """
+    salt = resolve_salt(salt)
     if not isinstance(salt, str) or not salt:
         raise ParamsError(
             "pseudonym_salt is empty; set it in params to a secret text (e.g. a random word) so that the ids "
@@ -1099,7 +1125,7 @@ def segment_migration(
     transactions: pd.DataFrame,
     rules: Iterable[Mapping[str, Any] | SegmentRule] | None = None,
     *,
-    calibration_end: str | pd.Timestamp,
+    calibration_end: str | pd.Timestamp | None = None,
     observation_end: str | pd.Timestamp | None = None,
     n_bins: int = 5,
     monetary: str = "revenue",
@@ -1115,8 +1141,9 @@ def segment_migration(
     transactions : DataFrame
     rules : list of dict, optional
         The rule table, best segment first.
-    calibration_end : str or Timestamp
-        Date of the first segmentation (inclusive).
+    calibration_end : str or Timestamp, optional
+        Date of the first segmentation (inclusive); defaults to the day halfway between
+        the first purchase and the observation end.
     observation_end : str or Timestamp, optional
         Date of the second; defaults to the last purchase day.
     n_bins, monetary
@@ -1131,8 +1158,11 @@ def segment_migration(
     DataValidationError
         ``calibration_end`` not before ``observation_end``, or no purchase by then.
     """
-    before = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=calibration_end)
     after = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=observation_end)
+    if calibration_end is None:
+        first = pd.to_datetime(transactions["date"]).min().normalize()
+        calibration_end = first + (after.observation_end - first) / 2
+    before = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=calibration_end)
     if before.observation_end >= after.observation_end:
         raise DataValidationError(
             f"calibration_end ({before.observation_end:%Y-%m-%d}) must be before observation_end "
@@ -1225,3 +1255,47 @@ def customer_actions(
     table[text] = table[text].astype(str)
     table.index = table.index.astype(str)
     return table
+
+
+# ------------------------------------------------------------------------ for people
+
+#: Columns holding amounts of money; formatted with the currency in their name.
+MONEY_COLUMNS = ("revenue", "value", "value_at_stake", "average_order_value", "mean_clv", "total_clv")
+
+
+def format_for_report(table: pd.DataFrame, currency: str = "USD") -> pd.DataFrame:
+    """A results table with readable column names, thousands separators and percentages.
+
+    ``share_*`` columns become percentages, money columns get the currency in their
+    name and two decimals, counts thousands separators, other numbers two decimals;
+    missing values (an empty segment) show as empty cells.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of this module (segment profile, portfolio cells, loyalty counts, ...).
+    currency : str
+        Currency of the amounts.
+
+    Returns
+    -------
+    DataFrame of str
+    """
+    out = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        values = table[column]
+        name = column.replace("_", " ")
+        if column.startswith("share"):
+            text = values.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+        elif column in MONEY_COLUMNS:
+            name = f"{name} ({currency})"
+            text = values.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+        elif pd.api.types.is_integer_dtype(values):
+            text = values.map("{:,}".format)
+        elif pd.api.types.is_float_dtype(values):
+            text = values.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+        else:
+            text = values.astype(str)
+        out[name] = text
+    out.index.name = table.index.name.replace("_", " ") if table.index.name else None
+    return out

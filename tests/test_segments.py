@@ -439,3 +439,28 @@ def test_cdnow_single_purchasers_all_score_f1():
     assert distribution.sum().tolist() == [23570] * 3
     assert segment_profile(seg)["customers"].sum() == 23570
     assert segment_profile(seg)["share_of_revenue"].sum() == pytest.approx(1.0)
+
+
+def test_salt_from_environment(monkeypatch):
+    monkeypatch.setenv("SHOP_SALT", "pepper")
+    assert pseudonymize(["0007"], salt="env:SHOP_SALT").iloc[0] == hashlib.sha256(b"pepper0007").hexdigest()[:10]
+    monkeypatch.delenv("SHOP_SALT")
+    with pytest.raises(ParamsError, match="reads environment variable 'SHOP_SALT', which is not set; export SHOP_SALT="):
+        pseudonymize(["0007"], salt="env:SHOP_SALT")
+
+
+def test_migration_default_calibration_end_is_mid_window(log):
+    # First purchase 2020-01-01, end 2020-12-31: halfway is 2020-07-01 12:00, i.e. day 2020-07-01.
+    migration = segment_migration(log, RULES_3, observation_end=END, n_bins=3)
+    assert migration.calibration_end == pd.Timestamp("2020-07-01")
+
+
+def test_format_for_report(log):
+    from crm_lib.segments import format_for_report
+
+    profile = segment_profile(rfm_segmentation(log, RULES_3, n_bins=3, observation_end=END))
+    shown = format_for_report(profile, "EUR")
+    assert shown.loc["middle", "share of customers"] == "28.6%"
+    assert shown.loc["middle", "revenue (EUR)"] == "850.00"
+    assert shown.loc["lapsed valuable", "average order value (EUR)"] == ""
+    assert shown.loc["lapsed", "customers"] == "3"
