@@ -37,7 +37,7 @@ test-fast: install-dev  ## run the tests that take seconds (skip notebook render
 	$(BIN)/python -m pytest -m "not slow"
 
 lab: install  ## open JupyterLab on notebooks/ with crm_lib importable
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks
 
 bench: install  ## print the speed benchmarks (summary statistics vs lifetimes)
 	$(BIN)/python benchmarks/bench_summary.py
