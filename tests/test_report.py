@@ -82,6 +82,12 @@ def test_reports_open_offline(cdnow_runs):
         assert "require.min.js" not in html and "MathJax.js" not in html
 
 
+def test_secret_knobs_are_not_published():
+    from crm_lib.report.runner import redact
+
+    assert redact({"pseudonym_salt": "s3cret", "currency": "USD"}) == {"pseudonym_salt": "(hidden)", "currency": "USD"}
+
+
 def test_remote_reference_detector_catches_cdn_scripts():
     assert remote_references('<script src="https://cdn.example.org/require.js"></script>')
     assert remote_references("<style>@import url('https://fonts.example.org/x.css');</style>")
