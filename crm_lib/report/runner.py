@@ -44,6 +44,19 @@ DATA_KNOBS = {
 }
 
 
+#: Knobs whose values are secrets (the salt of pseudonymous ids): never written to the
+#: index or the manifest, or the pseudonyms in the reports could be reversed.
+SECRET_KNOB_MARKERS = ("salt", "secret", "password", "token")
+
+
+def redact(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with the values of secret knobs replaced by ``"(hidden)"``."""
+    return {
+        key: "(hidden)" if any(marker in key.lower() for marker in SECRET_KNOB_MARKERS) else value
+        for key, value in parameters.items()
+    }
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a run produced.
@@ -251,7 +264,7 @@ def run_report(
                 title=params.title,
                 run_name=params.run_name,
                 params_file=params.path.name,
-                parameters=params.parameters,
+                parameters=redact(params.parameters),
                 notebooks=entries,
                 data={k: v for k, v in data.items() if k != "path"} if data else None,
                 packages=packages,
@@ -262,8 +275,8 @@ def run_report(
             "run_name": params.run_name,
             "title": params.title,
             "params_file": str(params.path),
-            "parameters": params.parameters,
-            "effective_parameters": params.effective(),
+            "parameters": redact(params.parameters),
+            "effective_parameters": redact(params.effective()),
             "data": data,
             "packages": packages,
             "notebooks": [
