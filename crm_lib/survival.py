@@ -126,11 +126,9 @@ def time_to_churn(
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"],
     ...                    "date": pd.to_datetime(["2020-01-01", "2020-01-11", "2020-01-05"]),
     ...                    "amount": [10.0, 5.0, 8.0]})
-    >>> time_to_churn(tx, lapse_days=30, observation_end="2020-03-01")[["duration_days", "churned"]]
-                 duration_days  churned
-    customer_id
-    a                     10.0     True
-    b                      0.0     True
+    >>> churn = time_to_churn(tx, lapse_days=30, observation_end="2020-03-01")
+    >>> churn["duration_days"].tolist(), churn["churned"].tolist()
+    ([10.0, 0.0], [True, True])
     """
     if event_time not in EVENT_TIMES:
         raise ParamsError(f"event_time={event_time!r} is not supported; use one of {', '.join(EVENT_TIMES)}.")
