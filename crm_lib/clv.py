@@ -225,6 +225,7 @@ class _MaximumLikelihoodFit:
         # BFGS often ends with "precision loss" at the optimum; what matters is a finite
         # objective and a vanishing gradient.
         converged = bool(np.isfinite(result.fun) and grad_norm < 1e-5)
+        reason = f"the optimiser stopped with max |gradient| {grad_norm:.1e} ({result.message})"
         hessian = None
         if converged:
             if gradient is not None:
@@ -238,15 +239,15 @@ class _MaximumLikelihoodFit:
                 hessian = _numeric_hessian(objective, theta)
             eigen = np.linalg.eigvalsh(hessian) if np.all(np.isfinite(hessian)) else np.array([-1.0])
             converged = bool(eigen.min() > 0)
+            reason = "the information matrix is singular (a parameter runs off to 0 or infinity)"
         self.converged_ = converged
         self.optimizer_message_ = f"{result.message} (iterations {result.nit}, max |gradient| {grad_norm:.1e})"
         if not converged:
+            last = ", ".join(f"{n}={float(v):.4g}" for n, v in zip(self.param_names, np.exp(theta)))
             raise ModelFitError(
                 f"{MODEL_LABELS.get(self.name, self.name)} did not converge on {n_customers:,.0f} customers: "
-                f"{self.optimizer_message_}; last parameters "
-                f"{dict(zip(self.param_names, np.round(np.exp(theta), 4)))}. The likelihood is flat or the "
-                "information matrix is singular; try penalizer_coef=0.001 in params, a longer calibration "
-                "period, or another model."
+                f"{reason}; last parameters {last}. The data do not identify the model; try "
+                "penalizer_coef=0.001 in params, a longer calibration period, or another model."
             )
         # Observed information of the total (not mean) log-likelihood, in log-parameters.
         self.log_params_covariance_ = np.linalg.inv(hessian * n_customers)
