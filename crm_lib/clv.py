@@ -212,14 +212,21 @@ class _MaximumLikelihoodFit:
     def _minimize(
         self,
         objective: Callable[[np.ndarray], float],
-        gradient: Callable[[np.ndarray], np.ndarray] | None,
+        value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None,
         x0: np.ndarray,
         n_customers: float,
     ) -> np.ndarray:
         """Minimise the mean negative log-likelihood over log-parameters; set convergence
         attributes and the covariance of the log-parameters."""
+        if value_and_gradient is not None:
+            gradient = lambda th: value_and_gradient(th)[1]  # noqa: E731
+            result = optimize.minimize(value_and_gradient, x0, jac=True, method="BFGS",
+                                       options={"gtol": 1e-9, "maxiter": 2000})
+        else:
+            gradient = None
+            result = optimize.minimize(objective, x0, jac=lambda th: _numeric_gradient(objective, th), method="BFGS",
+                                       options={"gtol": 1e-9, "maxiter": 2000})
         jac = gradient if gradient is not None else (lambda th: _numeric_gradient(objective, th))
-        result = optimize.minimize(objective, x0, jac=jac, method="BFGS", options={"gtol": 1e-9, "maxiter": 2000})
         theta = result.x
         grad_norm = float(np.max(np.abs(jac(theta)))) if np.all(np.isfinite(theta)) else np.inf
         # BFGS often ends with "precision loss" at the optimum; what matters is a finite
@@ -339,6 +346,39 @@ class _MaximumLikelihoodFit:
         return f"<{type(self).__name__}: " + ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items()) + ">"
 
 
+class _Histories:
+    """Distinct histories with weights, plus the distinct values of each column and of the
+    (frequency, recency) and (frequency, T) pairs, so that special functions (gammaln,
+    digamma, log, hyp2f1) are evaluated once per distinct argument, not once per row."""
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.tx, self.T, self.w = x, tx, T, w
+        self.ux, self.ix = np.unique(x, return_inverse=True)
+        self.utx, self.itx = np.unique(tx, return_inverse=True)
+        self.uT, self.iT = np.unique(T, return_inverse=True)
+        self.wx = np.bincount(self.ix, weights=w, minlength=len(self.ux))  # weight per distinct x
+        self.repeat = x > 0
+
+    @staticmethod
+    def _pairs(i: np.ndarray, j: np.ndarray, n_j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inverse, codes = pd.factorize(i.astype(np.int64) * n_j + j)
+        return codes // n_j, codes % n_j, inverse
+
+    def x_tx_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct (x, t_x) values and the row -> pair index."""
+        if not hasattr(self, "_x_tx"):
+            a, b, inv = self._pairs(self.ix, self.itx, len(self.utx))
+            self._x_tx = (self.ux[a], self.utx[b], inv)
+        return self._x_tx
+
+    def x_T_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct (x, T) values and the row -> pair index."""
+        if not hasattr(self, "_x_T"):
+            a, b, inv = self._pairs(self.ix, self.iT, len(self.uT))
+            self._x_T = (self.ux[a], self.uT[b], inv)
+        return self._x_T
+
+
 class BTYDFit(_MaximumLikelihoodFit):
     """A buy-till-you-die model of repeat purchases fitted on (frequency, recency, T).
 
@@ -370,6 +410,13 @@ class BTYDFit(_MaximumLikelihoodFit):
     # parameters as a (rows, k) array).
     def _log_likelihood_rows(self, params, x, tx, T, gradient=False):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _weighted_log_likelihood(self, params, h: "_Histories", gradient=False):
+        """Weighted sum of the per-history log-likelihoods (and of their gradients)."""
+        if not gradient:
+            return h.w @ self._log_likelihood_rows(params, h.x, h.tx, h.T)
+        ll, grad_rows = self._log_likelihood_rows(params, h.x, h.tx, h.T, gradient=True)
+        return h.w @ ll, h.w @ grad_rows
 
     def _scaled(self, params: np.ndarray, scale: float) -> np.ndarray:
         """Natural parameters -> parameters for data whose time was multiplied by scale."""
@@ -420,25 +467,30 @@ class BTYDFit(_MaximumLikelihoodFit):
         total_w = w.sum()
         pen = self.penalizer_coef
 
+        histories = _Histories(xs, txs, Ts, w)
+
         def objective(theta: np.ndarray) -> float:
             params = np.exp(theta)
             with np.errstate(all="ignore"):
-                ll = self._log_likelihood_rows(params, xs, txs, Ts)
-            value = -(w @ ll) / total_w + pen * np.sum(params**2)
+                total = self._weighted_log_likelihood(params, histories)
+            value = -total / total_w + pen * np.sum(params**2)
             return float(value) if np.isfinite(value) else 1e10
 
-        gradient = None
+        value_and_gradient = None
         if self.has_gradient:
 
-            def gradient(theta: np.ndarray) -> np.ndarray:
+            def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
                 params = np.exp(theta)
                 with np.errstate(all="ignore"):
-                    _, grad_rows = self._log_likelihood_rows(params, xs, txs, Ts, gradient=True)
-                grad = -(w @ grad_rows) / total_w + 2 * pen * params
-                return grad * params  # chain rule to log-parameters
+                    total, grad = self._weighted_log_likelihood(params, histories, gradient=True)
+                value = -total / total_w + pen * np.sum(params**2)
+                grad = (-grad / total_w + 2 * pen * params) * params  # chain rule to log-parameters
+                if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+                    return 1e10, np.zeros_like(theta)
+                return float(value), grad
 
         x0 = np.zeros(len(self.param_names)) if initial_params is None else np.log(np.asarray(initial_params, float))
-        theta = self._minimize(objective, gradient, x0, n_customers)
+        theta = self._minimize(objective, value_and_gradient, x0, n_customers)
         params = np.exp(theta)
         for name in self.time_params:
             params[self.param_names.index(name)] /= scale  # back to the original time unit
@@ -463,6 +515,13 @@ class BTYDFit(_MaximumLikelihoodFit):
     def simulate(self, T, *, seed: int = 0, whole_periods: bool = False) -> pd.DataFrame:
         """Simulate customers of ages T from the fitted model (see :mod:`crm_lib.simulate`)."""
         raise NotImplementedError  # pragma: no cover
+
+    def _discounted_purchases(self, t_grid, discount, x, tx, age):
+        """Sum over k >= 1 of (E(t_k) - E(t_(k-1))) / discount_(k-1) for distinct histories (t_grid[0] = 0)."""
+        expected = np.asarray(self.conditional_expected_number_of_purchases_up_to_time(
+            t_grid[None, :], x[:, None], tx[:, None], age[:, None]), dtype=float)
+        expected[:, 0] = 0.0
+        return (np.diff(expected, axis=1) / discount).sum(axis=1)
 
     #: lifetimes' name for the conditional expectation.
     def predict(self, t, frequency, recency, T):
@@ -499,6 +558,40 @@ class BetaGeoFit(BTYDFit):
         d_b = common + digamma(b + x) - digamma(b) - np.where(repeat, w4 / (b + np.maximum(x, 1) - 1), 0.0)
         return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
 
+    def _weighted_log_likelihood(self, params, h: _Histories, gradient=False):
+        # The same eq. 6 as _log_likelihood_rows, with every term that depends on x only
+        # summed over the distinct x with their total weight, logs of alpha + T and
+        # alpha + t_x taken once per distinct value, and customers without repeat purchase
+        # (where the likelihood is A1 + A2 + A3) summed per distinct T.
+        r, alpha, a, b = params
+        ux, wx = h.ux, h.wx
+        x_terms = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + ux)
+                   - gammaln(b) - gammaln(a + b + ux))
+        log_T = np.log(alpha + h.uT)
+        log_tx = np.log(alpha + h.utx)
+        zero = ~h.repeat
+        w0_T = np.bincount(h.iT[zero], weights=h.w[zero], minlength=len(h.uT))
+        rep = h.repeat
+        w1, ix1, iT1, itx1 = h.w[rep], h.ix[rep], h.iT[rep], h.itx[rep]
+        rx1 = r + h.x[rep]
+        A3 = -rx1 * log_T[iT1]
+        A4 = (np.log(a) - np.log(b + np.maximum(ux, 1) - 1))[ix1] - rx1 * log_tx[itx1]
+        top = np.maximum(A3, A4)
+        mix = np.log(np.exp(A3 - top) + np.exp(A4 - top)) + top
+        total = wx @ x_terms - r * (w0_T @ log_T) + w1 @ mix
+        if not gradient:
+            return total
+        p3, p4 = np.exp(A3 - mix), np.exp(A4 - mix)
+        inv_T, inv_tx = 1 / (alpha + h.uT), 1 / (alpha + h.utx)
+        common = digamma(a + b) - digamma(a + b + ux)
+        d_r = (wx @ (digamma(r + ux) - digamma(r) + np.log(alpha)) - w0_T @ log_T
+               - w1 @ (p3 * log_T[iT1] + p4 * log_tx[itx1]))
+        d_alpha = (wx.sum() * r / alpha - r * (w0_T @ inv_T)
+                   - w1 @ (rx1 * (p3 * inv_T[iT1] + p4 * inv_tx[itx1])))
+        d_a = wx @ common + (w1 @ p4) / a
+        d_b = wx @ (common + digamma(b + ux) - digamma(b)) - w1 @ (p4 / (b + np.maximum(ux, 1) - 1)[ix1])
+        return total, np.array([d_r, d_alpha, d_a, d_b])
+
     def conditional_probability_alive(self, frequency, recency, T):
         """P(alive | x, t_x, T), Fader, Hardie & Lee, note 021 ("Computing P(alive) using the BG/NBD model")."""
         self._require_fit()
@@ -507,20 +600,35 @@ class BetaGeoFit(BTYDFit):
         log_div = (r + x) * np.log((alpha + age) / (alpha + tx)) + np.log(a / (b + np.maximum(x, 1) - 1))
         return _like_input(np.atleast_1d(np.where(x == 0, 1.0, expit(-log_div))), frequency, recency, T)
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
-        """E[X(T, T+t) | x, t_x, T], FHL (2005a), eq. 10 (with lifetimes' fallback for 2F1 overflow)."""
-        self._require_fit()
+    def _numerator(self, t, x, age):
+        # FHL (2005a), eq. 10, numerator (depends on x and T only), with lifetimes'
+        # fallback formula where 2F1 overflows.
         r, alpha, a, b = self.params_.to_numpy()
-        t, x, tx, age = _as_array(t), _as_array(frequency), _as_array(recency), _as_array(T)
         _a, _b, _c = r + x, b + x, a + b + x - 1
         z = t / (alpha + age + t)
         with np.errstate(divide="ignore", invalid="ignore"):
             ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
             ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log(1 - z)
         ln_hyp = np.where(np.isinf(ln_hyp), ln_hyp_alt, ln_hyp)
-        numerator = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + age) / (alpha + t + age))))
-        denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + age) / (alpha + tx)) ** (r + x)
-        return _like_input(numerator / denominator, frequency, recency, T, t)
+        return (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + age) / (alpha + t + age))))
+
+    def _denominator(self, x, tx, age):
+        # FHL (2005a), eq. 10, denominator: 1 / P(alive) (note 021).
+        r, alpha, a, b = self.params_.to_numpy()
+        return 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + age) / (alpha + tx)) ** (r + x)
+
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        """E[X(T, T+t) | x, t_x, T], FHL (2005a), eq. 10 (with lifetimes' fallback for 2F1 overflow)."""
+        self._require_fit()
+        t, x, tx, age = _as_array(t), _as_array(frequency), _as_array(recency), _as_array(T)
+        return _like_input(self._numerator(t, x, age) / self._denominator(x, tx, age), frequency, recency, T, t)
+
+    def _discounted_purchases(self, t_grid, discount, x, tx, age):
+        # The numerator of eq. 10 depends on (x, T) only: evaluate it per distinct pair.
+        (px, pT), _, inverse = collapse_histories(x, age)
+        numerator = self._numerator(t_grid[None, :], px[:, None], pT[:, None])
+        numerator[:, 0] = 0.0
+        return (np.diff(numerator, axis=1) / discount).sum(axis=1)[inverse] / self._denominator(x, tx, age)
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] of a new customer, FHL (2005a), eq. 9."""
@@ -564,6 +672,29 @@ class ModifiedBetaGeoFit(BTYDFit):
         d_b = common + digamma(b + x + 1) - digamma(b) - w4 / (b + x)
         return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
 
+    def _weighted_log_likelihood(self, params, h: _Histories, gradient=False):
+        # Eq. 5 of Batislam et al. with x-only terms summed per distinct x and logs taken
+        # once per distinct T and t_x (see BetaGeoFit._weighted_log_likelihood).
+        r, alpha, a, b = params
+        ux, wx, w = h.ux, h.wx, h.w
+        x_terms = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + ux + 1)
+                   - gammaln(b) - gammaln(a + b + ux + 1))
+        log_T = np.log(alpha + h.uT)[h.iT]
+        log_tx = np.log(alpha + h.utx)[h.itx]
+        rx = r + h.x
+        A4 = (np.log(a) - np.log(b + ux))[h.ix] + rx * (log_T - log_tx)
+        total = wx @ x_terms + w @ (np.logaddexp(A4, 0.0) - rx * log_T)
+        if not gradient:
+            return total
+        p4 = expit(A4)
+        inv_T, inv_tx = (1 / (alpha + h.uT))[h.iT], (1 / (alpha + h.utx))[h.itx]
+        common = digamma(a + b) - digamma(a + b + ux + 1)
+        d_r = wx @ (digamma(r + ux) - digamma(r) + np.log(alpha)) + w @ (p4 * (log_T - log_tx) - log_T)
+        d_alpha = wx.sum() * r / alpha + w @ (rx * (p4 * (inv_T - inv_tx) - inv_T))
+        d_a = wx @ common + (w @ p4) / a
+        d_b = wx @ (common + digamma(b + ux + 1) - digamma(b)) - w @ (p4 / (b + ux)[h.ix])
+        return total, np.array([d_r, d_alpha, d_a, d_b])
+
     def conditional_probability_alive(self, frequency, recency, T):
         """P(alive | x, t_x, T), Batislam et al. (2007), appendix A, eq. 5."""
         self._require_fit()
@@ -572,16 +703,23 @@ class ModifiedBetaGeoFit(BTYDFit):
         out = 1.0 / (1 + (a / (b + x)) * ((alpha + age) / (alpha + tx)) ** (r + x))
         return _like_input(np.atleast_1d(out), frequency, recency, T)
 
+    def _numerator(self, t, x, age):
+        # Batislam et al. (2007), eq. 6, numerator (depends on x and T only).
+        r, alpha, a, b = self.params_.to_numpy()
+        hyp_term = hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + age + t))
+        return (a + b + x) / (a - 1) * (1 - hyp_term * ((alpha + age) / (alpha + t + age)) ** (r + x))
+
+    def _denominator(self, x, tx, age):
+        r, alpha, a, b = self.params_.to_numpy()
+        return 1 + (a / (b + x)) * ((alpha + age) / (alpha + tx)) ** (r + x)
+
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
         """E[X(T, T+t) | x, t_x, T], Batislam et al. (2007), eq. 6."""
         self._require_fit()
-        r, alpha, a, b = self.params_.to_numpy()
         t, x, tx, age = _as_array(t), _as_array(frequency), _as_array(recency), _as_array(T)
-        hyp_term = hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + age + t))
-        first = (a + b + x) / (a - 1)
-        second = 1 - hyp_term * ((alpha + age) / (alpha + t + age)) ** (r + x)
-        denominator = 1 + (a / (b + x)) * ((alpha + age) / (alpha + tx)) ** (r + x)
-        return _like_input(first * second / denominator, frequency, recency, T, t)
+        return _like_input(self._numerator(t, x, age) / self._denominator(x, tx, age), frequency, recency, T, t)
+
+    _discounted_purchases = BetaGeoFit._discounted_purchases
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] of a new customer, Batislam et al. (2007), eq. 4."""
@@ -630,6 +768,32 @@ class ParetoNBDFit(BTYDFit):
         A2 = np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T), np.log(s) + log_A0 - np.log(r + s + x))
         return A1 + A2
 
+    def _weighted_log_likelihood(self, params, h: _Histories, gradient=False):
+        # Note 009, eq. 18, with the two 2F1 terms of eqs. 19-20 evaluated once per distinct
+        # (x, t_x) and (x, T) pair instead of once per history.
+        r, alpha, s, beta = params
+        if alpha < beta:
+            low, high = alpha, beta
+        else:
+            low, high = beta, alpha
+        gap = high - low
+        px, ptx, i1 = h.x_tx_pairs()
+        qx, qT, i2 = h.x_T_pairs()
+        third1 = r + px if alpha < beta else s + 1
+        third2 = r + qx if alpha < beta else s + 1
+        log_p1 = np.log(hyp2f1(r + s + px, third1, r + s + px + 1.0, gap / (high + ptx)))[i1]
+        log_p2 = np.log(hyp2f1(r + s + qx, third2, r + s + qx + 1.0, gap / (high + qT)))[i2]
+        log_q1 = np.log(high + h.utx)[h.itx]
+        log_q2 = np.log(high + h.uT)[h.iT]
+        rsx = r + s + h.x
+        u, v = log_p1 + rsx * log_q2, log_p2 + rsx * log_q1
+        top = np.maximum(u, v)
+        log_A0 = np.log(np.exp(u - top) - np.exp(v - top)) + top - rsx * (log_q1 + log_q2)
+        x_terms = gammaln(r + h.ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        A2 = np.logaddexp(-(r + h.x) * np.log(alpha + h.uT)[h.iT] - s * np.log(beta + h.uT)[h.iT],
+                          np.log(s) + log_A0 - np.log(rsx))
+        return h.wx @ x_terms + h.w @ A2
+
     def conditional_probability_alive(self, frequency, recency, T):
         """P(alive | x, t_x, T), Fader & Hardie, note 009, eqs. 36-37."""
         self._require_fit()
@@ -654,6 +818,22 @@ class ParetoNBDFit(BTYDFit):
             third = np.log((1 - ((beta + age) / (beta + age + t)) ** (s - 1)) / (s - 1))
             out = np.exp(first + second + third - likelihood)
         return _like_input(np.where(t == 0, 0.0, out), frequency, recency, T, t)
+
+    def _discounted_purchases(self, t_grid, discount, x, tx, age):
+        # Eq. 41 is exp(first + second - LL) x exp(third), and only the third term depends
+        # on t (and T alone): discount its month-by-month differences once per distinct T.
+        r, alpha, s, beta = params = self.params_.to_numpy()
+        with np.errstate(all="ignore"):
+            likelihood = self._log_likelihood_rows(params, x, tx, age)
+            first = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+                     - (r + x) * np.log(alpha + age) - s * np.log(beta + age))
+            second = np.log(r + x) + np.log(beta + age) - np.log(alpha + age)
+            uT, iT = np.unique(age, return_inverse=True)
+            base = (beta + uT[:, None]) / (beta + uT[:, None] + t_grid[None, :])
+            third = (1 - base ** (s - 1)) / (s - 1)
+        third[:, 0] = 0.0
+        per_T = (np.diff(third, axis=1) / discount).sum(axis=1)
+        return np.exp(first + second - likelihood) * per_T[iT]
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] of a new customer, Fader & Hardie, note 009, eq. 27."""
@@ -905,15 +1085,19 @@ class GammaGammaFit(_MaximumLikelihoodFit):
                 value = -(w @ self._log_likelihood_rows(params, x, m)) / total_w + pen * np.sum(params**2)
             return float(value) if np.isfinite(value) else 1e10
 
-        def gradient(theta):
+        def value_and_gradient(theta):
             params = np.exp(theta)
             with np.errstate(all="ignore"):
-                _, rows = self._log_likelihood_rows(params, x, m, gradient=True)
-            return (-(w @ rows) / total_w + 2 * pen * params) * params
+                ll, rows = self._log_likelihood_rows(params, x, m, gradient=True)
+            value = -(w @ ll) / total_w + pen * np.sum(params**2)
+            grad = (-(w @ rows) / total_w + 2 * pen * params) * params
+            if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+                return 1e10, np.zeros_like(theta)
+            return float(value), grad
 
         # Start from lifetimes' default (log-parameters 0.1) shifted to the spend scale.
         x0 = np.array([0.1, 0.1, np.log(np.average(m, weights=w))])
-        theta = self._minimize(objective, gradient, x0, float(total_w))
+        theta = self._minimize(objective, value_and_gradient, x0, float(total_w))
         params = np.exp(theta)
         self._set_params(params, float(total_w), float(w @ self._log_likelihood_rows(params, x, m)))
         return self
@@ -1298,12 +1482,9 @@ def discounted_expected_purchases(
     (x, tx, age), _, inverse = collapse_histories(frequency, recency, T)
     months = np.arange(1, int(horizon_months) + 1)
     t = np.concatenate([[0.0], months * factor])
-    expected = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(
-        t[None, :], x[:, None], tx[:, None], age[:, None]), dtype=float)
-    expected[:, 0] = 0.0
-    per_month = np.diff(expected, axis=1)
+    model._require_fit()
     discount = (1 + discount_rate_monthly) ** ((months * factor) / factor)
-    return (per_month / discount).sum(axis=1)[inverse]
+    return model._discounted_purchases(t, discount, x, tx, age)[inverse]
 
 
 def customer_lifetime_value(

@@ -129,7 +129,7 @@ def test_pareto_nbd_fit_is_at_least_as_good_as_lifetimes(fits, cdnow_sample):
     assert lifetimes.ParetoNBDFitter._negative_log_likelihood(ours, *args) <= reference._negative_log_likelihood_ + 1e-9
 
 
-@pytest.mark.parametrize("model", ["bg_nbd", "pareto_nbd"])
+@pytest.mark.parametrize("model", ["bg_nbd", "mbg_nbd", "pareto_nbd"])
 @pytest.mark.parametrize("time_unit, months, rate", [("W", 12, 0.01), ("W", 3, 0.0), ("D", 6, 0.02)])
 def test_clv_equals_lifetimes(cdnow_with_spend, model, time_unit, months, rate):
     data = cdnow_with_spend
@@ -137,7 +137,8 @@ def test_clv_equals_lifetimes(cdnow_with_spend, model, time_unit, months, rate):
     spend_model = clv.fit_spend_model(data)
     ours = clv.customer_lifetime_value(transaction_model, spend_model, data, horizon_months=months,
                                        discount_rate_monthly=rate, time_unit=time_unit)
-    reference_tx = {"bg_nbd": lifetimes.BetaGeoFitter, "pareto_nbd": lifetimes.ParetoNBDFitter}[model]()
+    reference_tx = {"bg_nbd": lifetimes.BetaGeoFitter, "mbg_nbd": lifetimes.ModifiedBetaGeoFitter,
+                    "pareto_nbd": lifetimes.ParetoNBDFitter}[model]()
     reference_tx.params_ = transaction_model.params_.copy()
     reference_tx.predict = reference_tx.conditional_expected_number_of_purchases_up_to_time
     reference_gg = lifetimes.GammaGammaFitter()
@@ -438,3 +439,21 @@ def test_holdout_validation_records_failed_models():
                         "frequency_holdout": 0.0, "duration_holdout": 5.0})
     with pytest.raises(ModelFitError, match=r"none of bg_nbd, pareto_nbd could be fitted on 10 customers"):
         clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"))
+
+
+@pytest.mark.parametrize("model", ["bg_nbd", "mbg_nbd", "pareto_nbd"])
+def test_fast_weighted_likelihood_equals_row_by_row(model, cdnow_sample):
+    # The fitted objective sums per distinct value; it must equal the plain per-row sum
+    # (value and, where analytic, gradient) at an arbitrary parameter point.
+    fitter = clv.MODELS[model]()
+    (x, tx, T), w, _ = clv.collapse_histories(cdnow_sample["frequency"], cdnow_sample["recency"], cdnow_sample["T"])
+    histories = clv._Histories(x, tx / 39, T / 39, w)
+    for params in (np.array([0.4, 0.2, 0.9, 1.7]), np.array([1.3, 0.05, 2.0, 0.3])):
+        rows = fitter._log_likelihood_rows(params, x, tx / 39, T / 39)
+        assert fitter._weighted_log_likelihood(params, histories) == pytest.approx(w @ rows, rel=1e-12)
+        if fitter.has_gradient:
+            _, grad = fitter._weighted_log_likelihood(params, histories, gradient=True)
+            _, grad_rows = fitter._log_likelihood_rows(params, x, tx / 39, T / 39, gradient=True)
+            np.testing.assert_allclose(grad, w @ grad_rows, rtol=1e-10)
+            numeric = clv._numeric_gradient(lambda p: w @ fitter._log_likelihood_rows(p, x, tx / 39, T / 39), params)
+            np.testing.assert_allclose(grad, numeric, rtol=1e-5)
