@@ -224,8 +224,10 @@ class _MaximumLikelihoodFit:
                                        options={"gtol": 1e-9, "maxiter": 2000})
         else:
             gradient = None
+            # Central-difference gradients are accurate to ~1e-10; asking BFGS for more only
+            # burns evaluations in "precision loss" line searches.
             result = optimize.minimize(objective, x0, jac=lambda th: _numeric_gradient(objective, th), method="BFGS",
-                                       options={"gtol": 1e-9, "maxiter": 2000})
+                                       options={"gtol": 1e-7, "maxiter": 2000})
         jac = gradient if gradient is not None else (lambda th: _numeric_gradient(objective, th))
         theta = result.x
         grad_norm = float(np.max(np.abs(jac(theta)))) if np.all(np.isfinite(theta)) else np.inf
@@ -574,22 +576,23 @@ class BetaGeoFit(BTYDFit):
         rep = h.repeat
         w1, ix1, iT1, itx1 = h.w[rep], h.ix[rep], h.iT[rep], h.itx[rep]
         rx1 = r + h.x[rep]
-        A3 = -rx1 * log_T[iT1]
-        A4 = (np.log(a) - np.log(b + np.maximum(ux, 1) - 1))[ix1] - rx1 * log_tx[itx1]
-        top = np.maximum(A3, A4)
-        mix = np.log(np.exp(A3 - top) + np.exp(A4 - top)) + top
-        total = wx @ x_terms - r * (w0_T @ log_T) + w1 @ mix
+        log_T1, log_tx1 = log_T[iT1], log_tx[itx1]
+        # log(exp(A3) + exp(A4)) = A3 + softplus(A4 - A3), A3 = -(r + x) log(alpha + T).
+        gap = (np.log(a) - np.log(b + np.maximum(ux, 1) - 1))[ix1] + rx1 * (log_T1 - log_tx1)
+        total = wx @ x_terms - r * (w0_T @ log_T) + w1 @ (np.logaddexp(0.0, gap) - rx1 * log_T1)
         if not gradient:
             return total
-        p3, p4 = np.exp(A3 - mix), np.exp(A4 - mix)
+        p4 = expit(gap)  # share of the "dropped out after the last purchase" term
         inv_T, inv_tx = 1 / (alpha + h.uT), 1 / (alpha + h.utx)
+        inv_T1 = inv_T[iT1]
         common = digamma(a + b) - digamma(a + b + ux)
         d_r = (wx @ (digamma(r + ux) - digamma(r) + np.log(alpha)) - w0_T @ log_T
-               - w1 @ (p3 * log_T[iT1] + p4 * log_tx[itx1]))
+               - w1 @ (log_T1 - p4 * (log_T1 - log_tx1)))
         d_alpha = (wx.sum() * r / alpha - r * (w0_T @ inv_T)
-                   - w1 @ (rx1 * (p3 * inv_T[iT1] + p4 * inv_tx[itx1])))
-        d_a = wx @ common + (w1 @ p4) / a
-        d_b = wx @ (common + digamma(b + ux) - digamma(b)) - w1 @ (p4 / (b + np.maximum(ux, 1) - 1)[ix1])
+                   - w1 @ (rx1 * (inv_T1 + p4 * (inv_tx[itx1] - inv_T1))))
+        w1p4 = w1 * p4
+        d_a = wx @ common + w1p4.sum() / a
+        d_b = wx @ (common + digamma(b + ux) - digamma(b)) - w1p4 @ (1 / (b + np.maximum(ux, 1) - 1))[ix1]
         return total, np.array([d_r, d_alpha, d_a, d_b])
 
     def conditional_probability_alive(self, frequency, recency, T):
