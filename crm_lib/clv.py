@@ -1055,25 +1055,40 @@ class GammaGammaFit(_MaximumLikelihoodFit):
         d_v = q / v - (p * x + q) / (x * m + v)
         return ll, np.column_stack([d_p, d_q, d_v])
 
-    def fit(self, frequency, monetary_value, weights=None, min_repeat_buyers: int = 20):
+    def fit(self, frequency, monetary_value, weights=None, min_repeat_buyers: int = 20,
+            nonpositive_spend: str = "raise"):
         """Fit on the repeat buyers' (frequency, mean repeat spend).
+
+        Parameters
+        ----------
+        nonpositive_spend : {"raise", "exclude"}
+            What to do with repeat buyers whose mean spend is 0 (free orders only): raise,
+            or leave them out of the fit (their number is in ``n_excluded_`` and the log).
 
         Raises
         ------
         DataValidationError
-            Non-positive spend among repeat buyers.
+            Non-positive spend among repeat buyers (with ``nonpositive_spend="raise"``).
         ModelFitError
             Fewer than ``min_repeat_buyers`` repeat buyers, or no convergence.
         """
+        if nonpositive_spend not in ("raise", "exclude"):
+            raise ParamsError(f"nonpositive_spend={nonpositive_spend!r}: use 'raise' or 'exclude'.")
         x_all, m_all = _as_array(frequency), _as_array(monetary_value)
         w_all = np.ones(len(x_all)) if weights is None else _as_array(weights)
         buyers = x_all > 0
         x, m, w = x_all[buyers], m_all[buyers], w_all[buyers]
         bad = ~(m > 0) | ~np.isfinite(m)
-        if bad.any():
+        self.n_excluded_ = float(w[bad].sum()) if nonpositive_spend == "exclude" else 0.0
+        if bad.any() and nonpositive_spend == "exclude":
+            logger.warning("Gamma-Gamma: %d of %d repeat buyers with a mean spend <= 0 are left out of the fit",
+                           int(bad.sum()), len(m))
+            x, m, w = x[~bad], m[~bad], w[~bad]
+        elif bad.any():
             raise DataValidationError(
                 f"Gamma-Gamma: {int(bad.sum()):,} of {len(m):,} repeat buyers have a mean spend that is not positive "
-                f"(e.g. {m[bad][0]}); drop zero-amount purchases (zero_amounts='drop') or these customers."
+                f"(e.g. {m[bad][0]}); drop zero-amount purchases (zero_amounts='drop'), or pass "
+                f"nonpositive_spend='exclude' to leave these customers out of the spend model."
             )
         if w.sum() < min_repeat_buyers:
             raise ModelFitError(
@@ -1122,7 +1137,8 @@ class GammaGammaFit(_MaximumLikelihoodFit):
         return float(p * v / (q - 1))
 
 
-def fit_spend_model(summary: pd.DataFrame, *, penalizer_coef: float = 0.0, min_repeat_buyers: int = 20) -> GammaGammaFit:
+def fit_spend_model(summary: pd.DataFrame, *, penalizer_coef: float = 0.0, min_repeat_buyers: int = 20,
+                    nonpositive_spend: str = "raise") -> GammaGammaFit:
     """Fit the Gamma-Gamma spend model on a summary with ``frequency`` and ``monetary_value``.
 
     Customers without repeat purchase are left out, as the model requires.
@@ -1137,7 +1153,7 @@ def fit_spend_model(summary: pd.DataFrame, *, penalizer_coef: float = 0.0, min_r
     """
     _require_columns(summary, ["frequency", "monetary_value"], "Gamma-Gamma")
     return GammaGammaFit(penalizer_coef).fit(summary["frequency"], summary["monetary_value"],
-                                             min_repeat_buyers=min_repeat_buyers)
+                                             min_repeat_buyers=min_repeat_buyers, nonpositive_spend=nonpositive_spend)
 
 
 @dataclass(frozen=True)
@@ -1237,6 +1253,27 @@ class ModelComparison:
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
+
+    def formatted(self) -> pd.DataFrame:
+        """The comparison table for people: model names, rounded figures, readable headers."""
+        t = self.table
+        out = pd.DataFrame(index=[MODEL_LABELS.get(m, m) for m in t.index])
+        out.index.name = "model"
+        number = lambda v, fmt: "" if pd.isna(v) else format(v, fmt)  # noqa: E731
+        out["log-likelihood"] = [number(v, ",.1f") for v in t.get("log_likelihood", pd.Series(np.nan, t.index))]
+        out["AIC"] = [number(v, ",.1f") for v in t.get("aic", pd.Series(np.nan, t.index))]
+        out["BIC"] = [number(v, ",.1f") for v in t.get("bic", pd.Series(np.nan, t.index))]
+        out["converged"] = ["yes" if c else "no" for c in t["converged"]]
+        out["holdout MAE"] = [number(v, ".4f") for v in t.get("holdout_mae", pd.Series(np.nan, t.index))]
+        out["holdout RMSE"] = [number(v, ".4f") for v in t.get("holdout_rmse", pd.Series(np.nan, t.index))]
+        out["predicted total"] = [number(v, ",.0f") for v in t.get("predicted_holdout_total", pd.Series(np.nan, t.index))]
+        out["actual total"] = [number(v, ",.0f") for v in t.get("actual_holdout_total", pd.Series(np.nan, t.index))]
+        out["aggregate error"] = [number(v, "+.1f") + ("%" if not pd.isna(v) else "")
+                                  for v in t.get("aggregate_error_pct", pd.Series(np.nan, t.index))]
+        out["chosen"] = ["✓" if m == self.winner else "" for m in t.index]
+        if (t["error"].fillna("") != "").any():
+            out["error"] = t["error"].fillna("").to_numpy()
+        return out
 
 
 def holdout_validation(

@@ -3,6 +3,7 @@ takes results computed by ``crm_lib.clv``, draws on ``ax`` (or a new figure), la
 axes with units and returns the ``Axes``. Nothing here fits a model."""
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -73,6 +74,8 @@ def plot_tracking(tracking: pd.DataFrame, *, cumulative: bool = False, model_lab
     kind = "Cumulative repeat transactions" if cumulative else f"Repeat transactions per {unit}"
     ax.set_title(f"{kind}: actual vs {model_label}")
     ax.set_xlabel(f"{unit} (start date)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=45)
     ax.set_ylabel("repeat transactions (count)" if cumulative else f"repeat transactions per {unit} (count)")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.legend()
@@ -201,6 +204,8 @@ def plot_p_alive_history(history: pd.DataFrame, *, ax: Axes | None = None) -> Ax
     ax.set_title(f"P(alive) history of customer {history.attrs.get('customer_id', '')}")
     unit = _unit(history.attrs.get("time_unit", "W"))[:-1]
     ax.set_xlabel(f"{unit} (start date)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=45)
     ax.set_ylabel("probability still active (%)")
     ax.legend()
     return ax
