@@ -1,0 +1,211 @@
+"""Figures of the lifetime-value analysis (:mod:`crm_lib.clv`). Drawing only: every function
+takes results computed by ``crm_lib.clv``, draws on ``ax`` (or a new figure), labels the
+axes with units and returns the ``Axes``. Nothing here fits a model."""
+from __future__ import annotations
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
+
+from crm_lib.plots.theme import money_formatter
+
+#: Plural names of the summary time units, for labels.
+UNIT_NAMES = {"W": "weeks", "D": "days", "h": "hours", "M": "months"}
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 4.2)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _unit(time_unit: str) -> str:
+    return UNIT_NAMES.get(time_unit, time_unit)
+
+
+def plot_holdout_by_frequency(table: pd.DataFrame, *, model_label: str = "model", duration: float | None = None,
+                              time_unit: str = "W", ax: Axes | None = None) -> Axes:
+    """Mean holdout repeat purchases, actual vs predicted, per calibration-frequency group.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`crm_lib.clv.holdout_by_calibration_frequency`.
+    model_label : str
+        Name of the model in the legend.
+    duration : float, optional
+        Holdout length, for the axis label.
+    """
+    ax = _axes(ax)
+    top = table.attrs.get("max_frequency", int(table.index.max()))
+    labels = [f"{i}+" if i == top else str(i) for i in table.index]
+    ax.plot(labels, table["actual"], marker="o", label="actual")
+    ax.plot(labels, table["predicted"], marker="s", linestyle="--", label=model_label)
+    span = f" ({duration:.0f} {_unit(time_unit)})" if duration is not None else ""
+    ax.set_title(f"Holdout repeat purchases by calibration frequency: actual vs {model_label}")
+    ax.set_xlabel("repeat purchases in the calibration period (count)")
+    ax.set_ylabel(f"mean repeat purchases in holdout{span}\n(per customer)")
+    ax.legend()
+    return ax
+
+
+def plot_tracking(tracking: pd.DataFrame, *, cumulative: bool = False, model_label: str = "model",
+                  ax: Axes | None = None) -> Axes:
+    """Repeat transactions per period (or cumulative), actual vs model, with the end of
+    calibration marked.
+
+    Parameters
+    ----------
+    tracking : DataFrame
+        From :func:`crm_lib.clv.repeat_transactions_tracking`.
+    """
+    ax = _axes(ax)
+    unit = _unit(tracking.attrs.get("time_unit", "W"))[:-1]
+    actual, expected = ("actual_cumulative", "expected_cumulative") if cumulative else ("actual", "expected")
+    ax.plot(tracking.index, tracking[actual], label="actual")
+    ax.plot(tracking.index, tracking[expected], linestyle="--", label=model_label)
+    holdout = tracking.index[tracking["holdout"].to_numpy()]
+    if len(holdout):
+        ax.axvline(holdout[0], color="grey", linestyle=":", label="end of calibration")
+    kind = "Cumulative repeat transactions" if cumulative else f"Repeat transactions per {unit}"
+    ax.set_title(f"{kind}: actual vs {model_label}")
+    ax.set_xlabel(f"{unit} (start date)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=45)
+    ax.set_ylabel("repeat transactions (count)" if cumulative else f"repeat transactions per {unit} (count)")
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
+    ax.legend()
+    return ax
+
+
+def plot_repeat_purchase_counts(counts: pd.DataFrame, *, model_label: str = "model", ax: Axes | None = None) -> Axes:
+    """Customers by number of repeat purchases in calibration: actual vs model (grouped bars).
+
+    Parameters
+    ----------
+    counts : DataFrame
+        From :func:`crm_lib.clv.repeat_purchase_counts`.
+    """
+    ax = _axes(ax)
+    top = int(counts.index.max())
+    labels = [f"{i}+" if i == top else str(i) for i in counts.index]
+    positions = np.arange(len(labels))
+    ax.bar(positions - 0.2, counts["actual"], width=0.4, label="actual")
+    ax.bar(positions + 0.2, counts["expected"], width=0.4, label=model_label)
+    ax.set_xticks(positions, labels)
+    ax.set_title(f"Customers by number of repeat purchases: actual vs {model_label}")
+    ax.set_xlabel("repeat purchases in the calibration period (count)")
+    ax.set_ylabel("customers (count)")
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
+    ax.legend()
+    return ax
+
+
+def plot_spend_vs_frequency(summary: pd.DataFrame, *, correlation: float | None = None, currency: str = "USD",
+                            ax: Axes | None = None) -> Axes:
+    """Mean spend per repeat purchase against repeat frequency, repeat buyers only
+    (the Gamma-Gamma independence check)."""
+    ax = _axes(ax)
+    buyers = summary[summary["frequency"] > 0]
+    ax.scatter(buyers["frequency"], buyers["monetary_value"], s=8, alpha=0.3)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(money_formatter(currency))
+    suffix = f" (Pearson r = {correlation:.2f})" if correlation is not None else ""
+    ax.set_title(f"Spend per purchase vs frequency, repeat buyers{suffix}")
+    ax.set_xlabel("repeat purchases (count)")
+    ax.set_ylabel(f"mean spend per repeat purchase ({currency}, log scale)")
+    return ax
+
+
+def plot_lorenz(concentration, *, ax: Axes | None = None) -> Axes:
+    """Lorenz curve of customer value with the line of equality.
+
+    Parameters
+    ----------
+    concentration : ValueConcentration
+        From :func:`crm_lib.clv.value_concentration`.
+    """
+    ax = _axes(ax, (5.5, 5.0))
+    lorenz = concentration.lorenz
+    ax.plot(lorenz["customer_share"], lorenz["value_share"], label=f"customers (Gini {concentration.gini:.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="equal value")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title("Concentration of customer value (Lorenz curve)")
+    ax.set_xlabel("customers, least valuable first (cumulative %)")
+    ax.set_ylabel("customer value (cumulative %)")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) -> Axes:
+    """Histogram of the parametric-bootstrap draws of customer equity, with the estimate
+    and the interval marked.
+
+    Parameters
+    ----------
+    equity : CustomerEquity
+        From :func:`crm_lib.clv.customer_equity`.
+    """
+    ax = _axes(ax)
+    draws = np.asarray(equity.draws, dtype=float)
+    ax.hist(draws[np.isfinite(draws)], bins=30, color=sns.color_palette()[0], alpha=0.7)
+    ax.axvline(equity.estimate, color="black", label="estimate")
+    ax.axvline(equity.lower, color="grey", linestyle="--", label=f"{equity.level:.0%} interval")
+    ax.axvline(equity.upper, color="grey", linestyle="--")
+    ax.xaxis.set_major_formatter(money_formatter(currency))
+    ax.set_title(f"Customer equity over {equity.horizon_months} months: {equity.n_draws} parameter draws")
+    ax.set_xlabel(f"customer equity ({currency}, discounted)")
+    ax.set_ylabel("draws (count)")
+    ax.legend()
+    return ax
+
+
+def plot_p_alive_grid(grid: pd.DataFrame, *, time_unit: str = "W", ax: Axes | None = None) -> Axes:
+    """Heatmap of P(alive) over repeat frequency (x) and recency (y) at a fixed age.
+
+    Parameters
+    ----------
+    grid : DataFrame
+        From :func:`crm_lib.clv.p_alive_grid` (index recency, columns frequency).
+    """
+    ax = _axes(ax, (7.0, 5.0))
+    age = int(grid.index.max())
+    image = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                      extent=(-0.5, grid.columns.max() + 0.5, -0.5, age + 0.5))
+    plt.colorbar(image, ax=ax, label="probability still active")
+    ax.set_title(f"P(alive) by frequency and recency, customers aged {age} {_unit(time_unit)}")
+    ax.set_xlabel("repeat purchases (count)")
+    ax.set_ylabel(f"age at last purchase ({_unit(time_unit)})")
+    ax.grid(False)
+    return ax
+
+
+def plot_p_alive_history(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """One customer's P(alive) period by period, with her purchases marked.
+
+    Parameters
+    ----------
+    history : DataFrame
+        From :func:`crm_lib.clv.p_alive_history`.
+    """
+    ax = _axes(ax)
+    ax.plot(history.index, history["p_alive"], drawstyle="steps-post", label="P(alive)")
+    bought = history[history["purchase"]]
+    ax.scatter(bought.index, bought["p_alive"], color=sns.color_palette()[3], zorder=3, label="purchase")
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(f"P(alive) history of customer {history.attrs.get('customer_id', '')}")
+    unit = _unit(history.attrs.get("time_unit", "W"))[:-1]
+    ax.set_xlabel(f"{unit} (start date)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", rotation=45)
+    ax.set_ylabel("probability still active (%)")
+    ax.legend()
+    return ax

@@ -1,0 +1,82 @@
+"""Notebook 04 (lifetime value) end to end through the real runner, on a small slice of CDNOW."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crm_lib import clv
+from crm_lib.data import load_transactions
+from crm_lib.datasets import cdnow_master_path
+from crm_lib.report.runner import run_report
+from crm_lib.summary import calibration_holdout_summary, rfm_summary
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_cdnow_run(tmp_path_factory):
+    """The first 3,000 CDNOW customers as a CSV, rendered by notebook 04 only."""
+    root = tmp_path_factory.mktemp("clv_report")
+    raw = pd.read_csv(cdnow_master_path(), sep=r"\s+", dtype=str)
+    raw = raw[raw["customer_id"].astype(int) <= 3000]
+    data = root / "cdnow_3000.csv"
+    raw.to_csv(data, index=False)
+    params = root / "small.yaml"
+    params.write_text(
+        "run_name: small_clv\n"
+        "title: CLV on 3,000 CDNOW customers\n"
+        "notebooks:\n"
+        "  - 04_lifetime_value\n"
+        "parameters:\n"
+        f"  data_path: {data}\n"
+        "  column_map: {customer_id: customer_id, date: date, amount: dollar_value, quantity: number_of_cds}\n"
+        "  csv_separator: ','\n"
+        "  date_format: '%Y%m%d'\n"
+        "  observation_end: '1998-06-30'\n"
+        "  equity_draws: 40\n"
+        "  customer_table_name: customers.parquet\n"
+    )
+    mp = pytest.MonkeyPatch()
+    # The kernel must import this checkout's crm_lib, whichever copy is installed.
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    try:
+        result = run_report(params, output_dir=root / "reports", notebooks_dir=REPO / "notebooks",
+                            only=["04_lifetime_value"])
+    finally:
+        mp.undo()
+    return result, data
+
+
+def test_notebook_04_states_the_computed_figures(small_cdnow_run):
+    result, data = small_cdnow_run
+    assert result.ok and result.published, result
+    html = (result.report_dir / "04_lifetime_value.html").read_text()
+    # Recompute the headline figures independently of the notebook.
+    tx = load_transactions(data, column_map={"customer_id": "customer_id", "date": "date", "amount": "dollar_value",
+                                             "quantity": "number_of_cds"},
+                           sep=",", date_format="%Y%m%d", observation_end="1998-06-30").transactions
+    cal = calibration_holdout_summary(tx, calibration_end="1997-09-30", observation_end="1998-06-30", time_unit="W")
+    comparison = clv.holdout_validation(cal)
+    winner = comparison.winner
+    assert f"{comparison.table.loc[winner, 'holdout_rmse']:.4f}" in html
+    assert f"<strong>{clv.MODEL_LABELS[winner]}</strong> is used for the rest of this report" in html
+    summary = rfm_summary(tx, observation_end="1998-06-30", time_unit="W")
+    model = clv.fit_model(summary, winner)
+    next_year = model.conditional_expected_number_of_purchases_up_to_time(
+        52, summary["frequency"], summary["recency"], summary["T"]).sum()
+    assert f"{next_year:,.0f} repeat transactions in the next 52 weeks" in html
+    # Every chart is embedded and titled; the code is hidden.
+    assert html.count("data:image/png;base64,") >= 9
+    assert "holdout_validation(" not in html
+
+
+def test_notebook_04_writes_the_customer_table_next_to_the_report(small_cdnow_run):
+    result, _ = small_cdnow_run
+    table = pd.read_parquet(result.report_dir / "customers.parquet")
+    assert len(table) == 3000
+    assert {"p_alive", "expected_purchases", "clv"} <= set(table.columns)
+    assert table["p_alive"].between(0, 1).all() and (table["clv"] >= 0).all()
