@@ -455,9 +455,9 @@ def tenure_panel(
     """Profit of each customer in each period since acquisition, while alive.
 
     One row per customer and tenure period ``k`` (days ``[k * period_days, (k + 1) *
-    period_days)`` after the first purchase) that starts inside the customer's
-    lifetime; periods without a purchase have profit 0 (cost to serve is charged per
-    order).
+    period_days)`` after the first purchase) that starts on or before the last day of
+    the customer's lifetime; periods without a purchase have profit 0 (cost to serve is
+    charged per order). The last period of a lifetime may be partial.
 
     Parameters
     ----------
@@ -479,7 +479,9 @@ def tenure_panel(
     _check_money_params(gross_margin, cost_per_order)
     if int(period_days) < 1:
         raise ParamsError(f"tenure_period_days={period_days!r} must be a whole number of days >= 1; fix it in params.")
-    n_periods = np.maximum(np.ceil(customers["duration_days"].to_numpy() / period_days), 1).astype(np.int64)
+    # Every day from the first purchase to the last day of the lifetime, inclusive.
+    span_days = (customers["lifetime_end"] - customers["first_purchase"].dt.normalize()).dt.days.to_numpy()
+    n_periods = (np.floor_divide(np.maximum(span_days, 0), period_days) + 1).astype(np.int64)
     ids = np.repeat(customers.index.to_numpy(), n_periods)
     k = np.arange(n_periods.sum()) - np.repeat(np.cumsum(n_periods) - n_periods, n_periods)
     panel = pd.DataFrame({"customer_id": ids, "tenure_period": k, "profit": 0.0})
@@ -487,7 +489,7 @@ def tenure_panel(
     tx = _within_lifetime(transactions, customers)
     _, profit = _order_profit(tx, gross_margin, cost_per_order)
     first = customers["first_purchase"].reindex(tx["customer_id"]).to_numpy()
-    days = (pd.to_datetime(tx["date"]).to_numpy() - first) / np.timedelta64(1, "D")
+    days = (pd.to_datetime(tx["date"]).dt.normalize().to_numpy() - pd.DatetimeIndex(first).normalize().to_numpy()) / np.timedelta64(1, "D")
     tx_k = np.floor(days / period_days).astype(np.int64)
     sums = (
         pd.DataFrame({"customer_id": tx["customer_id"].to_numpy(), "tenure_period": tx_k, "profit": profit})
