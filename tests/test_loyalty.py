@@ -275,6 +275,9 @@ def test_fixed_effects_slope_exact_and_equal_to_dummy_regression():
     # C has one period and no within variation. Sxy = 2 - 1 = 1, Sxx = 2.5.
     assert fe["slope"] == pytest.approx(0.4)
     assert fe["groups"] == 2 and fe["n"] == 5
+    # Own slopes: A rises by 1 a period, B falls by 2; C has none.
+    assert loyalty.customer_slopes(panel).to_dict() == pytest.approx({"A": 1.0, "B": -2.0})
+    assert loyalty.customer_slopes(panel, min_periods=3).to_dict() == pytest.approx({"A": 1.0})
 
     rng = np.random.default_rng(2)
     big = pd.DataFrame({"customer_id": np.repeat([f"c{i}" for i in range(40)], 5), "tenure_period": np.tile(np.arange(5), 40)})
