@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from lifetimes import ParetoNBDFitter
 
 from crm_lib import loyalty
