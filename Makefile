@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PARAMS ?= params/cdnow.yaml
+# Every params file is a run; `make report PARAMS=params/cdnow.yaml` renders one.
+PARAMS ?= $(sort $(wildcard params/*.yaml))
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: help install install-dev report test test-fast lab bench lock clean
@@ -26,8 +27,8 @@ install: $(VENV)/.installed  ## create .venv and install the project (pinned)
 
 install-dev: $(VENV)/.installed-dev  ## install the project with the test extras
 
-report: install  ## render the default report (PARAMS=params/cdnow.yaml) into reports/<run name>/
-	$(BIN)/crm-workbench run $(PARAMS)
+report: install  ## render the reports of every params file (or PARAMS=...) into reports/<run name>/
+	@status=0; for params in $(PARAMS); do $(BIN)/crm-workbench run $$params || status=1; done; exit $$status
 
 test: install-dev  ## run the whole test suite, slow tests included
 	$(BIN)/python -m pytest

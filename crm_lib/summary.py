@@ -52,7 +52,10 @@ def _merged_periods(
     customer_codes: np.ndarray, periods: np.ndarray, amounts: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Merge purchases in the same (customer, period); return them sorted."""
-    order = np.lexsort((periods, customer_codes))
+    # One int64 key (customer, period) sorts twice as fast as a two-key lexsort.
+    low = periods.min() if len(periods) else 0
+    span = (periods.max() - low + 1) if len(periods) else 1
+    order = np.argsort(customer_codes.astype(np.int64) * span + (periods - low), kind="stable")
     codes = customer_codes[order]
     pers = periods[order]
     new_group = np.empty(len(codes), dtype=bool)
@@ -121,7 +124,8 @@ def rfm_summary(
     periods = _period_numbers(transactions[date_col], time_unit)
     end_period = periods.max() if observation_end is None else _period_number(observation_end, time_unit)
     inside = periods <= end_period
-    codes, uniques = pd.factorize(transactions[customer_col].to_numpy()[inside], sort=True)
+    # Factorizing the Series (not an object array) keeps pandas' fast string path.
+    codes, uniques = pd.factorize(transactions[customer_col][inside], sort=True)
     amounts = transactions[amount_col].to_numpy(dtype=float)[inside] if amount_col else None
     m_codes, m_periods, m_amounts = _merged_periods(codes, periods[inside], amounts)
 
@@ -137,7 +141,7 @@ def rfm_summary(
             "recency": (m_periods[last_row] - first_period) / unit_multiplier,
             "T": (end_period - first_period) / unit_multiplier,
         },
-        index=pd.Index(uniques, name=customer_col),
+        index=pd.Index(np.asarray(uniques), name=customer_col),
     )
     if amount_col:
         total = np.bincount(m_codes, weights=m_amounts, minlength=n_customers)
@@ -225,7 +229,7 @@ def calibration_holdout_summary(
             f"({observation_end:%Y-%m-%d}); move calibration_end earlier in params."
         )
     holdout = transactions[in_holdout]
-    codes = calibration.index.get_indexer(holdout[customer_col].to_numpy())
+    codes = calibration.index.get_indexer(holdout[customer_col])
     known = codes >= 0
     periods = _period_numbers(holdout[date_col], time_unit)[known]
     codes = codes[known]

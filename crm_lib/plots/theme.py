@@ -28,8 +28,13 @@ def set_theme() -> None:
             "figure.autolayout": True,
         }
     )
-    # No creation date or software version in saved files.
     mpl.rcParams["savefig.format"] = "png"
+    # Tables in reports: whole cells (rules, verdicts), thousands separators for floats.
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", 200)
+    pd.set_option("display.max_columns", 50)
+    pd.set_option("display.float_format", "{:,.4g}".format)
 
 
 def money_formatter(currency: str = "USD"):

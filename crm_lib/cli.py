@@ -1,0 +1,188 @@
+"""The ``crm-workbench`` console script (also ``python -m crm_lib``)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from crm_lib import __version__
+from crm_lib.exceptions import CRMWorkbenchError
+
+DESCRIPTION = """\
+Render the CRM analytics reports of a params file.
+
+A params file (params/<data set>.yaml) names the run, lists the notebooks to execute and
+sets their knobs. `run` executes each notebook with Papermill, renders it to HTML with
+the code hidden, and writes reports/<run name>/index.html with a link to every report and
+a manifest (parameters, SHA-256 of the input data, row counts, package versions, time per
+notebook).
+"""
+
+EPILOG = """\
+exit status:
+  0  every notebook succeeded and the report was published
+  1  a notebook failed: the other notebooks still ran, the failed run is in
+     reports/<run name>.failed/ and the last good reports/<run name>/ is untouched
+  2  the params file or the input data is invalid: nothing was run or written
+
+examples:
+  crm-workbench run params/cdnow.yaml
+  crm-workbench run params/cdnow.yaml --only 01_data_overview --output-dir /tmp/reports
+  crm-workbench knobs params/cdnow.yaml
+  crm-workbench check params/my_shop.yaml
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-workbench",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("params", type=Path, metavar="PARAMS", help="params file, e.g. params/cdnow.yaml")
+        p.add_argument(
+            "--notebooks-dir",
+            type=Path,
+            default=Path("notebooks"),
+            metavar="DIR",
+            help="folder of the notebooks named in the params file (default: %(default)s)",
+        )
+
+    run = sub.add_parser(
+        "run",
+        help="execute the notebooks of a params file and render the HTML reports",
+        description="Execute every notebook listed in PARAMS with Papermill, render each to HTML "
+        "(code hidden, no network resources), write index.html and manifest.json, and publish "
+        "reports/<run name>/ only if every notebook succeeded.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(run)
+    run.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where reports/<run name>/ is written (default: %(default)s)",
+    )
+    run.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NOTEBOOK",
+        help="run only these notebooks of the params file (by name, e.g. 01_data_overview)",
+    )
+    run.add_argument("--kernel", metavar="NAME", help="Jupyter kernel to use (default: the notebook's, python3)")
+    run.add_argument(
+        "--timeout",
+        type=int,
+        metavar="SECONDS",
+        help="fail a notebook whose single cell runs longer than this (default: no limit)",
+    )
+    run.add_argument(
+        "--progress-bar",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show Papermill's per-cell progress bar (default: on when the terminal is interactive)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="print only errors and the index path")
+
+    check = sub.add_parser(
+        "check",
+        help="check a params file and its input data without running anything",
+        description="Check PARAMS (keys, notebooks, knobs) and load and validate its input data; "
+        "print the data-quality table. Exit 2 on the first problem.",
+    )
+    common(check)
+
+    knobs = sub.add_parser(
+        "knobs",
+        help="list every knob of the notebooks of a params file, with its value for this run",
+        description="List every knob (parameters-cell variable) of the notebooks in PARAMS: its "
+        "notebook default and the value PARAMS sets.",
+    )
+    common(knobs)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from crm_lib.report.runner import run_report
+
+    progress_bar = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    result = run_report(
+        args.params,
+        output_dir=args.output_dir,
+        notebooks_dir=args.notebooks_dir,
+        only=args.only,
+        kernel_name=args.kernel,
+        progress_bar=progress_bar,
+        timeout_seconds=args.timeout,
+        on_progress=say,
+    )
+    failed = [nb for nb in result.notebooks if not nb.ok]
+    if failed:
+        print(
+            f"{len(failed)} of {len(result.notebooks)} notebooks failed: "
+            + "; ".join(f"{nb.name}: {nb.error}" for nb in failed),
+            file=sys.stderr,
+        )
+        print(f"failed run written to {result.index_path} (the last good report is unchanged)", file=sys.stderr)
+        return 1
+    print(result.index_path.resolve())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from crm_lib.data import load_transactions
+    from crm_lib.report.params import load_run_params
+    from crm_lib.report.runner import DATA_KNOBS, resolve_run_data_path
+
+    params = load_run_params(args.params, args.notebooks_dir)
+    print(f"{args.params}: run '{params.run_name}', notebooks {', '.join(nb.stem for nb in params.notebooks)}")
+    data_path = resolve_run_data_path(params)
+    if data_path is None:
+        print("no data_path knob: nothing to load")
+        return 0
+    knobs = params.effective()
+    log = load_transactions(data_path, **{kw: knobs[k] for k, kw in DATA_KNOBS.items() if k in knobs})
+    print(log.summary())
+    return 0
+
+
+def _knobs(args: argparse.Namespace) -> int:
+    from crm_lib.report.params import load_run_params
+
+    params = load_run_params(args.params, args.notebooks_dir)
+    for notebook, knobs in params.declared.items():
+        print(notebook)
+        for name, default in knobs.items():
+            mark = f"  <- {params.parameters[name]!r}" if name in params.parameters else ""
+            print(f"  {name:<22} {default!r}{mark}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``crm-workbench``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # nbconvert's note that figures have no alt text would be printed once per notebook.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    try:
+        return {"run": _run, "check": _check, "knobs": _knobs}[args.command](args)
+    except CRMWorkbenchError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

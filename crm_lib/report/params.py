@@ -1,0 +1,186 @@
+"""Read and check a params file (``params/<data set>.yaml``).
+
+A params file names the run, lists the notebooks to execute and sets their knobs::
+
+    run_name: cdnow                 # the report folder: reports/cdnow/
+    title: CDNOW customer analytics
+    notebooks:                      # executed in this order, from notebooks/
+      - 01_data_overview
+    parameters:                     # each key must be a knob of a listed notebook
+      data_path: embedded:CDNOW_master.txt
+      kpi_period: M
+
+The knobs are the variables of each notebook's ``parameters`` cell; every notebook
+receives the keys it declares. A key that no listed notebook declares is an error that
+names the key, the file and the closest knob, so a typo never silently falls back to a
+default.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crm_lib.exceptions import ParamsError
+
+TOP_LEVEL_KEYS = ("run_name", "title", "notebooks", "parameters")
+RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """A checked params file.
+
+    Attributes
+    ----------
+    path : Path
+        The params file.
+    run_name : str
+        Name of the report folder.
+    title : str
+        Title of the index page.
+    notebooks : list of Path
+        Notebook files, in run order.
+    parameters : dict
+        Knobs set by the file (not the notebooks' defaults).
+    declared : dict
+        Notebook name -> {knob: default value} from its ``parameters`` cell.
+    """
+
+    path: Path
+    run_name: str
+    title: str
+    notebooks: list[Path]
+    parameters: dict[str, Any]
+    declared: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def parameters_for(self, notebook: Path) -> dict[str, Any]:
+        """The knobs of the file that ``notebook`` declares."""
+        knobs = self.declared.get(notebook.stem, {})
+        return {k: v for k, v in self.parameters.items() if k in knobs}
+
+    def effective(self) -> dict[str, Any]:
+        """Every knob's value for this run: notebook defaults overridden by the file."""
+        values: dict[str, Any] = {}
+        for knobs in self.declared.values():
+            for name, default in knobs.items():
+                values.setdefault(name, default)
+        values.update(self.parameters)
+        return values
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def notebook_knobs(notebook: Path) -> dict[str, Any]:
+    """Knobs of a notebook's ``parameters`` cell with their default values.
+
+    Raises
+    ------
+    ParamsError
+        When the notebook has no cell tagged ``parameters``.
+    """
+    import papermill
+
+    info = papermill.inspect_notebook(str(notebook))
+    if not info:
+        raise ParamsError(
+            f"{notebook.name}: no cell tagged 'parameters'; tag the first code cell 'parameters' "
+            "so the runner can set its knobs."
+        )
+    knobs = {}
+    for name, spec in info.items():
+        try:
+            knobs[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            knobs[name] = spec["default"]
+    return knobs
+
+
+def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -> RunParams:
+    """Read a params file and check it against the notebooks it lists.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    notebooks_dir : str or Path
+        Folder of the notebooks (``notebooks/``).
+
+    Returns
+    -------
+    RunParams
+
+    Raises
+    ------
+    ParamsError
+        Missing file, YAML syntax error, unknown top-level key, missing or malformed
+        ``run_name`` / ``notebooks``, a notebook that does not exist, or a parameter no
+        listed notebook declares.
+    """
+    path = Path(path)
+    notebooks_dir = Path(notebooks_dir)
+    name = str(path)
+    if not path.is_file():
+        raise ParamsError(f"{name}: params file not found; pass the path of a YAML file such as params/cdnow.yaml.")
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{name}: not valid YAML{where}: {getattr(error, 'problem', error)}.") from None
+    if not isinstance(content, dict):
+        raise ParamsError(f"{name}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}; got {type(content).__name__}.")
+    for key in content:
+        if key not in TOP_LEVEL_KEYS:
+            raise ParamsError(
+                f"{name}: unknown key '{key}'{_suggest(str(key), list(TOP_LEVEL_KEYS))} "
+                f"The top-level keys are {', '.join(TOP_LEVEL_KEYS)}; notebook knobs go under 'parameters:'."
+            )
+    run_name = content.get("run_name")
+    if not isinstance(run_name, str) or not RUN_NAME_PATTERN.match(run_name):
+        raise ParamsError(
+            f"{name}: run_name must be a folder name of letters, digits, '_', '-' or '.' (got {run_name!r})."
+        )
+    listed = content.get("notebooks")
+    if not isinstance(listed, list) or not listed or not all(isinstance(n, str) for n in listed):
+        raise ParamsError(f"{name}: 'notebooks' must be a non-empty list of notebook names (e.g. - 01_data_overview).")
+    available = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
+    notebooks = []
+    for entry in listed:
+        stem = entry[:-6] if entry.endswith(".ipynb") else entry
+        notebook = notebooks_dir / f"{stem}.ipynb"
+        if not notebook.is_file():
+            raise ParamsError(
+                f"{name}: notebook '{entry}' not found in {notebooks_dir}/{_suggest(stem, available)} "
+                f"Available: {', '.join(available) or 'none'}."
+            )
+        notebooks.append(notebook)
+    parameters = content.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ParamsError(f"{name}: 'parameters' must be a mapping of knob: value.")
+    declared = {nb.stem: notebook_knobs(nb) for nb in notebooks}
+    known = sorted({k for knobs in declared.values() for k in knobs})
+    for key in parameters:
+        if key not in known:
+            raise ParamsError(
+                f"{name}: parameter '{key}' is not a knob of any listed notebook "
+                f"({', '.join(nb.stem for nb in notebooks)}){_suggest(str(key), known)} "
+                "Fix the spelling or remove it; `crm-workbench knobs PARAMS` lists the knobs."
+            )
+    title = content.get("title") or run_name
+    return RunParams(
+        path=path,
+        run_name=run_name,
+        title=str(title),
+        notebooks=notebooks,
+        parameters=dict(parameters),
+        declared=declared,
+    )

@@ -1,0 +1,149 @@
+"""Loading and validating transaction logs: counts, rules and actionable errors."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crm_lib.data import load_transactions
+from crm_lib.exceptions import DataValidationError
+
+HEADER = "cust,when,value\n"
+
+
+def test_cdnow_counts_and_window(cdnow_log):
+    # Issue 2: the full CDNOW log has 23,570 customers and 69,659 transactions, 1997-01-01 to 1998-06-30.
+    assert cdnow_log.n_customers == 23_570
+    assert cdnow_log.n_transactions == 69_659
+    assert cdnow_log.observation_start == pd.Timestamp("1997-01-01")
+    assert cdnow_log.observation_end == pd.Timestamp("1998-06-30")
+    assert cdnow_log.transactions["amount"].sum() == pytest.approx(2_500_315.63, abs=0.01)
+    # customer ids keep their leading zeros
+    assert cdnow_log.transactions["customer_id"].iloc[0] == "00001"
+    quality = cdnow_log.quality.set_index("check")["rows"]
+    assert quality["exact duplicate rows"] == 255
+    assert quality["zero amounts"] == 80
+    assert quality["negative amounts (returns)"] == 0
+
+
+MAP = {"customer_id": "cust", "date": "when", "amount": "value"}
+
+
+def test_rules_are_counted_and_applied(write_csv):
+    path = write_csv(
+        HEADER
+        + "1,2020-01-01,10\n"
+        + "1,2020-01-01,10\n"  # exact duplicate
+        + "2,2020-01-02,-5\n"  # return
+        + "2,2020-01-03,0\n"  # free order
+        + "3,2020-03-01,7\n"  # after observation end
+        + "3,2020-01-04,7.5\n"
+    )
+    log = load_transactions(path, column_map=MAP, observation_end="2020-02-01")
+    rows = log.quality.set_index("check")["rows"]
+    assert rows["rows read"] == 6
+    assert rows["exact duplicate rows"] == 1
+    assert rows["negative amounts (returns)"] == 1
+    assert rows["zero amounts"] == 1
+    assert rows["after observation end (2020-02-01)"] == 1
+    # defaults: keep duplicates, drop negatives, keep zeros, drop late rows
+    assert rows["rows used"] == 4
+    assert sorted(log.transactions["amount"]) == [0.0, 7.5, 10.0, 10.0]
+
+    strict = load_transactions(
+        path, column_map=MAP, observation_end="2020-02-01", duplicate_rows="drop", zero_amounts="drop",
+        negative_amounts="keep",
+    )
+    assert sorted(strict.transactions["amount"]) == [-5.0, 7.5, 10.0]
+
+
+def test_observation_end_date_includes_whole_day(write_csv):
+    path = write_csv(HEADER + "1,2020-01-31 18:30:00,5\n1,2020-02-01 00:00:00,5\n")
+    log = load_transactions(path, column_map=MAP, observation_end="2020-01-31")
+    assert log.n_transactions == 1
+
+
+def test_parquet_round_trip(tmp_path):
+    frame = pd.DataFrame(
+        {"id": ["x", "y"], "ts": pd.to_datetime(["2021-05-01", "2021-05-03"]), "eur": [3.5, 4.0], "ch": ["web", "shop"]}
+    )
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    log = load_transactions(
+        path, column_map={"customer_id": "id", "date": "ts", "amount": "eur", "channel": "ch"}
+    )
+    assert list(log.transactions.columns) == ["customer_id", "date", "amount", "channel"]
+    assert log.transactions["channel"].tolist() == ["web", "shop"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataValidationError, match=r"nope\.csv: file not found .*data_path"):
+        load_transactions(tmp_path / "nope.csv")
+
+
+def test_empty_file(write_csv):
+    with pytest.raises(DataValidationError, match=r"transactions\.csv: the file is empty \(0 bytes\)"):
+        load_transactions(write_csv(""))
+
+
+def test_header_only(write_csv):
+    with pytest.raises(DataValidationError, match=r"has a header \(cust, when, value\) but no rows"):
+        load_transactions(write_csv(HEADER), column_map=MAP)
+
+
+def test_missing_column_names_file_columns_and_fix(write_csv):
+    path = write_csv(HEADER + "1,2020-01-01,3\n")
+    with pytest.raises(DataValidationError) as info:
+        load_transactions(path, column_map={"customer_id": "cust", "date": "when", "amount": "price"})
+    message = str(info.value)
+    assert "transactions.csv: column 'price' (amount) not found in 1 rows" in message
+    assert "['cust', 'when', 'value']" in message
+    assert "column_map" in message
+
+
+def test_unparseable_dates(write_csv):
+    path = write_csv(HEADER + "1,2020-01-01,3\n2,1997-13-01,4\n3,yesterday,5\n")
+    with pytest.raises(DataValidationError) as info:
+        load_transactions(path, column_map=MAP)
+    message = str(info.value)
+    assert "column 'when' has 2 of 3 values that are not dates (e.g. '1997-13-01')" in message
+    assert "date_format" in message
+
+
+def test_dates_with_explicit_format(write_csv):
+    path = write_csv(HEADER + "1,31/01/2020,3\n")
+    log = load_transactions(path, column_map=MAP, date_format="%d/%m/%Y")
+    assert log.transactions["date"].iloc[0] == pd.Timestamp("2020-01-31")
+    with pytest.raises(DataValidationError, match=r"expected format is date_format='%Y%m%d'"):
+        load_transactions(path, column_map=MAP, date_format="%Y%m%d")
+
+
+def test_missing_customer_ids(write_csv):
+    path = write_csv(HEADER + "1,2020-01-01,3\n,2020-01-02,4\n   ,2020-01-03,4\n")
+    with pytest.raises(DataValidationError, match=r"column 'cust' \(customer_id\) is empty in 2 of 3 rows \(e\.g\. data row 2\)"):
+        load_transactions(path, column_map=MAP)
+
+
+def test_non_numeric_amounts(write_csv):
+    path = write_csv(HEADER + "1,2020-01-01,3\n2,2020-01-02,$4.00\n3,2020-01-03,\n")
+    with pytest.raises(DataValidationError) as info:
+        load_transactions(path, column_map=MAP)
+    message = str(info.value)
+    assert "column 'value' (amount) has 2 of 3 values that are not numbers (1 of them empty) (e.g. '$4.00')" in message
+    assert "currency symbols" in message
+
+
+def test_wrong_separator_hint(write_csv):
+    path = write_csv("cust;when;value\n1;2020-01-01;3\n")
+    with pytest.raises(DataValidationError, match=r"check sep"):
+        load_transactions(path, column_map=MAP)
+
+
+def test_unknown_rule():
+    with pytest.raises(DataValidationError, match=r"duplicate_rows='delete' is not a rule; use one of keep, drop"):
+        load_transactions("embedded:CDNOW_master.txt", duplicate_rows="delete")
+
+
+def test_everything_filtered_out(write_csv):
+    path = write_csv(HEADER + "1,2020-03-01,3\n")
+    with pytest.raises(DataValidationError, match=r"no rows are left after the data rules"):
+        load_transactions(path, column_map=MAP, observation_end="2020-01-01")
