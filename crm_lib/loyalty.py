@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 #: Length of one ``time_unit`` in days.
 DAYS_PER_UNIT = {"D": 1.0, "W": 7.0, "h": 1.0 / 24.0}
 CROSSING_RULES = ("last", "first")
+PANEL_ENDS = ("lifetime_end", "last_purchase")
 VERDICTS = ("supported", "not supported", "contradicted", "not testable")
 
 #: Reinartz & Kumar (2002, HBR), exhibit "Four types of loyalty": the cells of the
@@ -451,6 +452,7 @@ def tenure_panel(
     gross_margin: float = 1.0,
     cost_per_order: float | None = None,
     period_days: int = 30,
+    panel_end: str = "lifetime_end",
 ) -> pd.DataFrame:
     """Profit of each customer in each period since acquisition, while alive.
 
@@ -469,6 +471,12 @@ def tenure_panel(
         As in :func:`lifetime_profit`.
     period_days : int
         Length of a tenure period in days (30: months of 30 days).
+    panel_end : {"lifetime_end", "last_purchase"}
+        Last day of each customer's panel. ``"lifetime_end"`` (default) follows the
+        estimated lifetime, whose last periods are quiet by construction (P(alive) only
+        falls after a silence), which pulls the tenure trend down; ``"last_purchase"``
+        stops at the last purchase, whose period always has a sale, which pulls it up.
+        The robustness table shows both.
 
     Returns
     -------
@@ -479,14 +487,20 @@ def tenure_panel(
     _check_money_params(gross_margin, cost_per_order)
     if int(period_days) < 1:
         raise ParamsError(f"tenure_period_days={period_days!r} must be a whole number of days >= 1; fix it in params.")
-    # Every day from the first purchase to the last day of the lifetime, inclusive.
-    span_days = (customers["lifetime_end"] - customers["first_purchase"].dt.normalize()).dt.days.to_numpy()
-    n_periods = (np.floor_divide(np.maximum(span_days, 0), period_days) + 1).astype(np.int64)
+    if panel_end not in PANEL_ENDS:
+        raise ParamsError(f"panel_end={panel_end!r} is not known; use one of {', '.join(PANEL_ENDS)}.")
+    tx = _within_lifetime(transactions, customers)
+    if panel_end == "lifetime_end":
+        last_day = customers["lifetime_end"]
+    else:
+        last_day = pd.to_datetime(tx.groupby("customer_id")["date"].max()).reindex(customers.index)
+    # Every day from the first purchase to the panel's last day, inclusive.
+    span_days = (last_day.dt.normalize() - customers["first_purchase"].dt.normalize()).dt.days.to_numpy()
+    n_periods = (np.floor_divide(np.maximum(np.nan_to_num(span_days), 0), period_days) + 1).astype(np.int64)
     ids = np.repeat(customers.index.to_numpy(), n_periods)
     k = np.arange(n_periods.sum()) - np.repeat(np.cumsum(n_periods) - n_periods, n_periods)
     panel = pd.DataFrame({"customer_id": ids, "tenure_period": k, "profit": 0.0})
 
-    tx = _within_lifetime(transactions, customers)
     _, profit = _order_profit(tx, gross_margin, cost_per_order)
     first = customers["first_purchase"].reindex(tx["customer_id"]).to_numpy()
     days = (pd.to_datetime(tx["date"]).dt.normalize().to_numpy() - pd.DatetimeIndex(first).normalize().to_numpy()) / np.timedelta64(1, "D")
@@ -1473,6 +1487,7 @@ def loyalty_analysis(
     profit_split: float | None = None,
     profit_quantile: float = 0.5,
     tenure_period_days: int = 30,
+    panel_end: str = "lifetime_end",
     cohort_freq: str = "M",
     currency: str = "USD",
     n_bootstrap: int = 1000,
@@ -1498,6 +1513,8 @@ def loyalty_analysis(
         short-lived customers in H3 and H4.
     tenure_period_days : int
         Period length of the H2 panel.
+    panel_end : {"lifetime_end", "last_purchase"}
+        Where each customer's H2 panel stops (see :func:`tenure_panel`).
     currency : str
         Currency of the amounts.
     n_bootstrap, seed, alpha
@@ -1518,7 +1535,12 @@ def loyalty_analysis(
     )
     customers = lifetime_profit(transactions, durations, gross_margin=gross_margin, cost_per_order=cost_per_order)
     panel = tenure_panel(
-        transactions, customers, gross_margin=gross_margin, cost_per_order=cost_per_order, period_days=tenure_period_days
+        transactions,
+        customers,
+        gross_margin=gross_margin,
+        cost_per_order=cost_per_order,
+        period_days=tenure_period_days,
+        panel_end=panel_end,
     )
     tests = test_hypotheses(
         customers,
@@ -1549,6 +1571,7 @@ def loyalty_analysis(
         "cost_per_order": cost_per_order,
         "cost_source": customers["cost_source"].iloc[0],
         "tenure_period_days": tenure_period_days,
+        "panel_end": panel_end,
     }
     return LoyaltyAnalysis(customers, panel, tests, matrix, settings)
 
@@ -1561,18 +1584,21 @@ def robustness_table(
     thresholds: tuple[float, ...] = (0.3, 0.7),
     split_quantiles: tuple[float, ...] = (1 / 3, 2 / 3),
     crossings: tuple[str, ...] = ("first",),
+    panel_ends: tuple[str, ...] = ("last_purchase",),
     p_alive_threshold: float = 0.5,
     duration_quantile: float = 0.5,
     profit_quantile: float = 0.5,
     crossing: str = "last",
+    panel_end: str = "lifetime_end",
     n_bootstrap: int = 0,
     **settings: Any,
 ) -> pd.DataFrame:
     """The verdicts again with one choice changed at a time.
 
-    Rows: the baseline (first model in ``models``, the given threshold, split quantiles
-    and crossing rule), then each other threshold, each other split quantile (applied to
-    both duration and profit), each other crossing rule, and each other model. A reviewer
+    Rows: the baseline (first model in ``models``, the given threshold, split quantiles,
+    crossing rule and H2 panel end), then each other threshold, each other split
+    quantile (applied to both duration and profit), each other crossing rule, each other
+    H2 panel end, and each other model. A reviewer
     reads down a column to see whether a verdict depends on a choice.
 
     Parameters
@@ -1582,9 +1608,9 @@ def robustness_table(
     models : mapping of str to fitted model
         E.g. ``{"Pareto/NBD": pnbd, "BG/NBD": bgnbd}``; the first (or
         ``baseline_model``) is the baseline.
-    thresholds, split_quantiles, crossings : tuples
+    thresholds, split_quantiles, crossings, panel_ends : tuples
         The alternatives tried.
-    p_alive_threshold, duration_quantile, profit_quantile, crossing
+    p_alive_threshold, duration_quantile, profit_quantile, crossing, panel_end
         The baseline choices.
     n_bootstrap : int
         Bootstrap resamples for H1 intervals (0 by default: verdicts rest on p-values).
@@ -1596,7 +1622,7 @@ def robustness_table(
     -------
     DataFrame
         One row per variant: ``variant``, ``changed`` (which choice), the verdict of
-        H1-H4, the primary estimates of H1 (rho) and H3, the matrix shares and Cramer's V,
+        H1-H4, the primary estimates of H1 (rho), H2 (slope) and H3, the matrix shares and Cramer's V,
         the share of censored lifetimes and the median duration.
     """
     if not models:
@@ -1608,6 +1634,7 @@ def robustness_table(
         "duration_quantile": duration_quantile,
         "profit_quantile": profit_quantile,
         "crossing": crossing,
+        "panel_end": panel_end,
     }
     variants = [("baseline", "none", base)]
     variants += [(f"P(alive) threshold {t:g}", "threshold", {**base, "p_alive_threshold": t}) for t in thresholds if t != p_alive_threshold]
@@ -1617,6 +1644,11 @@ def robustness_table(
         if q != duration_quantile
     ]
     variants += [(f"crossing rule '{c}'", "crossing rule", {**base, "crossing": c}) for c in crossings if c != crossing]
+    variants += [
+        (f"H2 panel up to the {e.replace('_', ' ')}", "H2 panel end", {**base, "panel_end": e})
+        for e in panel_ends
+        if e != panel_end
+    ]
     variants += [(f"model {m}", "model", {**base, "model": m}) for m in models if m != base_name]
     rows = []
     for label, changed, choice in variants:
@@ -1628,6 +1660,7 @@ def robustness_table(
             duration_quantile=choice["duration_quantile"],
             profit_quantile=choice["profit_quantile"],
             crossing=choice["crossing"],
+            panel_end=choice["panel_end"],
             n_bootstrap=n_bootstrap,
             **settings,
         )
@@ -1639,6 +1672,7 @@ def robustness_table(
                 "changed": changed,
                 **{f"{k} verdict": v for k, v in verdicts.items()},
                 "H1 rho": analysis.tests["H1"].primary.estimate,
+                "H2 slope": analysis.tests["H2"].primary.estimate,
                 "H3 price difference": analysis.tests["H3"].primary.estimate,
                 "long-lived with low profit": m.share_long_low_profit,
                 "high-profit that are short-lived": m.share_high_profit_short,

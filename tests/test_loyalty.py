@@ -379,6 +379,12 @@ def test_tenure_panel_sums_to_lifetime_profit(simulated):
     # Days 0 to duration (inclusive) in periods of 30 days.
     expected = customers["duration_days"] // 30 + 1
     np.testing.assert_array_equal(periods.reindex(customers.index), expected)
+    # Stopping at the last purchase keeps the profit and ends on a period with a sale.
+    short = loyalty.tenure_panel(tx, customers, gross_margin=0.3, cost_per_order=1.5, panel_end="last_purchase")
+    np.testing.assert_allclose(short.groupby("customer_id")["profit"].sum().reindex(customers.index), customers["profit"])
+    last_rows = short.groupby("customer_id").tail(1)
+    assert (last_rows["profit"] != 0).all()
+    assert len(short) < len(panel)
 
 
 def test_battery_holm_family_and_verdict_lines(simulated):
@@ -431,6 +437,7 @@ def test_robustness_table_one_change_per_row(simulated):
         "splits at the 33% quantile",
         "splits at the 67% quantile",
         "crossing rule 'first'",
+        "H2 panel up to the last purchase",
         "model BG/NBD",
     ]
     base = loyalty.loyalty_analysis(tx, pnbd(), gross_margin=0.3, cost_per_order=1.5, n_bootstrap=0)
