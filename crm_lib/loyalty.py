@@ -332,6 +332,86 @@ def lifetime_durations(
     return out
 
 
+def p_alive_path(
+    transactions: pd.DataFrame,
+    model: Any,
+    customer_ids: list[str],
+    *,
+    time_unit: str = "D",
+    observation_end: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """P(alive) of a few customers at every age from their first purchase to the observation end.
+
+    This is the curve that :func:`lifetime_durations` follows: at age t the model is
+    given the purchases up to t (frequency and recency) and T = t. Meant for a handful
+    of customers, to show how a lifetime is read off the curve.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Canonical log.
+    model : fitted model
+        With ``conditional_probability_alive``.
+    customer_ids : list of str
+        The customers to follow.
+    time_unit : {"D", "W", "h"}
+        Unit of the model and of the ages.
+    observation_end : str or Timestamp, optional
+        End of observation; the last transaction date by default.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``customer_id``, ``age`` (in ``time_unit``), ``p_alive``, ``purchase``
+        (True at ages with a purchase).
+    """
+    _check_columns(transactions, ("customer_id", "date"), "transactions")
+    end = pd.to_datetime(transactions["date"]).max() if observation_end is None else pd.Timestamp(observation_end)
+    end_period = int(_period_numbers(pd.Series([end]), time_unit)[0])
+    chosen = transactions[transactions["customer_id"].isin(customer_ids)]
+    missing = sorted(set(customer_ids) - set(chosen["customer_id"]))
+    if missing:
+        raise DataValidationError(f"transactions: customer(s) {missing[:3]} not found; pick ids from the customer table.")
+    codes, periods, customers = _purchase_periods(chosen, time_unit)
+    frames = []
+    for code, customer in enumerate(customers):  # a handful of customers, for a figure
+        ages_bought = periods[codes == code] - periods[codes == code][0]
+        ages = np.arange(0, end_period - periods[codes == code][0] + 1)
+        seen = np.searchsorted(ages_bought, ages, side="right")  # purchases up to each age
+        p = _p_alive(model, (seen - 1).astype(float), ages_bought[seen - 1].astype(float), ages.astype(float))
+        frames.append(pd.DataFrame({"customer_id": customer, "age": ages, "p_alive": p, "purchase": np.isin(ages, ages_bought)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def segment_examples(customers: pd.DataFrame) -> pd.Series:
+    """One typical repeat customer per loyalty-profit cell, to illustrate the cells.
+
+    In each cell, the customer with at least two orders (when the cell has one) whose
+    duration and profit ranks are closest to the cell's median ranks.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        ``LoyaltyAnalysis.customers`` (with ``segment``, ``duration``, ``profit``, ``orders``).
+
+    Returns
+    -------
+    Series
+        Customer id per segment, in the order strangers, butterflies, true friends, barnacles.
+    """
+    _check_columns(customers, ("segment", "duration", "profit", "orders"), "customers")
+    ranks = customers[["duration", "profit"]].rank(pct=True)
+    picks = {}
+    for segment in SEGMENT_ORDER:
+        cell = customers["segment"] == segment
+        if not cell.any():
+            continue
+        pool = cell & (customers["orders"] >= 2) if (cell & (customers["orders"] >= 2)).any() else cell
+        distance = (ranks[pool] - ranks[pool].median()).abs().sum(axis=1)
+        picks[segment] = distance.sort_index().idxmin()
+    return pd.Series(picks, name="customer_id")
+
+
 def _cost_source(transactions: pd.DataFrame, cost_per_order: float | None) -> str:
     if "cost" in transactions.columns:
         return "cost column"

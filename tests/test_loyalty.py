@@ -492,3 +492,57 @@ def test_model_returning_nan_is_reported():
 
     with pytest.raises(ModelFitError, match=r"returned \d+ P\(alive\) values that are not numbers.*refit the model"):
         loyalty.lifetime_durations(hand_log(), Broken())
+
+
+# ---------------------------------------------------------------------------------------
+# P(alive) paths, examples and figures
+# ---------------------------------------------------------------------------------------
+
+
+def test_p_alive_path_crosses_where_the_lifetime_ends(simulated):
+    tx, _ = simulated
+    model = pnbd()
+    result = loyalty.loyalty_analysis(tx, model, n_bootstrap=0)
+    examples = loyalty.segment_examples(result.customers)
+    assert list(examples.index) == loyalty.SEGMENT_ORDER
+    assert (result.customers.loc[examples, "segment"].to_numpy() == examples.index.to_numpy()).all()
+    paths = loyalty.p_alive_path(tx, model, list(examples))
+    for customer, path in paths.groupby("customer_id"):
+        row = result.customers.loc[customer]
+        # Pareto/NBD: P(alive) is 1 right at each purchase.
+        np.testing.assert_allclose(path.loc[path["purchase"], "p_alive"], 1.0)
+        last = path.loc[path["purchase"], "age"].max()
+        after = path[(path["age"] >= last) & (path["p_alive"] < 0.5)]
+        expected = after["age"].min() if len(after) else path["age"].max()
+        assert row["duration"] == expected
+    with pytest.raises(DataValidationError, match=r"customer\(s\) \['nobody'\] not found"):
+        loyalty.p_alive_path(tx, model, ["nobody"])
+
+
+def test_figures_are_titled_and_labelled_with_units(simulated):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crm_lib.plots import loyalty as plots
+
+    tx, _ = simulated
+    model = pnbd()
+    result = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=0)
+    examples = loyalty.segment_examples(result.customers)
+    axes = [
+        plots.plot_p_alive_paths(loyalty.p_alive_path(tx, model, list(examples)), 0.5),
+        plots.plot_duration_profit(result.customers, result.matrix, currency="EUR"),
+        plots.plot_profit_by_tenure(loyalty.profit_by_tenure(result.panel, result.customers), currency="EUR"),
+        plots.plot_segment_shares(result.matrix),
+    ]
+    for ax in axes:
+        assert ax.get_title() and "(" in ax.get_ylabel()
+    for ax in axes[:3]:  # numeric x axes carry a unit; the cells' axis is categorical
+        assert "(" in ax.get_xlabel()
+    assert "EUR" in axes[1].get_ylabel() and "days" in axes[1].get_xlabel()
+    # Four cells in the scatter legend with their counts.
+    legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert legend[0] == f"strangers ({(result.matrix.segment == 'strangers').sum():,})"
+    plt.close("all")
