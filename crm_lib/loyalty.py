@@ -1908,3 +1908,128 @@ def simulate_loyalty_log(
         index=pd.Index(np.char.add("c", np.char.zfill(np.arange(n_customers).astype(str), 5)), name="customer_id"),
     )
     return transactions, truth
+
+
+# ---------------------------------------------------------------------------------------
+# Tables for people
+# ---------------------------------------------------------------------------------------
+
+
+def verdict_stability(robustness: pd.DataFrame) -> pd.DataFrame:
+    """Whether each hypothesis' verdict survives the changes of the robustness table.
+
+    Parameters
+    ----------
+    robustness : DataFrame
+        Output of :func:`robustness_table` (first row: the baseline).
+
+    Returns
+    -------
+    DataFrame
+        One row per hypothesis: ``baseline verdict``, ``variants agreeing`` (as "k of
+        n"), ``share agreeing`` and ``differs under`` (the variants that change it, with
+        their verdict).
+    """
+    columns = [c for c in robustness.columns if c.endswith(" verdict")]
+    if not columns or "baseline" not in robustness.index:
+        raise DataValidationError("robustness: expected robustness_table output with a 'baseline' row and verdict columns.")
+    others = robustness.drop(index="baseline")
+    rows = []
+    for column in columns:
+        base = robustness.loc["baseline", column]
+        differ = others[others[column] != base]
+        rows.append(
+            {
+                "hypothesis": column.removesuffix(" verdict"),
+                "baseline verdict": base,
+                "variants agreeing": f"{len(others) - len(differ)} of {len(others)}",
+                "share agreeing": (len(others) - len(differ)) / len(others) if len(others) else float("nan"),
+                "differs under": "; ".join(f"{name}: {verdict}" for name, verdict in differ[column].items()) or "none",
+            }
+        )
+    return pd.DataFrame(rows).set_index("hypothesis")
+
+
+def format_tests(tests: HypothesisTests) -> pd.DataFrame:
+    """:meth:`HypothesisTests.to_frame` for reading: rounded numbers, p-values as text.
+
+    Parameters
+    ----------
+    tests : HypothesisTests
+
+    Returns
+    -------
+    DataFrame
+        One row per test: hypothesis, test (``*`` marks the primary one), estimate with
+        its 95% interval, statistic, p, Holm-adjusted p, n and the verdict.
+    """
+    frame = tests.to_frame()
+    out = pd.DataFrame(
+        {
+            "hypothesis": frame["hypothesis"],
+            "test": np.where(frame["primary"].fillna(False).astype(bool), "* ", "  ") + frame["method"].astype(str),
+            "estimate": [
+                "" if pd.isna(v) else f"{name} = {_fmt(v)}" for name, v in zip(frame["estimate_name"], frame["estimate"])
+            ],
+            "95% CI": [
+                "" if pd.isna(lo) else f"{_fmt(lo)} to {_fmt(hi)}" for lo, hi in zip(frame["ci_low"], frame["ci_high"])
+            ],
+            "statistic": [
+                "" if pd.isna(v) else f"{name} = {_fmt(v)}" for name, v in zip(frame["statistic_name"], frame["statistic"])
+            ],
+            "p": [_fmt_p(p) if pd.notna(p) else "" for p in frame["p_value"]],
+            "Holm p": [_fmt_p(p) if pd.notna(p) else "" for p in frame["p_holm"]],
+            "n": ["" if pd.isna(n) else f"{int(n):,}" for n in frame["n"]],
+            "verdict": frame["verdict"],
+        }
+    )
+    return out.set_index(["hypothesis", "test"])
+
+
+def format_customers(customers: pd.DataFrame, currency: str = "USD", time_unit: str = "D") -> pd.DataFrame:
+    """The per-customer table with readable names, units and rounding.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        ``LoyaltyAnalysis.customers``.
+    currency : str
+    time_unit : {"D", "W", "h"}
+
+    Returns
+    -------
+    DataFrame
+        First purchase, lifetime end, duration, censored, orders, revenue, cost, profit,
+        price, cost share and cell, as text.
+    """
+    unit = {"D": "days", "W": "weeks", "h": "hours"}[time_unit]
+    out = pd.DataFrame(index=customers.index)
+    out["first purchase"] = customers["first_purchase"].dt.strftime("%Y-%m-%d")
+    out["lifetime end"] = customers["lifetime_end"].dt.strftime("%Y-%m-%d")
+    out[f"duration ({unit})"] = customers["duration"].map("{:,.0f}".format)
+    out["censored"] = np.where(customers["censored"], "yes", "")
+    out["orders"] = customers["orders"].map("{:,}".format)
+    for column in ("revenue", "cost", "profit", "price"):
+        out[f"{column} ({currency})"] = customers[column].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+    out["cost share"] = customers["cost_share"].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    if "segment" in customers.columns:
+        out["cell"] = customers["segment"]
+    return out
+
+
+def format_matrix(matrix: LoyaltyMatrix, currency: str = "USD") -> pd.DataFrame:
+    """The cells of the loyalty-profit matrix with percentages and the treatment."""
+    table = matrix.table
+    return pd.DataFrame(
+        {
+            "lifetime": table["duration"],
+            "profit": table["profit"],
+            "customers": table["customers"].map("{:,}".format),
+            "share of customers": table["share_of_customers"].map("{:.1%}".format),
+            "share of revenue": table["revenue_share"].map("{:.1%}".format),
+            "share of profit": table["profit_share"].map("{:.1%}".format),
+            f"mean profit ({currency})": table["mean_profit"].map("{:,.2f}".format),
+            "recommended treatment": table["treatment"],
+        },
+        index=table.index,
+    )

@@ -546,3 +546,31 @@ def test_figures_are_titled_and_labelled_with_units(simulated):
     legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
     assert legend[0] == f"strangers ({(result.matrix.segment == 'strangers').sum():,})"
     plt.close("all")
+
+
+def test_verdict_stability_counts_agreeing_variants():
+    table = pd.DataFrame(
+        {
+            "H1 verdict": ["supported", "supported", "not supported"],
+            "H2 verdict": ["contradicted", "contradicted", "contradicted"],
+        },
+        index=pd.Index(["baseline", "P(alive) threshold 0.3", "model BG/NBD"], name="variant"),
+    )
+    stability = loyalty.verdict_stability(table)
+    assert stability.loc["H1", "variants agreeing"] == "1 of 2"
+    assert stability.loc["H1", "differs under"] == "model BG/NBD: not supported"
+    assert stability.loc["H2", "share agreeing"] == 1.0 and stability.loc["H2", "differs under"] == "none"
+
+
+def test_formatted_tables_for_people(simulated):
+    tx, _ = simulated
+    result = loyalty.loyalty_analysis(tx, pnbd(), gross_margin=0.3, n_bootstrap=0)
+    tests = loyalty.format_tests(result.tests)
+    assert len(tests) == len(result.tests.to_frame())
+    h1 = tests.loc[("H1", "* Spearman rank correlation (bootstrap 95% CI)")]
+    assert h1["estimate"] == f"rho = {result.tests['H1'].primary.estimate:.3g}"
+    assert tests.loc[("H4", "  not testable"), "verdict"] == "not testable"
+    people = loyalty.format_customers(result.customers, currency="EUR")
+    assert "profit (EUR)" in people.columns and "duration (days)" in people.columns
+    matrix = loyalty.format_matrix(result.matrix)
+    assert list(matrix.index) == loyalty.SEGMENT_ORDER
