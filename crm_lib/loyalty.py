@@ -2033,3 +2033,56 @@ def format_matrix(matrix: LoyaltyMatrix, currency: str = "USD") -> pd.DataFrame:
         },
         index=table.index,
     )
+
+
+def format_robustness(robustness: pd.DataFrame) -> pd.DataFrame:
+    """:func:`robustness_table` for reading: shares as percentages, estimates rounded."""
+    out = robustness.copy()
+    for column in out.columns:
+        if column in ("long-lived with low profit", "high-profit that are short-lived", "censored lifetimes"):
+            out[column] = robustness[column].map("{:.0%}".format)
+        elif column in ("H1 rho", "H2 slope", "H3 price difference", "Cramer's V"):
+            out[column] = robustness[column].map("{:+.3f}".format if column != "Cramer's V" else "{:.2f}".format)
+        elif column == "median duration":
+            out[column] = robustness[column].map("{:,.0f}".format)
+    return out
+
+
+def conclusion(analysis: LoyaltyAnalysis, stability: pd.DataFrame | None = None) -> str:
+    """The answer in words: which beliefs hold, the two shares of the matrix, what is fragile.
+
+    Parameters
+    ----------
+    analysis : LoyaltyAnalysis
+        The baseline analysis.
+    stability : DataFrame, optional
+        Output of :func:`verdict_stability`, to name the verdicts that depend on a choice.
+
+    Returns
+    -------
+    str
+        A short paragraph (Markdown).
+    """
+    verdicts = analysis.tests.verdicts()["verdict"]
+    held = [h for h, v in verdicts.items() if v == "supported"]
+    failed = [h for h, v in verdicts.items() if v in ("not supported", "contradicted")]
+    untested = [h for h, v in verdicts.items() if v == "not testable"]
+    m = analysis.matrix
+    text = (
+        f"On this log, **{len(held)} of {len(verdicts) - len(untested)} testable loyalty beliefs hold** "
+        f"({', '.join(held) or 'none'})"
+        + (f"; {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} not. " if failed else ". ")
+        + (f"{', '.join(untested)} could not be tested. " if untested else "")
+        + f"Not all loyal customers are profitable: **{m.share_long_low_profit:.0%}** of the long-lived customers are "
+        f"in the low-profit group; and not all profitable customers are loyal: **{m.share_high_profit_short:.0%}** of "
+        "the high-profit customers are short-lived."
+    )
+    if stability is not None:
+        fragile = [h for h, row in stability.iterrows() if row["differs under"] != "none"]
+        text += (
+            f" The verdicts of {', '.join(fragile)} change with at least one analysis choice (robustness table): "
+            "read them with care."
+            if fragile
+            else " No verdict changes with the analysis choices of the robustness table."
+        )
+    return text

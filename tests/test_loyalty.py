@@ -532,7 +532,7 @@ def test_figures_are_titled_and_labelled_with_units(simulated):
     result = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=0)
     examples = loyalty.segment_examples(result.customers)
     axes = [
-        plots.plot_p_alive_paths(loyalty.p_alive_path(tx, model, list(examples)), 0.5),
+        plots.plot_p_alive_paths(loyalty.p_alive_path(tx, model, list(examples)), 0.5, examples=examples),
         plots.plot_duration_profit(result.customers, result.matrix, currency="EUR"),
         plots.plot_profit_by_tenure(loyalty.profit_by_tenure(result.panel, result.customers), currency="EUR"),
         plots.plot_segment_shares(result.matrix),
@@ -542,6 +542,8 @@ def test_figures_are_titled_and_labelled_with_units(simulated):
     for ax in axes[:3]:  # numeric x axes carry a unit; the cells' axis is categorical
         assert "(" in ax.get_xlabel()
     assert "EUR" in axes[1].get_ylabel() and "days" in axes[1].get_xlabel()
+    # The paths are labelled by cell, in the matrix's order.
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [f"{c} ({examples[c]})" for c in loyalty.SEGMENT_ORDER]
     # Four cells in the scatter legend with their counts.
     legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
     assert legend[0] == f"strangers ({(result.matrix.segment == 'strangers').sum():,})"
@@ -574,3 +576,21 @@ def test_formatted_tables_for_people(simulated):
     assert "profit (EUR)" in people.columns and "duration (days)" in people.columns
     matrix = loyalty.format_matrix(result.matrix)
     assert list(matrix.index) == loyalty.SEGMENT_ORDER
+    robustness = pd.DataFrame(
+        {"H1 verdict": ["supported"], "H1 rho": [0.5561], "censored lifetimes": [0.318], "median duration": [180.0]},
+        index=["baseline"],
+    )
+    assert loyalty.format_robustness(robustness).loc["baseline"].tolist() == ["supported", "+0.556", "32%", "180"]
+
+
+def test_conclusion_names_what_holds_and_what_is_fragile(simulated):
+    tx, _ = simulated
+    result = loyalty.loyalty_analysis(tx, pnbd(), gross_margin=0.3, n_bootstrap=0)
+    verdicts = result.tests.verdicts()["verdict"]
+    held = [h for h in ("H1", "H2", "H3") if verdicts[h] == "supported"]
+    stability = pd.DataFrame({"differs under": ["none", "model BG/NBD: supported"]}, index=["H1", "H3"])
+    text = loyalty.conclusion(result, stability)
+    assert text.startswith(f"On this log, **{len(held)} of 3 testable loyalty beliefs hold** ({', '.join(held)})")
+    assert "H4 could not be tested." in text
+    assert f"**{result.matrix.share_long_low_profit:.0%}** of the long-lived customers" in text
+    assert text.endswith("The verdicts of H3 change with at least one analysis choice (robustness table): read them with care.")

@@ -34,7 +34,7 @@ def plot_p_alive_paths(
     paths: pd.DataFrame,
     threshold: float,
     *,
-    labels: dict[str, str] | None = None,
+    examples: pd.Series | None = None,
     time_unit: str = "D",
     ax: Axes | None = None,
 ) -> Axes:
@@ -46,16 +46,24 @@ def plot_p_alive_paths(
         Output of :func:`crm_lib.loyalty.p_alive_path`.
     threshold : float
         The P(alive) threshold that ends a lifetime (dashed line).
-    labels : dict, optional
-        Legend label per customer id (e.g. its cell of the matrix).
+    examples : Series, optional
+        Customer id per loyalty-profit cell (:func:`crm_lib.loyalty.segment_examples`):
+        curves are then labelled and coloured by cell, as in :func:`plot_duration_profit`.
     time_unit : {"D", "W", "h"}
         Unit of ``age``.
     ax : Axes, optional
     """
     ax = _axes(ax)
-    for i, (customer, path) in enumerate(paths.groupby("customer_id", sort=False)):
-        color = sns.color_palette()[i % 10]
-        label = (labels or {}).get(customer, str(customer))
+    colors = _segment_colors()
+    cell_of = {} if examples is None else {cid: cell for cell, cid in examples.items()}
+    customers = list(dict.fromkeys(paths["customer_id"]))
+    if cell_of:
+        customers.sort(key=lambda cid: SEGMENT_ORDER.index(cell_of[cid]) if cid in cell_of else len(SEGMENT_ORDER))
+    for i, customer in enumerate(customers):
+        path = paths[paths["customer_id"] == customer]
+        cell = cell_of.get(customer)
+        color = colors[cell] if cell else sns.color_palette()[i % 10]
+        label = f"{cell} ({customer})" if cell else str(customer)
         ax.plot(path["age"], path["p_alive"], color=color, label=label, lw=1.6)
         bought = path[path["purchase"]]
         ax.plot(bought["age"], bought["p_alive"], "o", color=color, ms=4)
