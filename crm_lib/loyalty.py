@@ -22,9 +22,8 @@ loyalty-profit matrix. This module runs the same battery on any transaction log:
 
 The lifetime model is any fitted object with a vectorised, lifetimes-compatible
 ``conditional_probability_alive(frequency, recency, T)`` (``crm_lib.clv.fit_model``,
-``lifetimes.ParetoNBDFitter``, ``lifetimes.BetaGeoFitter``); this module fits nothing
-except in :func:`fit_pareto_nbd`, a fallback for when no fitted model is at hand. The
-model must have been fitted in the same ``time_unit`` as the one given here.
+``lifetimes.ParetoNBDFitter``, ``lifetimes.BetaGeoFitter``); this module fits nothing. The model must have been fitted
+in the same ``time_unit`` as the one given here.
 """
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
-from crm_lib.summary import TIME_UNITS, _period_numbers, rfm_summary
+from crm_lib.summary import TIME_UNITS, _period_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +113,9 @@ def _p_alive(model: Any, frequency: np.ndarray, recency: np.ndarray, age: np.nda
         np.asarray(frequency, dtype=float), np.asarray(recency, dtype=float), np.asarray(age, dtype=float)
     )
     p = np.array(np.broadcast_to(np.asarray(p, dtype=float), np.shape(age)), dtype=float)
-    # Right at a purchase (T = t_x) the Pareto/NBD P(alive) is exactly 1 (Schmittlein,
-    # Morrison & Colombo 1987, eq. 11: the integral term A_0 vanishes), but lifetimes'
-    # hypergeometric evaluation can return NaN there for large x. The BG/NBD is closed
+    # Right at a purchase (T = t_x) the Pareto/NBD P(alive) is exactly 1 (Fader & Hardie
+    # 2005, note 009, eqs. 36-37: the term A_0 vanishes), but the hypergeometric
+    # evaluation (lifetimes, crm_lib.clv) can return NaN there for large x. The BG/NBD is closed
     # form and never returns NaN, so only the Pareto/NBD limit is filled in.
     at_purchase = ~np.isfinite(p) & (np.asarray(age, dtype=float) == np.asarray(recency, dtype=float))
     if at_purchase.any():
@@ -167,8 +166,9 @@ def _first_crossing(
     """Smallest integer age in ``[lo, hi]`` with P(alive) < threshold, or -1 if none.
 
     Between two purchases P(alive | x, t_x, T) only falls as T grows (the customer's
-    silence gets longer), for the Pareto/NBD (Schmittlein, Morrison & Colombo 1987,
-    eq. 11) as for the BG/NBD (Fader, Hardie & Lee 2005, eq. 13). So the first grid
+    silence gets longer), for the Pareto/NBD (Fader & Hardie 2005, note 009, eqs. 36-37)
+    as for the BG/NBD (Fader, Hardie & Lee, note 021, "Computing P(alive) using the
+    BG/NBD model"). So the first grid
     point below the threshold is found by bisection on the integer grid of each gap,
     all gaps at once: about log2(longest gap) vectorised model calls, and the same
     answer as scanning every day of every gap.
@@ -208,9 +208,10 @@ def lifetime_durations(
 
     Reinartz & Kumar (2000) measure lifetime in a noncontractual setting this way: the
     probability that the customer is still alive, given the purchases so far (Pareto/NBD,
-    Schmittlein, Morrison & Colombo 1987), is followed day by day after the first
-    purchase; the lifetime ends at the first day it is below the threshold, or at the
-    observation end (the lifetime is then censored) when it never is.
+    Schmittlein, Morrison & Colombo 1987), is followed period by period after the first
+    purchase; the lifetime ends on the first period it is below the threshold (after the
+    last purchase, with ``crossing="last"``), or at the observation end when it never
+    is (the lifetime is then censored).
 
     Parameters
     ----------
@@ -257,7 +258,7 @@ def lifetime_durations(
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 12.0, 8.0],
     ...                    "date": pd.to_datetime(["1997-01-06", "1997-02-03", "1997-01-06"])})
     >>> lifetime_durations(tx, model, time_unit="W", observation_end="1998-06-30")["duration"].tolist()
-    [21.0, 22.0]
+    [20.0, 18.0]
     """
     _check_columns(transactions, ("customer_id", "date"), "transactions")
     _check_threshold(p_alive_threshold)
@@ -272,7 +273,8 @@ def lifetime_durations(
             f"observation_end ({end:%Y-%m-%d}) is before the first purchase ({dates.min():%Y-%m-%d}); "
             "move observation_end later in params."
         )
-    inside = (dates <= end + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")) if end == end.normalize() else dates <= end
+    # A date-only observation end covers its whole day, as in crm_lib.data.
+    inside = dates < end + pd.Timedelta(days=1) if end == end.normalize() else dates <= end
     tx = transactions.loc[inside.to_numpy()]
     codes, periods, customers = _purchase_periods(tx, time_unit)
     n = len(customers)
@@ -921,7 +923,7 @@ def fixed_effects_slope(panel: pd.DataFrame, *, y: str = "profit", x: str = "ten
     """Within (fixed-effects) slope of ``y`` on ``x`` with cluster-robust errors by group.
 
     The slope equals OLS of ``y`` on ``x`` and one dummy per group (Frisch-Waugh-Lovell);
-    the CR1 cluster-robust variance (Cameron & Miller 2015, eq. 12) uses the same
+    the CR1 cluster-robust variance (Cameron & Miller 2015, section III) uses the same
     small-sample factor as statsmodels' ``cov_type="cluster"`` on that dummy regression,
     ``G/(G-1) * (N-1)/(N-K)`` with K = groups + 1.
 
@@ -1065,7 +1067,8 @@ def _two_group_tests(long: np.ndarray, short: np.ndarray, what: str, unit: str) 
     mw = stats.mannwhitneyu(long, short, alternative="two-sided")
     n1, n2 = len(long), len(short)
     auc = float(mw.statistic) / (n1 * n2)
-    # Hanley & McNeil (1982), eq. 2: standard error of P(long > short).
+    # Hanley & McNeil (1982): standard error of the area under the ROC curve, which is
+    # P(long > short) + ties / 2 = U / (n1 n2).
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
     se = math.sqrt(max(0.0, (auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n2 - 1) * (q2 - auc**2)) / (n1 * n2)))
     return [
@@ -1764,59 +1767,6 @@ def robustness_table(
     return pd.DataFrame(rows).set_index("variant")
 
 
-def fit_pareto_nbd(
-    transactions: pd.DataFrame,
-    *,
-    time_unit: str = "D",
-    observation_end: str | pd.Timestamp | None = None,
-    model: str = "pareto_nbd",
-    penalizer_coef: float = 0.0,
-):
-    """Fallback fitter: a lifetimes Pareto/NBD (or BG/NBD) on the RFM summary.
-
-    Prefer ``crm_lib.clv.fit_model``; this exists so that the loyalty report can run
-    when no fitted model is at hand.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        Canonical log.
-    time_unit : {"D", "W", "h"}
-        Unit of the summary (and of the lifetimes later computed with the model).
-    observation_end : str or Timestamp, optional
-        End of observation.
-    model : {"pareto_nbd", "bg_nbd"}
-        Which model.
-    penalizer_coef : float
-        lifetimes' L2 penalty on the parameters.
-
-    Returns
-    -------
-    lifetimes.ParetoNBDFitter or lifetimes.BetaGeoFitter
-        Fitted.
-
-    Raises
-    ------
-    ModelFitError
-        When the fit fails to converge.
-    """
-    from lifetimes import BetaGeoFitter, ParetoNBDFitter
-
-    summary = rfm_summary(transactions, observation_end=observation_end, time_unit=time_unit, amount_col=None)
-    fitters = {"pareto_nbd": ParetoNBDFitter, "bg_nbd": BetaGeoFitter}
-    if model not in fitters:
-        raise ParamsError(f"model={model!r} is not supported here; use one of {', '.join(fitters)}.")
-    fitter = fitters[model](penalizer_coef=penalizer_coef)
-    try:
-        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
-    except Exception as error:  # lifetimes raises bare ConvergenceError / ValueError
-        raise ModelFitError(
-            f"the {model} fit on {len(summary):,} customers did not converge ({error}); try penalizer_coef=0.001 "
-            "or a coarser time_unit ('W')."
-        ) from error
-    return fitter
-
-
 # ---------------------------------------------------------------------------------------
 # Simulated logs where the truth is known
 # ---------------------------------------------------------------------------------------
@@ -2086,3 +2036,11 @@ def conclusion(analysis: LoyaltyAnalysis, stability: pd.DataFrame | None = None)
             else " No verdict changes with the analysis choices of the robustness table."
         )
     return text
+
+
+# The hypothesis tests are named like scipy's (ttest_ind): keep pytest from collecting
+# them when a test module imports them by name.
+for _name in ("test_duration_profit", "test_profit_tenure", "test_price", "test_cost_share", "test_hypotheses"):
+    globals()[_name].__test__ = False
+TestResult.__test__ = False
+del _name

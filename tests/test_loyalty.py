@@ -59,7 +59,7 @@ OBS_END = START + pd.Timedelta(days=60)
 def bgnbd_crossing(x: int, t_x: float, r=1.0, alpha=10.0, a=0.5, b=1.5, threshold=0.5) -> int:
     """First whole day T >= t_x with BG/NBD P(alive) < threshold, from the closed form.
 
-    Fader, Hardie & Lee (2005), "Computing P(alive) using the BG/NBD model", eq. 2:
+    Fader, Hardie & Lee, note 021, "Computing P(alive) using the BG/NBD model":
     P = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)) for x > 0,
     so P < c  <=>  T > (alpha + t_x) * ((1/c - 1) (b + x - 1) / a) ** (1 / (r + x)) - alpha.
     """
