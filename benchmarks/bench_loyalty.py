@@ -1,0 +1,112 @@
+"""Benchmark: lifetimes from P(alive) on the full CDNOW log, three ways.
+
+1. ``crm_lib.loyalty.lifetime_durations``: bisection on the integer grid of every gap
+   between purchases, all gaps at once (about log2(longest gap) model calls);
+2. the dense grid: P(alive) at every day of every customer's history in chunks of
+   vectorised calls, then the first day below the threshold after the last purchase;
+3. the per-customer loop: one vectorised call per customer (on a subset, extrapolated).
+
+All three must give the same durations (1 and 2 on every customer, 1 and 3 on the
+subset). Prints a table of wall times.
+
+    python benchmarks/bench_loyalty.py                  # full CDNOW, Pareto/NBD in days
+    python benchmarks/bench_loyalty.py --loop-customers 500
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from crm_lib import loyalty
+from crm_lib.clv import fit_model
+from crm_lib.data import load_transactions
+from crm_lib.datasets import CDNOW_COLUMN_MAP
+from crm_lib.summary import rfm_summary
+
+END = pd.Timestamp("1998-06-30")
+
+
+def histories(tx: pd.DataFrame) -> pd.DataFrame:
+    """Per customer: distinct purchase days since the first, as arrays, and the age at END."""
+    days = tx.assign(day=tx["date"].dt.normalize()).drop_duplicates(["customer_id", "day"])
+    first = days.groupby("customer_id")["day"].transform("min")
+    days = days.assign(age=(days["day"] - first).dt.days)
+    grouped = days.groupby("customer_id")
+    return pd.DataFrame(
+        {
+            "x": grouped["age"].size() - 1.0,
+            "t_x": grouped["age"].max().astype(float),
+            "T": (END - grouped["day"].min()).dt.days.astype(float),
+        }
+    )
+
+
+def dense_grid(model, h: pd.DataFrame, threshold: float, chunk: int = 2_000_000) -> pd.Series:
+    """Every day from the last purchase to END, for every customer, in chunks."""
+    length = (h["T"] - h["t_x"] + 1).astype(int).to_numpy()
+    owner = np.repeat(np.arange(len(h)), length)
+    age = h["t_x"].to_numpy()[owner] + (np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length))
+    below = np.empty(len(age), dtype=bool)
+    x, t_x = h["x"].to_numpy()[owner], h["t_x"].to_numpy()[owner]
+    for start in range(0, len(age), chunk):
+        part = slice(start, start + chunk)
+        p = model.conditional_probability_alive(x[part], t_x[part], age[part].astype(float))
+        p = np.where(np.isnan(p) & (age[part] == t_x[part]), 1.0, p)
+        below[part] = p < threshold
+    first_below = np.full(len(h), np.inf)
+    np.minimum.at(first_below, owner[below], age[below])
+    return pd.Series(np.where(np.isfinite(first_below), first_below, h["T"].to_numpy()), index=h.index), len(age)
+
+
+def per_customer(model, h: pd.DataFrame, threshold: float) -> pd.Series:
+    out = {}
+    for customer, row in h.iterrows():
+        ages = np.arange(row["t_x"], row["T"] + 1)
+        p = model.conditional_probability_alive(np.full(len(ages), row["x"]), np.full(len(ages), row["t_x"]), ages)
+        p = np.where(np.isnan(p) & (ages == row["t_x"]), 1.0, p)
+        below = np.flatnonzero(p < threshold)
+        out[customer] = ages[below[0]] if len(below) else row["T"]
+    return pd.Series(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--loop-customers", type=int, default=1000, help="customers in the per-customer loop")
+    args = parser.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        log = load_transactions("embedded:CDNOW_master.txt", column_map=CDNOW_COLUMN_MAP, sep=r"\s+",
+                                date_format="%Y%m%d", observation_end=END)
+        tx = log.transactions
+        model = fit_model(rfm_summary(tx, observation_end=END), "pareto_nbd")
+        h = histories(tx)
+
+        started = time.perf_counter()
+        fast = loyalty.lifetime_durations(tx, model, p_alive_threshold=args.threshold, observation_end=END)["duration"]
+        t_fast = time.perf_counter() - started
+
+        started = time.perf_counter()
+        dense, evaluations = dense_grid(model, h, args.threshold)
+        t_dense = time.perf_counter() - started
+
+        subset = h.iloc[:: max(1, len(h) // args.loop_customers)]
+        started = time.perf_counter()
+        loop = per_customer(model, subset, args.threshold)
+        t_loop = (time.perf_counter() - started) * len(h) / len(subset)
+
+    same_dense = bool((fast.reindex(h.index) == dense).all())
+    same_loop = bool((fast.reindex(subset.index) == loop).all())
+    print(f"CDNOW: {len(h):,} customers, {len(tx):,} transactions, threshold {args.threshold}")
+    print(f"{'method':<42} {'seconds':>9}  same durations")
+    print(f"{'bisection per gap (lifetime_durations)':<42} {t_fast:>9.2f}  -")
+    print(f"{f'dense grid ({evaluations:,} P(alive) values)':<42} {t_dense:>9.2f}  {same_dense}")
+    print(f"{f'per-customer loop (from {len(subset):,} customers)':<42} {t_loop:>9.2f}  {same_loop}")
+
+
+if __name__ == "__main__":
+    main()
