@@ -41,7 +41,7 @@ from scipy import optimize, stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
-from crm_lib.summary import _period_numbers
+from crm_lib.summary import period_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -761,7 +761,10 @@ class ParetoNBDFit(BTYDFit):
         q2 = high + T
         both = np.stack([np.log(p1) + rsx * np.log(q2), np.log(p2) + rsx * np.log(q1)])
         signs = np.stack([np.ones_like(rsx * q1), -np.ones_like(rsx * q1)])
-        return logsumexp(both, axis=0, b=signs) - rsx * np.log(q1 * q2)
+        log_a0 = logsumexp(both, axis=0, b=signs) - rsx * np.log(q1 * q2)
+        # A_0 is exactly 0 when the last purchase is at the end of observation (t_x = T); for a
+        # very frequent buyer 2F1 overflows and the difference above would be inf - inf = NaN.
+        return np.where(np.broadcast_to(tx == T, np.shape(log_a0)), -np.inf, log_a0)
 
     def _log_likelihood_rows(self, params, x, tx, T, gradient=False):
         r, alpha, s, beta = params
@@ -1382,7 +1385,7 @@ def holdout_by_calibration_frequency(cal_holdout: pd.DataFrame, fit: BTYDFit, *,
 
 
 def _period_start(periods: np.ndarray, time_unit: str) -> pd.DatetimeIndex:
-    """Inverse of crm_lib.summary._period_numbers: start of each period."""
+    """Inverse of crm_lib.summary.period_numbers: start of each period."""
     periods = np.asarray(periods, dtype=np.int64)
     if time_unit == "D":
         return pd.DatetimeIndex(periods.astype("datetime64[D]"))
@@ -1416,9 +1419,9 @@ def repeat_transactions_tracking(
     """
     dates = pd.to_datetime(transactions[date_col])
     observation_end = dates.max() if observation_end is None else pd.Timestamp(observation_end)
-    periods = _period_numbers(dates, time_unit)
-    cal_end_period = int(_period_numbers(pd.Series([pd.Timestamp(calibration_end)]), time_unit)[0])
-    end_period = int(_period_numbers(pd.Series([observation_end]), time_unit)[0])
+    periods = period_numbers(dates, time_unit)
+    cal_end_period = int(period_numbers(pd.Series([pd.Timestamp(calibration_end)]), time_unit)[0])
+    end_period = int(period_numbers(pd.Series([observation_end]), time_unit)[0])
     codes, _ = pd.factorize(transactions[customer_col].to_numpy())
     frame = pd.DataFrame({"c": codes, "p": periods, "d": dates.to_numpy()})
     frame = frame[frame["d"] <= observation_end]
@@ -1788,8 +1791,8 @@ def p_alive_history(
                                   f"(ids look like {example!r}).")
     all_dates = pd.to_datetime(transactions[date_col])
     end = all_dates.max() if observation_end is None else pd.Timestamp(observation_end)
-    periods = np.unique(_period_numbers(pd.to_datetime(mine[date_col]), time_unit))
-    end_period = int(_period_numbers(pd.Series([end]), time_unit)[0])
+    periods = np.unique(period_numbers(pd.to_datetime(mine[date_col]), time_unit))
+    end_period = int(period_numbers(pd.Series([end]), time_unit)[0])
     periods = periods[periods <= end_period]
     first = periods[0]
     grid = np.arange(first, end_period + 1)

@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
-from crm_lib.summary import TIME_UNITS, _period_numbers
+from crm_lib.summary import TIME_UNITS, period_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _purchase_periods(transactions: pd.DataFrame, time_unit: str) -> tuple[np.nd
     Same periods as :func:`crm_lib.summary.rfm_summary`, so that the frequency and
     recency fed to the model are those it was fitted on.
     """
-    periods = _period_numbers(transactions["date"], time_unit)
+    periods = period_numbers(transactions["date"], time_unit)
     codes, customers = pd.factorize(transactions["customer_id"].to_numpy(), sort=True)
     order = np.lexsort((periods, codes))
     codes, periods = codes[order], periods[order]
@@ -145,7 +145,7 @@ def _purchase_periods(transactions: pd.DataFrame, time_unit: str) -> tuple[np.nd
 
 
 def _last_day_of_period(periods: np.ndarray, time_unit: str) -> np.ndarray:
-    """Calendar day on which each period number of :func:`_period_numbers` ends."""
+    """Calendar day on which each period number of :func:`period_numbers` ends."""
     if time_unit == "D":
         days = periods
     elif time_unit == "W":
@@ -278,7 +278,7 @@ def lifetime_durations(
     tx = transactions.loc[inside.to_numpy()]
     codes, periods, customers = _purchase_periods(tx, time_unit)
     n = len(customers)
-    end_period = int(_period_numbers(pd.Series([end]), time_unit)[0])
+    end_period = int(period_numbers(pd.Series([end]), time_unit)[0])
 
     first_row = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     first_period = periods[first_row]
@@ -369,7 +369,7 @@ def p_alive_path(
     """
     _check_columns(transactions, ("customer_id", "date"), "transactions")
     end = pd.to_datetime(transactions["date"]).max() if observation_end is None else pd.Timestamp(observation_end)
-    end_period = int(_period_numbers(pd.Series([end]), time_unit)[0])
+    end_period = int(period_numbers(pd.Series([end]), time_unit)[0])
     chosen = transactions[transactions["customer_id"].isin(customer_ids)]
     missing = sorted(set(customer_ids) - set(chosen["customer_id"]))
     if missing:

@@ -29,8 +29,12 @@ TIME_UNITS = ("D", "W", "h")
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 
 
-def _period_numbers(dates: pd.Series | pd.DatetimeIndex, time_unit: str) -> np.ndarray:
-    """Integer number of the ``time_unit`` period each date falls in."""
+def period_numbers(dates: pd.Series | pd.DatetimeIndex, time_unit: str) -> np.ndarray:
+    """Integer number of the ``time_unit`` period each date falls in.
+
+    Consecutive periods have consecutive numbers, so differences are durations in
+    ``time_unit``: days since 1970-01-01, pandas' ``W`` weeks (Monday to Sunday) or hours.
+    """
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit={time_unit!r} is not supported; use one of {', '.join(TIME_UNITS)}.")
     values = pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]")
@@ -45,7 +49,7 @@ def _period_numbers(dates: pd.Series | pd.DatetimeIndex, time_unit: str) -> np.n
 
 
 def _period_number(date: str | pd.Timestamp, time_unit: str) -> int:
-    return int(_period_numbers(pd.Series([pd.Timestamp(date)]), time_unit)[0])
+    return int(period_numbers(pd.Series([pd.Timestamp(date)]), time_unit)[0])
 
 
 def _merged_periods(
@@ -121,7 +125,7 @@ def rfm_summary(
             )
     if transactions.empty:
         raise DataValidationError("transactions: no rows to summarise.")
-    periods = _period_numbers(transactions[date_col], time_unit)
+    periods = period_numbers(transactions[date_col], time_unit)
     end_period = periods.max() if observation_end is None else _period_number(observation_end, time_unit)
     inside = periods <= end_period
     # Factorizing the Series (not an object array) keeps pandas' fast string path.
@@ -231,7 +235,7 @@ def calibration_holdout_summary(
     holdout = transactions[in_holdout]
     codes = calibration.index.get_indexer(holdout[customer_col])
     known = codes >= 0
-    periods = _period_numbers(holdout[date_col], time_unit)[known]
+    periods = period_numbers(holdout[date_col], time_unit)[known]
     codes = codes[known]
     m_codes, _, _ = _merged_periods(codes, periods, None)
     n = len(calibration)

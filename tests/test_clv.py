@@ -457,3 +457,20 @@ def test_fast_weighted_likelihood_equals_row_by_row(model, cdnow_sample):
             np.testing.assert_allclose(grad, w @ grad_rows, rtol=1e-10)
             numeric = clv._numeric_gradient(lambda p: w @ fitter._log_likelihood_rows(p, x, tx / 39, T / 39), params)
             np.testing.assert_allclose(grad, numeric, rtol=1e-5)
+
+
+def test_pareto_nbd_log_likelihood_is_finite_for_a_very_frequent_buyer(cdnow_log):
+    # Regression: CDNOW customer 14048 bought on 171 days and last on the final day (t_x = T = 496
+    # days); 2F1 overflowed and A_0 came out as inf - inf, so the reported log-likelihood, AIC and
+    # BIC were NaN. A_0 is exactly 0 when t_x = T (Fader & Hardie, note 009, eq. 19).
+    import warnings
+
+    from crm_lib.summary import rfm_summary
+
+    summary = rfm_summary(cdnow_log.transactions, time_unit="D")
+    assert summary.loc["14048", "frequency"] == 170 and summary.loc["14048", "recency"] == summary.loc["14048", "T"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = clv.fit_model(summary, "pareto_nbd")
+    assert np.isfinite(fit.log_likelihood_) and np.isfinite(fit.aic_)
+    assert fit.log_likelihood_ == pytest.approx(-258_988.9, abs=0.5)
