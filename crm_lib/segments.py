@@ -923,6 +923,44 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) ->
     return series
 
 
+def hide_customer_ids(
+    data: pd.DataFrame | pd.Series, salt: str, *, column: str | None = None, values: bool = False
+) -> pd.DataFrame | pd.Series:
+    """A copy of ``data`` for a report: real customer ids replaced by their pseudonyms.
+
+    Parameters
+    ----------
+    data : DataFrame or Series
+        Holds real customer ids in its index (the default), in ``column``, or in its
+        values (a Series with ``values=True``).
+    salt : str
+        As in :func:`pseudonymize`.
+    column : str, optional
+        Column of ``data`` that holds the ids.
+    values : bool
+        The ids are the values of the Series ``data``.
+
+    Returns
+    -------
+    DataFrame or Series
+        The same data with pseudonymous ids; an index of ids is renamed ``pseudonymous_id``.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"clv": [3.0]}, index=pd.Index(["00042"], name="customer_id"))
+    >>> hide_customer_ids(table, "s").index.name
+    'pseudonymous_id'
+    """
+    if column is not None:
+        ids = data[column]
+        return data.assign(**{column: ids.map(pseudonymize(ids.unique(), salt))})
+    if values:
+        return data.map(pseudonymize(data.unique(), salt))
+    hidden = data.copy()
+    hidden.index = pd.Index(pseudonymize(data.index, salt).to_numpy(), name="pseudonymous_id")
+    return hidden
+
+
 @dataclass(frozen=True)
 class LoyaltyStatus:
     """Active versus passive loyalty among customers with a long relationship.

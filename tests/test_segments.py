@@ -464,3 +464,20 @@ def test_format_for_report(log):
     assert shown.loc["middle", "revenue (EUR)"] == "850.00"
     assert shown.loc["lapsed valuable", "average order value (EUR)"] == ""
     assert shown.loc["lapsed", "customers"] == "3"
+
+
+def test_hide_customer_ids_in_index_column_and_values():
+    from crm_lib.segments import hide_customer_ids, pseudonymize
+
+    real = ["00001", "00002"]
+    expected = pseudonymize(real, "salt").tolist()
+    table = pd.DataFrame({"clv": [1.0, 2.0]}, index=pd.Index(real, name="customer_id"))
+    assert hide_customer_ids(table, "salt").index.tolist() == expected
+    paths = pd.DataFrame({"customer_id": ["00002", "00001", "00002"], "age": [0, 0, 1]})
+    assert hide_customer_ids(paths, "salt", column="customer_id")["customer_id"].tolist() == [
+        expected[1], expected[0], expected[1]
+    ]
+    examples = pd.Series(real, index=["strangers", "true friends"])
+    hidden = hide_customer_ids(examples, "salt", values=True)
+    assert hidden.tolist() == expected and hidden.index.tolist() == ["strangers", "true friends"]
+    assert not set(real) & set(hidden)
