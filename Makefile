@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Every params file is a run; `make report PARAMS=params/cdnow.yaml` renders one.
 PARAMS ?= $(sort $(wildcard params/*.yaml))
+BENCH_CUSTOMERS ?= 1000000
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: help install install-dev report test test-fast lab bench lock clean
@@ -39,8 +40,10 @@ test-fast: install-dev  ## run the tests that take seconds (skip notebook render
 lab: install  ## open JupyterLab on notebooks/ with crm_lib importable
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: install  ## print the speed benchmarks (summary statistics vs lifetimes)
+bench: install  ## print the speed benchmarks against lifetimes (BENCH_CUSTOMERS scales the CLV one)
 	$(BIN)/python benchmarks/bench_summary.py
+	$(BIN)/python benchmarks/bench_clv.py --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python benchmarks/bench_loyalty.py
 
 lock: install-dev  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --exclude-editable | grep -v '^crm-workbench' > constraints.txt

@@ -6,6 +6,10 @@ Modules are named after what they compute:
 - :mod:`crm_lib.summary`: per-customer frequency / recency / T / monetary value and the
   calibration-holdout split;
 - :mod:`crm_lib.kpi`: counts, rates and cohort tables;
+- :mod:`crm_lib.segments`, :mod:`crm_lib.export`: RFM segments, portfolio, action files;
+- :mod:`crm_lib.survival`, :mod:`crm_lib.retention`: time to churn, Kaplan-Meier, Cox, sBG;
+- :mod:`crm_lib.clv`, :mod:`crm_lib.simulate`: BTYD models, CLV and customer equity;
+- :mod:`crm_lib.loyalty`: loyalty-versus-profit hypotheses;
 - :mod:`crm_lib.plots`: figures only, no model fitting;
 - :mod:`crm_lib.report`: Papermill execution, nbconvert rendering, index and manifest;
 - :mod:`crm_lib.datasets`: the data sets embedded in installed packages.
