@@ -1687,7 +1687,8 @@ def predict_customer_value(
         Indexed by ``customer_id`` (every customer of the log): ``frequency``,
         ``recency``, ``T``, ``monetary_value``, ``p_alive``, ``expected_purchases``,
         ``expected_spend_per_purchase`` and ``clv``; ``attrs`` record the models,
-        horizons, discount rates and margin.
+        horizons, discount rates, margin and ``spend_fit_excluded`` (repeat buyers
+        left out of the Gamma-Gamma fit).
 
     Raises
     ------
@@ -1709,7 +1710,8 @@ def predict_customer_value(
         discount_rate_monthly=monthly_discount_rate(discount_rate_annual), time_unit=time_unit,
         gross_margin=gross_margin,
     )
-    table.attrs.update(discount_rate_annual=discount_rate_annual)
+    # Surfaced, not swallowed: the report says how many repeat buyers the spend model left out.
+    table.attrs.update(discount_rate_annual=discount_rate_annual, spend_fit_excluded=int(spend_model.n_excluded_))
     logger.info("predicted CLV of %s customers with %s and Gamma-Gamma", f"{len(table):,}", MODEL_LABELS[model])
     return table
 

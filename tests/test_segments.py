@@ -464,3 +464,15 @@ def test_format_for_report(log):
     assert shown.loc["middle", "revenue (EUR)"] == "850.00"
     assert shown.loc["lapsed valuable", "average order value (EUR)"] == ""
     assert shown.loc["lapsed", "customers"] == "3"
+
+
+def test_value_basis_names_the_clv_horizon_recorded_by_crm_lib_clv(log):
+    # crm_lib.clv.customer_value_table records horizon_months in attrs; the report's
+    # sentences then say which CLV the value is.
+    customers = customer_value_table(log, observation_end=END)
+    predictions = pd.DataFrame({"clv": np.arange(1.0, 8.0), "p_alive": np.full(7, 0.5)},
+                               index=[IDS[n] for n in "ABCDEFG"])
+    predictions.attrs["horizon_months"] = 12
+    assert value_loyalty_portfolio(customers, predictions).value_basis == "predicted 12-month CLV"
+    assert active_passive_loyalty(customers, predictions).value_basis == "predicted 12-month CLV"
+    assert active_passive_loyalty(customers, None).value_basis == "historical revenue"
