@@ -41,7 +41,7 @@ from scipy import optimize, stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
-from crm_lib.summary import period_numbers
+from crm_lib.summary import period_numbers, rfm_summary
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ __all__ = [
     "discounted_expected_purchases",
     "customer_lifetime_value",
     "customer_value_table",
+    "monthly_discount_rate",
+    "predict_customer_value",
     "customer_equity",
     "value_concentration",
     "p_alive_grid",
@@ -1614,6 +1616,107 @@ def customer_value_table(
                      discount_rate_monthly=discount_rate_monthly, gross_margin=gross_margin,
                      transaction_model=transaction_model.name, spend_model=spend_model.name)
     return out
+
+
+def monthly_discount_rate(discount_rate_annual: float) -> float:
+    """The monthly rate that compounds to ``discount_rate_annual`` over twelve months.
+
+    ``(1 + r) ** (1 / 12) - 1``, so that discounting month by month for a year equals
+    discounting once at the annual rate.
+
+    Raises
+    ------
+    ParamsError
+        A rate of -100% or below.
+
+    Examples
+    --------
+    >>> round(monthly_discount_rate(0.10), 6)
+    0.007974
+    """
+    if discount_rate_annual <= -1:
+        raise ParamsError(f"discount_rate_annual must be > -1 (e.g. 0.10 for 10%); got {discount_rate_annual}.")
+    return (1 + discount_rate_annual) ** (1 / 12) - 1
+
+
+def predict_customer_value(
+    transactions: pd.DataFrame,
+    *,
+    model: str = "bg_nbd",
+    time_unit: str = "W",
+    horizon_months: int = 12,
+    horizon_periods: float = 52,
+    discount_rate_annual: float = 0.10,
+    gross_margin: float = 1.0,
+    observation_end: str | pd.Timestamp | None = None,
+    penalizer_coef: float = 0.0,
+) -> pd.DataFrame:
+    """Predicted CLV, P(alive) and expected purchases of every customer, from a transaction log.
+
+    The whole chain of the lifetime-value report in one call, for reports that only need
+    its result: :func:`crm_lib.summary.rfm_summary` -> :func:`fit_model` (``model``) and
+    :func:`fit_spend_model` (Gamma-Gamma; repeat buyers whose repeat purchases were all
+    free are left out of the fit) -> :func:`customer_value_table`, with the annual
+    discount rate converted by :func:`monthly_discount_rate`. The models are fitted on
+    the whole window up to ``observation_end``.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per purchase with ``customer_id``, ``date`` and ``amount``
+        (``TransactionLog.transactions``).
+    model : {"bg_nbd", "mbg_nbd", "pareto_nbd"}
+        Buy-till-you-die model of repeat purchasing and drop-out. Under BG/NBD customers
+        without a repeat purchase have P(alive) = 1 by construction; Pareto/NBD does not
+        have that property.
+    time_unit : {"W", "D"}
+        Unit of frequency, recency and T (purchases in one period count once).
+    horizon_months : int
+        CLV horizon in months.
+    horizon_periods : float
+        Horizon of ``expected_purchases``, in ``time_unit``.
+    discount_rate_annual : float
+        Annual discount rate of future cash flows.
+    gross_margin : float
+        Share of spend kept as gross profit; 1.0 gives CLV in revenue.
+    observation_end : str or Timestamp, optional
+        End of observation; defaults to the last transaction date.
+    penalizer_coef : float
+        L2 penalty on the parameters of both models; 0 is plain maximum likelihood.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` (every customer of the log): ``frequency``,
+        ``recency``, ``T``, ``monetary_value``, ``p_alive``, ``expected_purchases``,
+        ``expected_spend_per_purchase`` and ``clv``; ``attrs`` record the models,
+        horizons, discount rates, margin and ``spend_fit_excluded`` (repeat buyers
+        left out of the Gamma-Gamma fit).
+
+    Raises
+    ------
+    ParamsError
+        Unknown model, bad horizon, discount rate or margin.
+    ModelFitError
+        Too few repeat buyers, or a model that does not converge.
+
+    Examples
+    --------
+    >>> value = predict_customer_value(log.transactions, model="pareto_nbd")  # doctest: +SKIP
+    >>> value[["clv", "p_alive"]].describe()                                  # doctest: +SKIP
+    """
+    summary = rfm_summary(transactions, observation_end=observation_end, time_unit=time_unit)
+    transaction_model = fit_model(summary, model, penalizer_coef=penalizer_coef)
+    spend_model = fit_spend_model(summary, penalizer_coef=penalizer_coef, nonpositive_spend="exclude")
+    table = customer_value_table(
+        summary, transaction_model, spend_model, horizon_periods=horizon_periods, horizon_months=horizon_months,
+        discount_rate_monthly=monthly_discount_rate(discount_rate_annual), time_unit=time_unit,
+        gross_margin=gross_margin,
+    )
+    # Surfaced, not swallowed: the report says how many repeat buyers the spend model left out.
+    table.attrs.update(discount_rate_annual=discount_rate_annual, spend_fit_excluded=int(spend_model.n_excluded_))
+    logger.info("predicted CLV of %s customers with %s and Gamma-Gamma", f"{len(table):,}", MODEL_LABELS[model])
+    return table
 
 
 @dataclass(frozen=True)

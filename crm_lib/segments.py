@@ -632,6 +632,12 @@ def _aligned_predictions(customers: pd.DataFrame, predictions: pd.DataFrame | No
     return aligned.astype(float)
 
 
+def _clv_basis(predictions: pd.DataFrame | None) -> str:
+    """How to name predicted CLV: with its horizon when the frame records it (crm_lib.clv attrs)."""
+    months = predictions.attrs.get("horizon_months") if predictions is not None else None
+    return f"predicted {months:g}-month CLV" if months else "predicted CLV"
+
+
 def segment_profile(
     segmentation: RFMSegmentation,
     predictions: pd.DataFrame | None = None,
@@ -717,7 +723,8 @@ class ValueLoyaltyPortfolio:
     loyalty_split : float
         Customers with loyalty at or above it are highly loyal.
     value_basis, loyalty_basis : str
-        What value and loyalty are ("predicted CLV" / "historical revenue";
+        What value and loyalty are ("predicted CLV", "predicted 12-month CLV" when the
+        predictions record ``attrs["horizon_months"]``, or "historical revenue";
         "P(alive)" / "recency ratio t_x/T").
     """
 
@@ -802,7 +809,7 @@ def value_loyalty_portfolio(
         raise ParamsError(f"portfolio_loyalty_split={loyalty_split!r} must be between 0 and 1 (e.g. 0.5).")
     extra = _aligned_predictions(customers, predictions, ("clv", "p_alive"))
     if "clv" in extra:
-        value, value_basis = extra["clv"], "predicted CLV"
+        value, value_basis = extra["clv"], _clv_basis(predictions)
     else:
         value, value_basis = customers["revenue"].astype(float), "historical revenue"
     if "p_alive" in extra:
@@ -1104,7 +1111,7 @@ def active_passive_loyalty(
     counts["share_of_value"] = counts["value"] / total if total else np.nan
     return LoyaltyStatus(
         customers=table, counts=counts, min_relationship_days=int(min_relationship_days), min_orders=int(min_orders),
-        silence_ratio=float(silence_ratio), min_silence_days=int(min_silence_days), value_basis="predicted CLV" if "clv" in extra else "historical revenue",
+        silence_ratio=float(silence_ratio), min_silence_days=int(min_silence_days), value_basis=_clv_basis(predictions) if "clv" in extra else "historical revenue",
     )
 
 

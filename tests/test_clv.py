@@ -474,3 +474,52 @@ def test_pareto_nbd_log_likelihood_is_finite_for_a_very_frequent_buyer(cdnow_log
         fit = clv.fit_model(summary, "pareto_nbd")
     assert np.isfinite(fit.log_likelihood_) and np.isfinite(fit.aic_)
     assert fit.log_likelihood_ == pytest.approx(-258_988.9, abs=0.5)
+
+
+def cdnow_sample_log() -> pd.DataFrame:
+    """The 2,357-customer CDNOW sample shipped with lifetimes, as a transaction log."""
+    raw = load_dataset("CDNOW_sample.txt", header=None, sep=r"\s+", dtype={0: str},
+                       names=["customer_id", "customer_index", "date", "quantity", "amount"])
+    return pd.DataFrame({"customer_id": raw["customer_id"],
+                         "date": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d"),
+                         "amount": raw["amount"].astype(float)})
+
+
+def test_monthly_discount_rate_compounds_to_the_annual_rate():
+    assert (1 + clv.monthly_discount_rate(0.10)) ** 12 == pytest.approx(1.10, rel=1e-12)
+    with pytest.raises(ParamsError, match="discount_rate_annual"):
+        clv.monthly_discount_rate(-1.0)
+
+
+def test_predict_customer_value_equals_lifetimes_on_the_cdnow_sample():
+    # Reference: lifetimes end to end (summary, BG/NBD, Gamma-Gamma on repeat buyers with
+    # positive spend, 12-month CLV at 10% a year) on the same CDNOW sample.
+    tx = cdnow_sample_log()
+    ours = clv.predict_customer_value(tx, model="bg_nbd", time_unit="W", horizon_months=12,
+                                      discount_rate_annual=0.10, observation_end="1998-06-30")
+    ref = lifetimes.utils.summary_data_from_transaction_data(
+        tx, "customer_id", "date", monetary_value_col="amount", observation_period_end="1998-06-30", freq="W")
+    bgf = lifetimes.BetaGeoFitter().fit(ref["frequency"], ref["recency"], ref["T"])
+    buyers = ref[(ref["frequency"] > 0) & (ref["monetary_value"] > 0)]
+    ggf = lifetimes.GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"])
+    expected_clv = ggf.customer_lifetime_value(bgf, ref["frequency"], ref["recency"], ref["T"], ref["monetary_value"],
+                                               time=12, discount_rate=1.10 ** (1 / 12) - 1, freq="W")
+    assert ours.index.name == "customer_id" and len(ours) == 2357
+    assert ours.index.equals(ref.index)
+    np.testing.assert_allclose(ours["clv"], expected_clv, rtol=1e-5)
+    np.testing.assert_allclose(
+        ours["p_alive"], bgf.conditional_probability_alive(ref["frequency"], ref["recency"], ref["T"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours["expected_purchases"],
+        bgf.conditional_expected_number_of_purchases_up_to_time(52, ref["frequency"], ref["recency"], ref["T"]),
+        rtol=1e-5)
+    # The base's 12-month CLV, in USD.
+    assert ours["clv"].sum() == pytest.approx(69_863, rel=1e-4)
+    assert ours.attrs["transaction_model"] == "bg_nbd" and ours.attrs["discount_rate_annual"] == 0.10
+
+
+def test_predict_customer_value_pareto_nbd_gives_non_repeaters_p_alive_below_one():
+    value = clv.predict_customer_value(cdnow_sample_log(), model="pareto_nbd", observation_end="1998-06-30")
+    once = value["frequency"] == 0
+    assert value["p_alive"].between(0, 1).all() and (value["clv"] >= 0).all()
+    assert (value.loc[once, "p_alive"] < 1).all()

@@ -80,3 +80,14 @@ def test_lorenz_and_equity_draw_the_computed_values(results):
     clv_plots.plot_equity_draws(results["equity"], ax=ax)
     assert ax.lines[0].get_xdata()[0] == pytest.approx(results["equity"].estimate)
     plt.close(fig)
+
+
+def test_p_alive_history_title_shows_the_label_never_the_real_id(results):
+    # The history keeps the real id in attrs; a report must show only the pseudonym it passes.
+    fig, ax = plt.subplots()
+    clv_plots.plot_p_alive_history(results["history"], customer_label="3f2a9c01de", ax=ax)
+    assert ax.get_title() == "P(alive) history of customer 3f2a9c01de"
+    ax.clear()
+    clv_plots.plot_p_alive_history(results["history"], ax=ax)
+    assert "42" not in ax.get_title()
+    plt.close(fig)

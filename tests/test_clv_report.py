@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ from crm_lib import clv
 from crm_lib.data import load_transactions
 from crm_lib.datasets import cdnow_master_path
 from crm_lib.report.runner import run_report
+from crm_lib.segments import pseudonymize
 from crm_lib.summary import calibration_holdout_summary, rfm_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,3 +82,19 @@ def test_notebook_04_writes_the_customer_table_next_to_the_report(small_cdnow_ru
     assert len(table) == 3000
     assert {"p_alive", "expected_purchases", "clv"} <= set(table.columns)
     assert table["p_alive"].between(0, 1).all() and (table["clv"] >= 0).all()
+
+
+def test_notebook_04_shows_pseudonymous_ids_only(small_cdnow_run):
+    result, _ = small_cdnow_run
+    html = (result.report_dir / "04_lifetime_value.html").read_text()
+    table = pd.read_parquet(result.report_dir / "customers.parquet")
+    pseudonyms = pseudonymize(table.index, "crm-workbench")
+    # The P(alive) history names its customer by pseudonym.
+    named = re.search(r"Customer <strong>([0-9a-f]+)</strong> \(pseudonymous id\)", html)
+    assert named and named.group(1) in set(pseudonyms)
+    real = pseudonyms.index[pseudonyms == named.group(1)][0]
+    assert f"<strong>{real}</strong>" not in html
+    # The ten most valuable customers are listed under pseudonyms, never under their real ids.
+    for customer in table.sort_values("clv", ascending=False).head(10).index:
+        assert f"<th>{pseudonyms[customer]}</th>" in html
+        assert f"<th>{customer}</th>" not in html

@@ -481,3 +481,15 @@ def test_hide_customer_ids_in_index_column_and_values():
     hidden = hide_customer_ids(examples, "salt", values=True)
     assert hidden.tolist() == expected and hidden.index.tolist() == ["strangers", "true friends"]
     assert not set(real) & set(hidden)
+
+
+def test_value_basis_names_the_clv_horizon_recorded_by_crm_lib_clv(log):
+    # crm_lib.clv.customer_value_table records horizon_months in attrs; the report's
+    # sentences then say which CLV the value is.
+    customers = customer_value_table(log, observation_end=END)
+    predictions = pd.DataFrame({"clv": np.arange(1.0, 8.0), "p_alive": np.full(7, 0.5)},
+                               index=[IDS[n] for n in "ABCDEFG"])
+    predictions.attrs["horizon_months"] = 12
+    assert value_loyalty_portfolio(customers, predictions).value_basis == "predicted 12-month CLV"
+    assert active_passive_loyalty(customers, predictions).value_basis == "predicted 12-month CLV"
+    assert active_passive_loyalty(customers, None).value_basis == "historical revenue"

@@ -13,9 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crm_lib.clv import predict_customer_value
 from crm_lib.export import read_customer_actions
 from crm_lib.report.runner import run_report
-from crm_lib.segments import active_passive_loyalty, pseudonymize, rfm_segmentation, segment_migration, segment_profile
+from crm_lib.segments import (
+    active_passive_loyalty,
+    pseudonymize,
+    rfm_segmentation,
+    segment_migration,
+    segment_profile,
+    value_loyalty_portfolio,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -53,6 +61,8 @@ def test_segmentation_notebook_renders_computed_figures(tmp_path, monkeypatch):
         "  data_path: data/shop.csv\n  column_map: {customer_id: client, date: day, amount: spend}\n"
         "  csv_separator: ','\n  date_format: '%Y-%m-%d'\n  calibration_end: '2021-12-31'\n"
         "  pseudonym_salt: test-salt\n  loyalty_min_relationship_days: 200\n  winback_list_size: 3\n"
+        # 60 customers do not identify Pareto/NBD's drop-out without a small penalty.
+        "  penalizer_coef: 0.001\n"
     )
     result = run_report(params, output_dir=tmp_path / "reports", notebooks_dir=REPO / "notebooks")
     assert result.published and result.ok, result.summary()
@@ -71,11 +81,23 @@ def test_segmentation_notebook_renders_computed_figures(tmp_path, monkeypatch):
     assert f"{migration.moved_up:.1%} moved up" in text and f"{migration.moved_down:.1%} moved down" in text
     assert f"{len(seg.customers):,} customers written to customer_actions.csv and customer_actions.parquet" in text
     assert "Retain:" in text and "of value" in text
+    # Value and loyalty are the default model's (Pareto/NBD) 12-month CLV and P(alive).
+    predictions = predict_customer_value(tx, model="pareto_nbd", penalizer_coef=0.001,
+                                         observation_end=log["day"].max())
+    assert (f"Customer value is predicted 12-month CLV (Pareto/NBD for purchases and drop-out, Gamma-Gamma for spend "
+            f"per purchase, fitted on the whole log; 10% annual discount rate, revenue CLV): "
+            f"{predictions['clv'].sum():,.0f} USD over the base") in text
+    assert f"{predictions['p_alive'].mean():.1%} on average" in text
+    portfolio = value_loyalty_portfolio(seg.customers, predictions)
+    assert f"Value is predicted 12-month CLV (high above {portfolio.value_threshold:,.2f} USD" in text
+    retain = portfolio.cells.loc["high value, high loyalty"]
+    assert (f"Retain: {retain['customers']:,} customers ({retain['share_of_customers']:.1%}) holding "
+            f"{retain['share_of_value']:.1%} of value") in text
     assert page.read_text().count("data:image/png;base64,") >= 5
 
     # Real ids only in the action file; the win-back list shows pseudonyms from the salt.
     assert "CUST-" not in page.read_text()
-    loyalty = active_passive_loyalty(seg.customers, min_relationship_days=200)
+    loyalty = active_passive_loyalty(seg.customers, predictions, min_relationship_days=200)
     top = loyalty.winback_list("test-salt", n=3)
     assert len(top) > 0
     for pseudonym in top.index:

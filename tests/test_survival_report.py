@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from crm_lib.clv import predict_customer_value
 from crm_lib.data import load_transactions
 from crm_lib.datasets import CDNOW_COLUMN_MAP
 from crm_lib.report.runner import run_report
 from crm_lib.retention import ShiftedBetaGeometricFitter
-from crm_lib.survival import kaplan_meier, time_to_churn
+from crm_lib.survival import kaplan_meier, lapse_vs_p_alive, time_to_churn
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -83,11 +84,17 @@ def test_retention_survival_notebook_renders_the_library_figures(small_log, tmp_
     assert "channel[web]" in html and "proportional hazards" in html.lower()
     assert html.count("data:image/png;base64,") >= 7
     assert "Traceback" not in html
+    # The lapse rule beside the default model's (Pareto/NBD) expected number of churned customers.
+    p_alive = predict_customer_value(tx, model="pareto_nbd", observation_end="1998-06-30")["p_alive"]
+    both = lapse_vs_p_alive(churn, p_alive, lapse_days=180).loc["all"]
+    assert (f"The lapse rule counts <strong>{int(both['churned_by_rule']):,}</strong> of the 1,500 customers as gone at "
+            f"1998-06-30") in html
+    assert f"Pareto/NBD expects <strong>{both['expected_churned_by_model']:,.0f}</strong>" in html
 
 
 def test_retention_survival_notebook_reports_a_bad_grouping_column(small_log, tmp_path):
     params = _params(tmp_path, small_log, group_col="segment", cox_covariates=["first_order_amount", "channel"],
-                     lapse_days_grid=[180])
+                     lapse_days_grid=[180], p_alive_model=None)
     result = run_report(params, output_dir=tmp_path / "reports", notebooks_dir=REPO / "notebooks")
     assert result.ok and result.published  # the rest of the report still renders
     html = (result.report_dir / "03_retention_survival.html").read_text()
@@ -95,6 +102,7 @@ def test_retention_survival_notebook_reports_a_bad_grouping_column(small_log, tm
         or "The log-rank test could not be run: grouping column: column(s) ['segment'] not found" in html
     assert "Set group_col in params to one of those." in html
     assert "What drives churn" in html and "first_order_amount" in html
+    assert "No P(alive) model: <code>p_alive_model</code> is None" in html
 
 
 def test_contractual_example_renders_the_published_fit(tmp_path):

@@ -187,13 +187,25 @@ def plot_p_alive_grid(grid: pd.DataFrame, *, time_unit: str = "W", ax: Axes | No
     return ax
 
 
-def plot_p_alive_history(history: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_p_alive_history(history: pd.DataFrame, *, customer_label: str | None = None,
+                         ax: Axes | None = None) -> Axes:
     """One customer's P(alive) period by period, with her purchases marked.
+
+    The real customer id kept in ``history.attrs`` is never drawn: a report shows only
+    the ``customer_label`` it is given (e.g. a pseudonymous id from
+    :func:`crm_lib.segments.pseudonymize`).
 
     Parameters
     ----------
     history : DataFrame
         From :func:`crm_lib.clv.p_alive_history`.
+    customer_label : str, optional
+        How the customer is named in the title; None titles the chart "one customer".
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
     """
     ax = _axes(ax)
     ax.plot(history.index, history["p_alive"], drawstyle="steps-post", label="P(alive)")
@@ -201,7 +213,8 @@ def plot_p_alive_history(history: pd.DataFrame, *, ax: Axes | None = None) -> Ax
     ax.scatter(bought.index, bought["p_alive"], color=sns.color_palette()[3], zorder=3, label="purchase")
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_title(f"P(alive) history of customer {history.attrs.get('customer_id', '')}")
+    ax.set_title(f"P(alive) history of customer {customer_label}" if customer_label is not None
+                 else "P(alive) history of one customer")
     unit = _unit(history.attrs.get("time_unit", "W"))[:-1]
     ax.set_xlabel(f"{unit} (start date)")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
