@@ -323,8 +323,10 @@ def load_transactions(
         rows = int(mask.sum()) if mask is not None else int(count or 0)
         example = ""
         if mask is not None and rows:
-            row = out[mask].iloc[0]
-            example = f"{row['customer_id']} {row['date']:%Y-%m-%d} {row['amount']:g}"
+            # The data row number and values, not the customer id: reports never show real ids.
+            position = int(np.flatnonzero(mask.to_numpy())[0])
+            row = out.iloc[position]
+            example = f"data row {position + 1:,}: {row['date']:%Y-%m-%d}, amount {row['amount']:g}"
         checks.append({"check": check, "rows": rows, "share_of_rows": rows / n, "example": example, "rule": rule})
 
     record("rows read", None, "", count=n)

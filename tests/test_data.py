@@ -23,6 +23,9 @@ def test_cdnow_counts_and_window(cdnow_log):
     assert quality["exact duplicate rows"] == 255
     assert quality["zero amounts"] == 80
     assert quality["negative amounts (returns)"] == 0
+    # the example names the data row, never the customer id (reports show no real ids)
+    examples = cdnow_log.quality.set_index("check")["example"]
+    assert examples["exact duplicate rows"] == "data row 1,382: 1998-05-18, amount 12.99"
 
 
 MAP = {"customer_id": "cust", "date": "when", "amount": "value"}
