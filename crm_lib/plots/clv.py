@@ -11,16 +11,11 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from crm_lib.plots.theme import money_formatter
+from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
 
 #: Plural names of the summary time units, for labels.
 UNIT_NAMES = {"W": "weeks", "D": "days", "h": "hours", "M": "months"}
 
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 4.2)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _unit(time_unit: str) -> str:

@@ -5,7 +5,6 @@ the axes with units and returns the ``Axes``; nothing here fits a model.
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -13,16 +12,11 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from crm_lib.loyalty import SEGMENT_ORDER, LoyaltyMatrix
-from crm_lib.plots.theme import money_formatter
+from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
 
 #: Unit names of the time units of crm_lib.summary, for axis labels.
 UNIT_NAMES = {"D": "days", "W": "weeks", "h": "hours"}
 
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 4.2)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _segment_colors() -> dict[str, tuple]:

@@ -1,20 +1,14 @@
 """Figures of the data overview: activity, retention and cohorts. Drawing only."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from crm_lib.kpi import PERIODS
-from crm_lib.plots.theme import money_formatter
+from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
 
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (8.0, 4.2)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _period_labels(index: pd.Index) -> list[str]:

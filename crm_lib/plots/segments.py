@@ -7,23 +7,16 @@ beyond what drawing needs.
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
-from crm_lib.plots.theme import money_formatter
+from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
 from crm_lib.segments import LoyaltyStatus, SegmentMigration, ValueLoyaltyPortfolio
 
 __all__ = ["plot_segment_profile", "plot_portfolio", "plot_loyalty_status", "plot_migration"]
 
-
-def _axes(ax: Axes | None, size: tuple[float, float] | None = None) -> Axes:
-    if ax is not None:
-        return ax
-    _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 def plot_segment_profile(profile: pd.DataFrame, ax: Axes | None = None) -> Axes:

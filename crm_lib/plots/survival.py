@@ -9,19 +9,14 @@ the message, so a report still shows why the figure is missing.
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from crm_lib.survival import CoxResult, KaplanMeierResult
+from crm_lib.plots.theme import axes_or_new as _axes
 
-
-def _axes(ax: Axes | None) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots()
-    return ax
 
 
 def _message_panel(ax: Axes, title: str, message: str) -> Axes:

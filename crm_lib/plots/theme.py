@@ -37,6 +37,20 @@ def set_theme() -> None:
     pd.set_option("display.float_format", "{:,.4g}".format)
 
 
+def axes_or_new(ax=None, figsize: tuple[float, float] | None = None):
+    """``ax`` itself, or the axes of a new figure of ``figsize`` (the theme's size by default).
+
+    Every plot function takes an optional ``ax``; this is the one place that makes a figure
+    when none is given.
+    """
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new_ax = plt.subplots(figsize=figsize)
+    return new_ax
+
+
 def money_formatter(currency: str = "USD"):
     """Axis tick formatter for amounts: ``$1.2k``-style short labels with the currency."""
     from matplotlib.ticker import FuncFormatter
