@@ -61,6 +61,28 @@ def _summary_from_counts(
     )
 
 
+def _simulate_beta_geometric(
+    T, r: float, alpha: float, a: float, b: float, n_customers: int | None, seed: int, whole_periods: bool,
+    *, dropout_at_start: bool,
+) -> pd.DataFrame:
+    """BG/NBD (``dropout_at_start=False``) or MBG/NBD (``True``) customers."""
+    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    ages = _ages(T, n_customers)
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(r, 1.0 / alpha, size=len(ages))
+    p = rng.beta(a, b, size=len(ages))
+    # Number of repeat purchases before drop-out if time were unlimited: the customer
+    # survives each purchase with probability 1 - p, so it is Geometric(p) on {1, 2, ...};
+    # MBG/NBD can also drop out right after the first purchase: {0, 1, ...}.
+    max_purchases = rng.geometric(np.clip(p, 1e-12, 1.0)) - int(dropout_at_start)
+    n_poisson = rng.poisson(rate * ages)
+    observed = np.minimum(n_poisson, max_purchases)
+    out = _summary_from_counts(observed, ages, ages, rng, n_poisson, whole_periods)
+    out["purchase_rate"] = rate
+    out["dropout_probability"] = p
+    return out
+
+
 def simulate_bg_nbd(
     T: float | np.ndarray | pd.Series,
     r: float,
@@ -102,20 +124,7 @@ def simulate_bg_nbd(
     >>> simulate_bg_nbd(39.0, 0.24, 4.4, 0.79, 2.4, n_customers=3, seed=1).columns.tolist()[:3]
     ['frequency', 'recency', 'T']
     """
-    _check_positive(r=r, alpha=alpha, a=a, b=b)
-    ages = _ages(T, n_customers)
-    rng = np.random.default_rng(seed)
-    rate = rng.gamma(r, 1.0 / alpha, size=len(ages))
-    p = rng.beta(a, b, size=len(ages))
-    # Number of repeat purchases before drop-out if time were unlimited: the customer
-    # survives each purchase with probability 1 - p, so it is Geometric(p) on {1, 2, ...}.
-    max_purchases = rng.geometric(np.clip(p, 1e-12, 1.0))
-    n_poisson = rng.poisson(rate * ages)
-    observed = np.minimum(n_poisson, max_purchases)
-    out = _summary_from_counts(observed, ages, ages, rng, n_poisson, whole_periods)
-    out["purchase_rate"] = rate
-    out["dropout_probability"] = p
-    return out
+    return _simulate_beta_geometric(T, r, alpha, a, b, n_customers, seed, whole_periods, dropout_at_start=False)
 
 
 def simulate_mbg_nbd(
@@ -135,18 +144,7 @@ def simulate_mbg_nbd(
     out right after the first purchase, so the number of repeat purchases before drop-out
     is Geometric(p) on {0, 1, ...}. Parameters and output as :func:`simulate_bg_nbd`.
     """
-    _check_positive(r=r, alpha=alpha, a=a, b=b)
-    ages = _ages(T, n_customers)
-    rng = np.random.default_rng(seed)
-    rate = rng.gamma(r, 1.0 / alpha, size=len(ages))
-    p = rng.beta(a, b, size=len(ages))
-    max_purchases = rng.geometric(np.clip(p, 1e-12, 1.0)) - 1
-    n_poisson = rng.poisson(rate * ages)
-    observed = np.minimum(n_poisson, max_purchases)
-    out = _summary_from_counts(observed, ages, ages, rng, n_poisson, whole_periods)
-    out["purchase_rate"] = rate
-    out["dropout_probability"] = p
-    return out
+    return _simulate_beta_geometric(T, r, alpha, a, b, n_customers, seed, whole_periods, dropout_at_start=True)
 
 
 def simulate_pareto_nbd(
