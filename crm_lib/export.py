@@ -82,13 +82,47 @@ def export_customer_actions(
     written: dict[str, Path] = {}
     for fmt in formats:
         path = folder / f"{basename}.{fmt}"
-        if fmt == "csv":
-            table.to_csv(path, index=False)
-        else:
-            table.to_parquet(path, index=False)
+        write_customer_table(table, path, index=False)
         written[fmt] = path
-        logger.info("wrote %d customers to %s", len(table), path)
     return written
+
+
+def write_customer_table(table: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
+    """Write a per-customer table as CSV or Parquet, chosen by the file suffix.
+
+    The one writer of customer files (:func:`export_customer_actions` and the CLV
+    report's table use it).
+
+    Parameters
+    ----------
+    table : DataFrame
+    path : str or Path
+        ``*.csv`` or ``*.parquet``; parent folders are created. A relative path is relative
+        to the working directory (in a scheduled run: the report folder).
+    index : bool
+        Write the index (the customer id) as the first column.
+
+    Returns
+    -------
+    Path
+        The absolute path written.
+
+    Raises
+    ------
+    ParamsError
+        A suffix other than .csv or .parquet.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise ParamsError(f"write_customer_table: {path.name!r} must end in .csv or .parquet.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(path, index=index)
+    else:
+        table.to_parquet(path, index=index)
+    logger.info("wrote %s customers to %s", f"{len(table):,}", path)
+    return path.resolve()
 
 
 def read_customer_actions(path: str | Path) -> pd.DataFrame:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from crm_lib.columns import require_columns
 from crm_lib.exceptions import DataValidationError, ParamsError
+from crm_lib.export import write_customer_table  # noqa: F401  (re-exported: the one writer)
 from crm_lib.models import MODEL_LABELS, SUMMARY_HINT, BTYDFit, GammaGammaFit, collapse_histories, fit_model, fit_spend_model
 from crm_lib.summary import rfm_summary
 
@@ -392,31 +392,3 @@ def value_concentration(values: pd.Series, *, top=(0.01, 0.10, 0.20), n_points: 
     # Gini = 1 - 2 * area under the Lorenz curve (trapezoids over all customers).
     gini = float(1 - (ascending_cum[1:] + ascending_cum[:-1]).sum() / n)
     return ValueConcentration(shares, gini, lorenz, n, float(total))
-
-
-def write_customer_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write a per-customer table as CSV or Parquet, chosen by the file suffix.
-
-    Parameters
-    ----------
-    table : DataFrame
-    path : str or Path
-        ``*.csv`` or ``*.parquet``; parent folders are created. A relative path is relative
-        to the working directory (in a scheduled run: the report folder).
-
-    Returns
-    -------
-    Path
-        The absolute path written.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        raise ParamsError(f"write_customer_table: {path.name!r} must end in .csv or .parquet.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        table.to_csv(path, index=True)
-    else:
-        table.to_parquet(path, index=True)
-    logger.info("wrote %s customers to %s", f"{len(table):,}", path)
-    return path.resolve()

@@ -1,0 +1,132 @@
+"""Migration between RFM segments from the calibration end to the observation end."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from crm_lib.exceptions import DataValidationError
+from crm_lib.segments.rfm import SegmentRule, rfm_segmentation
+
+__all__ = ["SegmentMigration", "segment_migration"]
+
+
+@dataclass(frozen=True)
+class SegmentMigration:
+    """Moves between RFM segments from the calibration end to the observation end.
+
+    Attributes
+    ----------
+    counts : DataFrame
+        Customers by segment at ``calibration_end`` (rows) and at ``observation_end``
+        (columns), both in rule order (best first); customers first seen after the
+        calibration end are not in it.
+    shares : DataFrame
+        ``counts`` divided by its row totals (each row sums to 1; empty rows are NaN).
+    moved_up, stayed, moved_down : float
+        Shares of the customers who went to a better segment (listed earlier in the
+        rules), stayed, or went to a worse one.
+    calibration_end, observation_end : Timestamp
+    """
+
+    counts: pd.DataFrame
+    shares: pd.DataFrame
+    moved_up: float
+    stayed: float
+    moved_down: float
+    calibration_end: pd.Timestamp
+    observation_end: pd.Timestamp
+
+    def to_frame(self) -> pd.DataFrame:
+        """The transition shares (rows: segment at calibration end)."""
+        return self.shares.copy()
+
+    def movement(self) -> pd.DataFrame:
+        """Customers and shares that moved up, stayed, moved down."""
+        n = int(self.counts.to_numpy().sum())
+        shares = [self.moved_up, self.stayed, self.moved_down]
+        return pd.DataFrame(
+            {"customers": [round(s * n) for s in shares], "share": shares},
+            index=pd.Index(["moved up", "stayed", "moved down"], name="movement"),
+        )
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"Segment migration {self.calibration_end:%Y-%m-%d} -> {self.observation_end:%Y-%m-%d} "
+            f"({int(self.counts.to_numpy().sum()):,} customers): {self.moved_up:.1%} moved up, "
+            f"{self.stayed:.1%} stayed, {self.moved_down:.1%} moved down"
+        )
+
+
+def segment_migration(
+    transactions: pd.DataFrame,
+    rules: Iterable[Mapping[str, Any] | SegmentRule] | None = None,
+    *,
+    calibration_end: str | pd.Timestamp | None = None,
+    observation_end: str | pd.Timestamp | None = None,
+    n_bins: int = 5,
+    monetary: str = "revenue",
+) -> SegmentMigration:
+    """Transition matrix between RFM segments from the calibration end to the end.
+
+    Each date is segmented on its own (scores are quantiles of the customers known at
+    that date, as the team would have seen them then); the matrix follows the customers
+    known at the calibration end.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+    rules : list of dict, optional
+        The rule table, best segment first.
+    calibration_end : str or Timestamp, optional
+        Date of the first segmentation (inclusive); defaults to the day halfway between
+        the first purchase and the observation end.
+    observation_end : str or Timestamp, optional
+        Date of the second; defaults to the last purchase day.
+    n_bins, monetary
+        As in :func:`rfm_segmentation`.
+
+    Returns
+    -------
+    SegmentMigration
+
+    Raises
+    ------
+    DataValidationError
+        ``calibration_end`` not before ``observation_end``, or no purchase by then.
+    """
+    after = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=observation_end)
+    if calibration_end is None:
+        first = pd.to_datetime(transactions["date"]).min().normalize()
+        calibration_end = first + (after.observation_end - first) / 2
+    before = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=calibration_end)
+    if before.observation_end >= after.observation_end:
+        raise DataValidationError(
+            f"calibration_end ({before.observation_end:%Y-%m-%d}) must be before observation_end "
+            f"({after.observation_end:%Y-%m-%d}); move calibration_end earlier in params."
+        )
+    order = before.segment_order
+    start = before.customers["segment"]
+    end = after.customers["segment"].reindex(start.index)
+    counts = pd.crosstab(
+        pd.Categorical(start, categories=order), pd.Categorical(end, categories=order), dropna=False
+    ).astype(int)
+    counts.index = pd.Index(order, name=f"segment at {before.observation_end:%Y-%m-%d}")
+    counts.columns = pd.Index(order, name=f"segment at {after.observation_end:%Y-%m-%d}")
+    row_totals = counts.sum(axis=1)
+    shares = counts.div(row_totals.where(row_totals > 0), axis=0)
+    rank = {name: i for i, name in enumerate(order)}
+    start_rank = start.map(rank).to_numpy()
+    end_rank = end.map(rank).to_numpy()
+    n = len(start)
+    return SegmentMigration(
+        counts=counts,
+        shares=shares,
+        moved_up=float((end_rank < start_rank).sum() / n),
+        stayed=float((end_rank == start_rank).sum() / n),
+        moved_down=float((end_rank > start_rank).sum() / n),
+        calibration_end=before.observation_end,
+        observation_end=after.observation_end,
+    )

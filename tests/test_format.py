@@ -1,0 +1,75 @@
+"""crm_lib.format: the one module that formats numbers for people."""
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_lib import format as fmt
+
+
+def test_doctests_pass():
+    assert doctest.testmod(fmt).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "signed", "text"),
+    [(1234567.891, 0, False, "1,234,568"), (0.5, 0, False, "0"), (1.5, 0, False, "2"), (-1234.5, 2, False, "-1,234.50"),
+     (3.0, 1, True, "+3.0"), (-3.0, 1, True, "-3.0"), (np.int64(7), 0, False, "7"), (float("inf"), 0, False, "∞")],
+)
+def test_number(value, decimals, signed, text):
+    assert fmt.number(value, decimals, signed=signed) == text
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), np.nan, pd.NA, pd.NaT])
+def test_missing_values_are_empty_not_nan(missing):
+    assert fmt.number(missing) == "" and fmt.percent(missing) == "" and fmt.currency(missing) == ""
+    assert fmt.p_value(missing) == "n/a" and fmt.days(missing) == "not reached" and fmt.yes_no(missing) == ""
+
+
+def test_percent_and_currency():
+    assert fmt.percent(0.469) == "46.9%" and fmt.percent(1) == "100.0%" and fmt.percent(0.0021, 2) == "0.21%"
+    assert fmt.percent(0.002, signed=True) == "+0.2%"
+    assert fmt.currency(241047.4) == "241,047 USD" and fmt.currency(54934.456, "EUR", 2) == "54,934.46 EUR"
+
+
+@pytest.mark.parametrize(
+    ("p", "table", "sentence"),
+    [(0.0, "< 0.001", "p < 0.001"), (0.000999, "< 0.001", "p < 0.001"), (0.001, "0.001", "p = 0.001"),
+     (0.04949, "0.049", "p = 0.049"), (1.0, "1.000", "p = 1.000"), (float("nan"), "n/a", "p = n/a")],
+)
+def test_p_values_in_tables_and_sentences(p, table, sentence):
+    assert fmt.p_value(p) == table and fmt.p_text(p) == sentence
+
+
+def test_days_as_survival_format_days():
+    assert fmt.days(365.0) == "365 days" and fmt.days(1e4) == "10,000 days"
+    assert fmt.days(float("inf")) == "beyond the data" and fmt.days(np.nan, missing="n/a") == "n/a"
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 repeat buyers"), (1, "1 repeat buyer"), (1.0, "1 repeat buyer"), (2, "2 repeat buyers"),
+     (1946, "1,946 repeat buyers")],
+)
+def test_count_is_plural_aware(n, text):
+    assert fmt.count(n, "repeat buyer") == text
+
+
+def test_irregular_plural():
+    assert fmt.count(1, "child", "children") == "1 child" and fmt.count(3, "child", "children") == "3 children"
+
+
+def test_table_for_people():
+    table = pd.DataFrame(
+        {"customers": [1200, 0], "share_of_customers": [0.25, np.nan],
+         "revenue": [1234.5, np.nan], "mean_days": [3.14159, 2.0], "action": ["retain", "let go"]},
+        index=pd.Index(["a", "b"], name="portfolio_cell"),
+    )
+    out = fmt.table_for_people(table, "EUR", money_columns=["revenue"])
+    assert list(out.columns) == ["customers", "share of customers", "revenue (EUR)", "mean days", "action"]
+    assert out.index.name == "portfolio cell"
+    assert out.loc["a"].tolist() == ["1,200", "25.0%", "1,234.50", "3.14", "retain"]
+    assert out.loc["b"].tolist() == ["0", "", "", "2.00", "let go"]
