@@ -66,11 +66,11 @@ class ModelComparison:
 
     def summary(self) -> str:
         best = self.table.loc[self.winner]
-        text = (f"{MODEL_LABELS[self.winner]} has the lowest holdout RMSE ({best['holdout_rmse']:.4f} repeat "
-                f"purchases per customer")
+        text = (f"{MODEL_LABELS[self.winner]} has the lowest holdout RMSE ({fmt.number(best['holdout_rmse'], 4)} "
+                f"repeat purchases per customer")
         if self.runner_up is not None:
-            text += (f", {self.margin_pct:.1f}% below {MODEL_LABELS[self.runner_up]} at "
-                     f"{self.table.loc[self.runner_up, 'holdout_rmse']:.4f}")
+            text += (f", {fmt.number(self.margin_pct, 1)}% below {MODEL_LABELS[self.runner_up]} at "
+                     f"{fmt.number(self.table.loc[self.runner_up, 'holdout_rmse'], 4)}")
         return text + ")."
 
     def to_frame(self) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from crm_lib import format as fmt
 from crm_lib.columns import require_columns
 from crm_lib.exceptions import DataValidationError, ParamsError
 from crm_lib.export import write_customer_table  # noqa: F401  (re-exported: the one writer)
@@ -279,9 +280,9 @@ class CustomerEquity:
     draws: np.ndarray = field(default=None, repr=False, compare=False)
 
     def summary(self) -> str:
-        return (f"Customer equity over {self.horizon_months} months: {self.estimate:,.0f} "
-                f"({self.level:.0%} interval {self.lower:,.0f} to {self.upper:,.0f}; {self.n_customers:,} customers, "
-                f"{self.n_draws} draws, seed {self.seed}).")
+        return (f"Customer equity over {fmt.count(self.horizon_months, 'month')}: {fmt.number(self.estimate)} "
+                f"({fmt.percent(self.level, 0)} interval {fmt.number(self.lower)} to {fmt.number(self.upper)}; "
+                f"{fmt.count(self.n_customers, 'customer')}, {fmt.count(self.n_draws, 'draw')}, seed {self.seed}).")
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"estimate": self.estimate, "lower": self.lower, "upper": self.upper, "level": self.level,
@@ -345,8 +346,9 @@ class ValueConcentration:
     total: float
 
     def summary(self) -> str:
-        parts = ", ".join(f"top {p:.0%} hold {s:.1%}" for p, s in self.top_shares.items())
-        return f"Of a total value of {self.total:,.0f} over {self.n_customers:,} customers: {parts}; Gini {self.gini:.3f}."
+        parts = ", ".join(f"top {fmt.percent(p, 0)} hold {fmt.percent(s)}" for p, s in self.top_shares.items())
+        return (f"Of a total value of {fmt.number(self.total)} over {fmt.count(self.n_customers, 'customer')}: "
+                f"{parts}; Gini {fmt.number(self.gini, 3)}.")
 
     def to_frame(self) -> pd.DataFrame:
         frame = self.top_shares.rename("value_share").to_frame()

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from crm_lib import format as fmt
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 
 logger = logging.getLogger(__name__)
@@ -348,10 +349,11 @@ class MaximumLikelihoodFit:
         """Parameters, standard errors, 95% intervals and fit statistics as text."""
         frame = self.to_frame()
         lines = [
-            f"{self.label} fitted on {self.n_customers_:,.0f} customers "
+            f"{self.label} fitted on {fmt.count(self.n_customers_, 'customer')} "
             f"({'converged' if self.converged_ else 'NOT converged'})",
             frame.to_string(float_format=lambda v: f"{v:.4f}"),
-            f"log-likelihood {self.log_likelihood_:,.2f}   AIC {self.aic_:,.2f}   BIC {self.bic_:,.2f}",
+            f"log-likelihood {fmt.number(self.log_likelihood_, 2)}   AIC {fmt.number(self.aic_, 2)}   "
+            f"BIC {fmt.number(self.bic_, 2)}",
         ]
         if self.penalizer_coef:
             lines.append(f"penalizer_coef {self.penalizer_coef}")

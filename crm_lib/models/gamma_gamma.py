@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import digamma, gammaln
 
+from crm_lib import format as fmt
 from crm_lib.columns import require_columns
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.models.base import MaximumLikelihoodFit, _as_array, _like_input, collapse_histories
@@ -130,8 +131,8 @@ class CorrelationCheck:
     verdict: str
 
     def summary(self) -> str:
-        return (f"Spend vs frequency (repeat buyers, n={self.n_customers:,}): Pearson r = {self.correlation:.3f} "
-                f"(p = {self.p_value:.3g}). {self.verdict}")
+        return (f"Spend vs frequency (repeat buyers, n={fmt.number(self.n_customers)}): Pearson r = "
+                f"{fmt.number(self.correlation, 3)} ({fmt.p_text(self.p_value)}). {self.verdict}")
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"correlation": self.correlation, "p_value": self.p_value,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from crm_lib import format as fmt
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.models.base import MaximumLikelihoodFit
 
@@ -313,7 +314,7 @@ class ShiftedBetaGeometricFitter(MaximumLikelihoodFit):
         for k in renewals:
             rows.append(
                 {
-                    "customer": f"after {k} renewal{'s' if k != 1 else ''}",
+                    "customer": f"after {fmt.count(k, 'renewal')}",
                     "renewals": k,
                     "discounted_expected_lifetime": self.discounted_expected_residual_lifetime(discount_rate, k),
                     "retention_next_period": float(sbg_retention_rate(k + 1, alpha, beta)),
@@ -328,7 +329,7 @@ class ShiftedBetaGeometricFitter(MaximumLikelihoodFit):
         alpha, beta = self._check_fitted()
         mean_theta = alpha / (alpha + beta)
         return [
-            f"Shifted-beta-geometric model (Fader & Hardie 2007) on {len(self.survivors_)} cohort(s): mean churn "
-            f"probability per period {mean_theta:.1%}; first-period retention {1 - mean_theta:.1%}, rising to "
-            f"{sbg_retention_rate(10, alpha, beta):.1%} by period 10",
+            f"Shifted-beta-geometric model (Fader & Hardie 2007) on {fmt.count(len(self.survivors_), 'cohort')}: "
+            f"mean churn probability per period {fmt.percent(mean_theta)}; first-period retention "
+            f"{fmt.percent(1 - mean_theta)}, rising to {fmt.percent(sbg_retention_rate(10, alpha, beta))} by period 10",
         ]

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from crm_lib import format as fmt
 from crm_lib.exceptions import DataValidationError
 from crm_lib.segments.rfm import SegmentRule, rfm_segmentation
 
@@ -55,8 +56,8 @@ class SegmentMigration:
         """One line for people."""
         return (
             f"Segment migration {self.calibration_end:%Y-%m-%d} -> {self.observation_end:%Y-%m-%d} "
-            f"({int(self.counts.to_numpy().sum()):,} customers): {self.moved_up:.1%} moved up, "
-            f"{self.stayed:.1%} stayed, {self.moved_down:.1%} moved down"
+            f"({fmt.count(int(self.counts.to_numpy().sum()), 'customer')}): {fmt.percent(self.moved_up)} moved up, "
+            f"{fmt.percent(self.stayed)} stayed, {fmt.percent(self.moved_down)} moved down"
         )
 
 
