@@ -199,6 +199,32 @@ def recency_ratio(customers: pd.DataFrame) -> pd.Series:
     return (span / relationship).where(relationship > 0, 1.0).rename("loyalty")
 
 
+def _portfolio_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Customers, value and value at stake per portfolio cell, in the fixed cell order."""
+    # Value exposed to defection: each customer's value weighted by the chance (or, for
+    # the ratio, the heuristic score) that they are no longer a customer.
+    at_stake = table["value"] * (1.0 - table["loyalty"].clip(0, 1))
+    grouped = table.assign(at_stake=at_stake).groupby("portfolio_cell")
+    keys = ((True, True), (True, False), (False, True), (False, False))
+    order = [PORTFOLIO_CELLS[k][0] for k in keys]
+    cells = pd.DataFrame(
+        {
+            "action": [PORTFOLIO_CELLS[k][1] for k in keys],
+            "customers": grouped.size().reindex(order, fill_value=0).astype(int).to_numpy(),
+            "value": grouped["value"].sum().reindex(order, fill_value=0.0).to_numpy(),
+            "value_at_stake": grouped["at_stake"].sum().reindex(order, fill_value=0.0).to_numpy(),
+        },
+        index=pd.Index(order, name="portfolio_cell"),
+    )
+    n = len(table)
+    total_value = table["value"].sum()
+    total_stake = at_stake.sum()
+    cells.insert(2, "share_of_customers", cells["customers"] / n)
+    cells.insert(4, "share_of_value", cells["value"] / total_value if total_value else np.nan)
+    cells["share_of_value_at_stake"] = cells["value_at_stake"] / total_stake if total_stake else np.nan
+    return cells
+
+
 def value_loyalty_portfolio(
     customers: pd.DataFrame,
     predictions: pd.DataFrame | None = None,
@@ -260,26 +286,7 @@ def value_loyalty_portfolio(
     keys = list(zip(table["high_value"], table["high_loyalty"]))
     table["portfolio_cell"] = [PORTFOLIO_CELLS[k][0] for k in keys]
     table["portfolio_action"] = [PORTFOLIO_CELLS[k][1] for k in keys]
-    # Value exposed to defection: each customer's value weighted by the chance (or, for
-    # the ratio, the heuristic score) that they are no longer a customer.
-    at_stake = table["value"] * (1.0 - table["loyalty"].clip(0, 1))
-    grouped = table.assign(at_stake=at_stake).groupby("portfolio_cell")
-    order = [PORTFOLIO_CELLS[k][0] for k in ((True, True), (True, False), (False, True), (False, False))]
-    cells = pd.DataFrame(
-        {
-            "action": [PORTFOLIO_CELLS[k][1] for k in ((True, True), (True, False), (False, True), (False, False))],
-            "customers": grouped.size().reindex(order, fill_value=0).astype(int).to_numpy(),
-            "value": grouped["value"].sum().reindex(order, fill_value=0.0).to_numpy(),
-            "value_at_stake": grouped["at_stake"].sum().reindex(order, fill_value=0.0).to_numpy(),
-        },
-        index=pd.Index(order, name="portfolio_cell"),
-    )
-    n = len(table)
-    total_value = table["value"].sum()
-    total_stake = at_stake.sum()
-    cells.insert(2, "share_of_customers", cells["customers"] / n)
-    cells.insert(4, "share_of_value", cells["value"] / total_value if total_value else np.nan)
-    cells["share_of_value_at_stake"] = cells["value_at_stake"] / total_stake if total_stake else np.nan
+    cells = _portfolio_cells(table)
     return ValueLoyaltyPortfolio(
         customers=table, cells=cells, value_threshold=threshold, loyalty_split=float(loyalty_split),
         value_basis=value_basis, loyalty_basis=loyalty_basis,

@@ -289,6 +289,52 @@ def _score_range(rule_name: str, key: str, value: Any, n_bins: int, source: str)
     return lo, hi
 
 
+def _parse_rule(position: int, rule: Mapping[str, Any] | SegmentRule, n_bins: int, source: str) -> SegmentRule:
+    """One entry of a rule table -> a SegmentRule (a name, known keys, valid ranges)."""
+    if isinstance(rule, SegmentRule):
+        rule = rule.to_dict()
+    if not isinstance(rule, Mapping):
+        raise ParamsError(f"{source}: entry {position} is {rule!r}, not a rule; write {{name: ..., r: [lo, hi], ...}}.")
+    name = rule.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ParamsError(f"{source}: entry {position} has no name; give every rule a name (e.g. name: champions).")
+    unknown = sorted(set(rule) - set(RULE_KEYS))
+    if unknown:
+        raise ParamsError(
+            f"{source}: rule {name!r} has unknown key(s) {unknown}; a rule has {', '.join(RULE_KEYS)}."
+        )
+    ranges = {key: _score_range(name, key, rule.get(key), n_bins, source) for key in SCORE_NAMES}
+    return SegmentRule(name=name.strip(), action=str(rule.get("action") or ""), **ranges)
+
+
+def _check_coverage(parsed: Sequence[SegmentRule], n_bins: int, source: str) -> None:
+    """Every (R, F, M) combination must match exactly one rule."""
+    names = [rule.name for rule in parsed]
+    grid = np.arange(1, n_bins + 1)
+    r, f, m = (a.ravel() for a in np.meshgrid(grid, grid, grid, indexing="ij"))
+    masks = np.array([rule.matches(r, f, m) for rule in parsed])
+    covered = masks.sum(axis=0)
+    if (covered > 1).any():
+        first = int(np.flatnonzero(covered > 1)[0])
+        both = [parsed[i].name for i in np.flatnonzero(masks[:, first])]
+        a, b = both[0], both[1]
+        shared = int((masks[names.index(a)] & masks[names.index(b)]).sum())
+        raise ParamsError(
+            f"{source}: rules {a!r} and {b!r} overlap: both match r={r[first]}, f={f[first]}, m={m[first]} "
+            f"({shared} score combination(s) in common); narrow one of their ranges so each combination "
+            "has exactly one segment."
+        )
+    if (covered == 0).any():
+        gaps = np.flatnonzero(covered == 0)
+        first = int(gaps[0])
+        raise ParamsError(
+            f"{source}: {len(gaps)} of {len(covered)} score combinations match no rule "
+            f"(e.g. r={r[first]}, f={f[first]}, m={m[first]}), so those customers would have no segment; "
+            f"widen a rule or add one, e.g. {{name: other, r: [{r[first]}, {r[first]}], f: [{f[first]}, {f[first]}], "
+            f"m: [1, {n_bins}], action: ...}}."
+        )
+
+
 def load_segment_rules(
     rules: Iterable[Mapping[str, Any] | SegmentRule] | None = None,
     n_bins: int = 5,
@@ -334,22 +380,7 @@ def load_segment_rules(
             f"{source} must be a list of rules like {{name: champions, r: [4, 5], f: [4, 5], m: [1, 5], "
             f"action: reward}}; got {type(rules).__name__}."
         )
-    parsed: list[SegmentRule] = []
-    for position, rule in enumerate(rules, start=1):
-        if isinstance(rule, SegmentRule):
-            rule = rule.to_dict()
-        if not isinstance(rule, Mapping):
-            raise ParamsError(f"{source}: entry {position} is {rule!r}, not a rule; write {{name: ..., r: [lo, hi], ...}}.")
-        name = rule.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise ParamsError(f"{source}: entry {position} has no name; give every rule a name (e.g. name: champions).")
-        unknown = sorted(set(rule) - set(RULE_KEYS))
-        if unknown:
-            raise ParamsError(
-                f"{source}: rule {name!r} has unknown key(s) {unknown}; a rule has {', '.join(RULE_KEYS)}."
-            )
-        ranges = {key: _score_range(name, key, rule.get(key), n_bins, source) for key in SCORE_NAMES}
-        parsed.append(SegmentRule(name=name.strip(), action=str(rule.get("action") or ""), **ranges))
+    parsed = [_parse_rule(position, rule, n_bins, source) for position, rule in enumerate(rules, start=1)]
     if not parsed:
         raise ParamsError(f"{source} is empty; list at least one rule (the defaults are in crm_lib.segments).")
     names = [rule.name for rule in parsed]
@@ -357,29 +388,7 @@ def load_segment_rules(
     if repeated:
         raise ParamsError(f"{source}: rule name(s) {repeated} appear more than once; merge them or rename one.")
 
-    grid = np.arange(1, n_bins + 1)
-    r, f, m = (a.ravel() for a in np.meshgrid(grid, grid, grid, indexing="ij"))
-    masks = np.array([rule.matches(r, f, m) for rule in parsed])
-    covered = masks.sum(axis=0)
-    if (covered > 1).any():
-        first = int(np.flatnonzero(covered > 1)[0])
-        both = [parsed[i].name for i in np.flatnonzero(masks[:, first])]
-        a, b = both[0], both[1]
-        shared = int((masks[names.index(a)] & masks[names.index(b)]).sum())
-        raise ParamsError(
-            f"{source}: rules {a!r} and {b!r} overlap: both match r={r[first]}, f={f[first]}, m={m[first]} "
-            f"({shared} score combination(s) in common); narrow one of their ranges so each combination "
-            "has exactly one segment."
-        )
-    if (covered == 0).any():
-        gaps = np.flatnonzero(covered == 0)
-        first = int(gaps[0])
-        raise ParamsError(
-            f"{source}: {len(gaps)} of {len(covered)} score combinations match no rule "
-            f"(e.g. r={r[first]}, f={f[first]}, m={m[first]}), so those customers would have no segment; "
-            f"widen a rule or add one, e.g. {{name: other, r: [{r[first]}, {r[first]}], f: [{f[first]}, {f[first]}], "
-            f"m: [1, {n_bins}], action: ...}}."
-        )
+    _check_coverage(parsed, n_bins, source)
     return tuple(parsed)
 
 
