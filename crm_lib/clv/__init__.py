@@ -88,6 +88,11 @@ from crm_lib.models.base import (  # noqa: F401  (private names kept for old imp
     collapse_histories,
 )
 
+from crm_lib.clv import p_alive as _p_alive
+from crm_lib.clv import validation as _validation
+from crm_lib.clv import value as _value
+
+#: Every public name of the former single module: the models' and the three analyses'.
 __all__ = [
     "BTYDFit",
     "BetaGeoFit",
@@ -98,27 +103,12 @@ __all__ = [
     "MaximumLikelihoodFit",
     "MODELS",
     "MODEL_LABELS",
-    "PERIODS_PER_MONTH",
     "CorrelationCheck",
-    "ModelComparison",
-    "CustomerEquity",
-    "ValueConcentration",
     "fit_model",
     "fit_spend_model",
     "collapse_histories",
     "spend_frequency_correlation",
-    "holdout_validation",
-    "holdout_by_calibration_frequency",
-    "repeat_transactions_tracking",
-    "repeat_purchase_counts",
-    "discounted_expected_purchases",
-    "customer_lifetime_value",
-    "customer_value_table",
-    "monthly_discount_rate",
-    "predict_customer_value",
-    "customer_equity",
-    "value_concentration",
-    "p_alive_grid",
-    "p_alive_history",
-    "write_customer_table",
+    *_validation.__all__,
+    *_value.__all__,
+    *_p_alive.__all__,
 ]

@@ -424,6 +424,8 @@ class BTYDFit(MaximumLikelihoodFit):
     #: Whether ``_log_likelihood_rows`` can return the gradient.
     has_gradient = False
     min_repeat_buyers_default = 20
+    #: Name of the model's simulator in crm_lib.simulate.
+    _simulator: str = ""
 
     def __init__(self, penalizer_coef: float = 0.0, min_repeat_buyers: int | None = None) -> None:
         super().__init__(penalizer_coef)
@@ -516,7 +518,11 @@ class BTYDFit(MaximumLikelihoodFit):
 
     def simulate(self, T, *, seed: int = 0, whole_periods: bool = False) -> pd.DataFrame:
         """Simulate customers of ages T from the fitted model (see :mod:`crm_lib.simulate`)."""
-        raise NotImplementedError  # pragma: no cover
+        from crm_lib import simulate
+
+        self._require_fit()
+        simulator = getattr(simulate, self._simulator)
+        return simulator(T, *self.params_.to_numpy(), seed=seed, whole_periods=whole_periods)
 
     def _discounted_purchases(self, t_grid, discount, x, tx, age):
         """Sum over k >= 1 of (E(t_k) - E(t_(k-1))) / discount_(k-1) for distinct histories (t_grid[0] = 0)."""

@@ -9,7 +9,6 @@ evaluated once per distinct value of each special-function argument.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from crm_lib.models.base import BTYDFit, _as_array, _Histories, _like_input, collapse_histories
@@ -23,6 +22,7 @@ class BetaGeoFit(BTYDFit):
     name = "bg_nbd"
     param_names = ("r", "alpha", "a", "b")
     has_gradient = True
+    _simulator = "simulate_bg_nbd"
 
     def _log_likelihood_rows(self, params, x, tx, T, gradient=False):
         r, alpha, a, b = params
@@ -127,19 +127,17 @@ class BetaGeoFit(BTYDFit):
         hyp = hyp2f1(r, b, a + b - 1, t / (alpha + t))
         return (a + b - 1) / (a - 1) * (1 - hyp * (alpha / (alpha + t)) ** r)
 
-    def simulate(self, T, *, seed: int = 0, whole_periods: bool = False) -> pd.DataFrame:
-        from crm_lib.simulate import simulate_bg_nbd
 
-        self._require_fit()
-        return simulate_bg_nbd(T, *self.params_.to_numpy(), seed=seed, whole_periods=whole_periods)
+class ModifiedBetaGeoFit(BetaGeoFit):
+    """MBG/NBD model, Batislam, Denizel & Filiztekin (2007): drop-out also possible at time 0.
 
-
-class ModifiedBetaGeoFit(BTYDFit):
-    """MBG/NBD model, Batislam, Denizel & Filiztekin (2007): drop-out also possible at time 0."""
+    The BG/NBD with one more chance to drop out, at the first purchase; it keeps the
+    BG/NBD's parameters and its per-(x, T) discounting of expected purchases (as
+    lifetimes' ModifiedBetaGeoFitter subclasses BetaGeoFitter).
+    """
 
     name = "mbg_nbd"
-    param_names = ("r", "alpha", "a", "b")
-    has_gradient = True
+    _simulator = "simulate_mbg_nbd"
 
     def _log_likelihood_rows(self, params, x, tx, T, gradient=False):
         r, alpha, a, b = params
@@ -208,7 +206,6 @@ class ModifiedBetaGeoFit(BTYDFit):
         t, x, tx, age = _as_array(t), _as_array(frequency), _as_array(recency), _as_array(T)
         return _like_input(self._numerator(t, x, age) / self._denominator(x, tx, age), frequency, recency, T, t)
 
-    _discounted_purchases = BetaGeoFit._discounted_purchases
 
     def expected_number_of_purchases_up_to_time(self, t):
         """E[X(t)] of a new customer, Batislam et al. (2007), eq. 4."""
@@ -216,9 +213,3 @@ class ModifiedBetaGeoFit(BTYDFit):
         r, alpha, a, b = self.params_.to_numpy()
         t = _as_array(t)
         return b / (a - 1) * (1 - hyp2f1(r, b + 1, a + b, t / (alpha + t)) * (alpha / (alpha + t)) ** r)
-
-    def simulate(self, T, *, seed: int = 0, whole_periods: bool = False) -> pd.DataFrame:
-        from crm_lib.simulate import simulate_mbg_nbd
-
-        self._require_fit()
-        return simulate_mbg_nbd(T, *self.params_.to_numpy(), seed=seed, whole_periods=whole_periods)

@@ -3,7 +3,6 @@ Hardie's note 009 ("A note on deriving the Pareto/NBD model")."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.special import gammaln, hyp2f1, logsumexp
 
 from crm_lib.models.base import BTYDFit, _as_array, _Histories, _like_input
@@ -17,6 +16,7 @@ class ParetoNBDFit(BTYDFit):
     name = "pareto_nbd"
     param_names = ("r", "alpha", "s", "beta")
     time_params = ("alpha", "beta")
+    _simulator = "simulate_pareto_nbd"
 
     @staticmethod
     def _log_A_0(params, x, tx, T):
@@ -120,9 +120,3 @@ class ParetoNBDFit(BTYDFit):
         r, alpha, s, beta = self.params_.to_numpy()
         t = _as_array(t)
         return r * beta / alpha / (s - 1) * (1 - (beta / (beta + t)) ** (s - 1))
-
-    def simulate(self, T, *, seed: int = 0, whole_periods: bool = False) -> pd.DataFrame:
-        from crm_lib.simulate import simulate_pareto_nbd
-
-        self._require_fit()
-        return simulate_pareto_nbd(T, *self.params_.to_numpy(), seed=seed, whole_periods=whole_periods)
