@@ -88,26 +88,14 @@ from crm_lib.models.base import (  # noqa: F401  (private names kept for old imp
     collapse_histories,
 )
 
+from crm_lib import models as _models
 from crm_lib.clv import p_alive as _p_alive
 from crm_lib.clv import validation as _validation
 from crm_lib.clv import value as _value
 
 #: Every public name of the former single module: the models' and the three analyses'.
 __all__ = [
-    "BTYDFit",
-    "BetaGeoFit",
-    "ModifiedBetaGeoFit",
-    "ParetoNBDFit",
-    "BetaGeoBetaBinomFit",
-    "GammaGammaFit",
-    "MaximumLikelihoodFit",
-    "MODELS",
-    "MODEL_LABELS",
-    "CorrelationCheck",
-    "fit_model",
-    "fit_spend_model",
-    "collapse_histories",
-    "spend_frequency_correlation",
+    *(name for name in _models.__all__ if name != "ShiftedBetaGeometricFitter"),
     *_validation.__all__,
     *_value.__all__,
     *_p_alive.__all__,
