@@ -7,8 +7,12 @@ Modules are named after what they compute:
   calibration-holdout split;
 - :mod:`crm_lib.kpi`: counts, rates and cohort tables;
 - :mod:`crm_lib.segments`, :mod:`crm_lib.export`: RFM segments, portfolio, action files;
-- :mod:`crm_lib.survival`, :mod:`crm_lib.retention`: time to churn, Kaplan-Meier, Cox, sBG;
-- :mod:`crm_lib.clv`, :mod:`crm_lib.simulate`: BTYD models, CLV and customer equity;
+- :mod:`crm_lib.privacy`: pseudonymous customer ids for reports;
+- :mod:`crm_lib.survival`, :mod:`crm_lib.retention`: time to churn, Kaplan-Meier, Cox, sBG cohorts;
+- :mod:`crm_lib.models`: one maximum-likelihood base and one file per model family
+  (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, sBG);
+- :mod:`crm_lib.clv`, :mod:`crm_lib.simulate`: holdout validation, CLV, equity, P(alive);
+- :mod:`crm_lib.format`, :mod:`crm_lib.columns`: numbers for people; the one column check;
 - :mod:`crm_lib.loyalty`: loyalty-versus-profit hypotheses;
 - :mod:`crm_lib.plots`: figures only, no model fitting;
 - :mod:`crm_lib.report`: Papermill execution, nbconvert rendering, index and manifest;
