@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crm_lib.exceptions import DataValidationError
+
 from crm_lib.kpi import activity_by_period, cohort_retention, cohort_sizes, format_activity, headline_kpis
 
 
@@ -50,7 +52,9 @@ def test_cohorts_exact(small_tx):
     sizes = cohort_sizes(small_tx, "M")
     assert sizes["new_customers"].tolist() == [2, 1]
     assert sizes["share_of_customers"].tolist() == pytest.approx([2 / 3, 1 / 3])
-    ret = cohort_retention(small_tx, "M")
+    with pytest.raises(DataValidationError, match="no observation window"):
+        cohort_retention(small_tx, "M")
+    ret = cohort_retention(small_tx, "M", observation_end=small_tx["date"].max())
     # Jan cohort (a, b): month 0 100%, month 1 only a -> 50%; Feb cohort: month 0 100%, month 1 not observed
     assert ret.loc[pd.Period("2020-01", "M")].tolist() == [1.0, 0.5]
     assert ret.loc[pd.Period("2020-02", "M"), 0] == 1.0
