@@ -232,8 +232,9 @@ class RunContext:
     @property
     def value_model(self) -> str | None:
         """The transaction model used for value and P(alive): the knob, or the holdout winner for "auto"."""
-        if self.knobs.get("value_model") is None:
-            return None
+        chosen = self.knobs.get("value_model")
+        if chosen is None or chosen != "auto":
+            return chosen  # a model named in the params needs no holdout comparison
         return self.comparison.winner
 
     @property

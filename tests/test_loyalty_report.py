@@ -48,7 +48,7 @@ def test_report_states_the_computed_verdicts_and_shares(rendered):
     # The same analysis in this process, with the notebook's defaults and the file's knobs.
     # time_unit "W" is the one default of every notebook (knob registry).
     model = fit_model(rfm_summary(tx, time_unit="W", observation_end=tx["date"].max()), "pareto_nbd")
-    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100, time_unit="W")
+    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100, time_unit="W", seed=42)
     assert f"{expected.matrix.share_long_low_profit:.0%} of long-lived customers are in the low-profit group" in text
     assert f"{expected.matrix.share_high_profit_short:.0%} of the high-profit customers are short-lived" in text
     for hypothesis in expected.tests.hypotheses[:3]:

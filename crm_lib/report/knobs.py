@@ -69,8 +69,8 @@ class Rule:
             text = f"{self.kind} in {left}{'' if self.low is None else self.low}, " \
                    f"{'' if self.high is None else self.high}{right}"
         else:
-            text = self.kind
-        return text + (" or None" if self.nullable else "")
+            text = "any value" if self.kind == "any" else self.kind
+        return text + (" or None" if self.nullable and self.kind != "any" else "")
 
 
 def _r(kind: str, **kwargs: Any) -> Rule:
@@ -128,6 +128,11 @@ RULES: dict[str, Rule] = {
     "crossing_rule": _r("str", choices=("last", "first")),
     "event_time": _r("str", choices=("last_purchase", "lapse_recognised")),
     "h2_panel_end": _r("str", choices=("lifetime_end", "last_purchase")),
+    "contracts_path": _r("str", nullable=True),
+    "rfm_segment_rules": _r("list", nullable=True),
+    "duration_split": _r("float", low=0, nullable=True),
+    "profit_split": _r("float", nullable=True),
+    "example_customer": _r("any", nullable=True),
 }
 
 
