@@ -299,6 +299,22 @@ class RunContext:
         values = self.customer_values
         return None if values is None else float((values["p_alive"] >= ALIVE_THRESHOLD).mean())
 
+    def tracking(self, fit) -> pd.DataFrame:
+        """Repeat transactions per period against ``fit`` over this run's window (``clv.repeat_transactions_tracking``)."""
+        from crm_lib.clv import repeat_transactions_tracking
+
+        log = self.log
+        return repeat_transactions_tracking(log.transactions, fit, calibration_end=self.calibration_end,
+                                            observation_end=log.observation_end, time_unit=log.time_unit)
+
+    def p_alive_history(self, customer_id: Any) -> pd.DataFrame:
+        """P(alive) of one customer, period by period to the window's end, under the run's model."""
+        from crm_lib.clv import p_alive_history
+
+        log = self.log
+        return p_alive_history(self.transaction_model, log.transactions, customer_id, time_unit=log.time_unit,
+                               observation_end=log.observation_end)
+
     def headline(self) -> dict[str, Any]:
         """The figures every page states the same way: chosen model, customer equity, share alive."""
         values = self.customer_values
