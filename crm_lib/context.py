@@ -416,10 +416,13 @@ def session(
     params_path = _find_params(params) if params else None
     from_file: dict[str, Any] = {}
     if params_path is not None:
-        from crm_lib.report.params import load_run_params
+        from crm_lib.report.params import read_parameters
 
-        run = load_run_params(params_path, notebooks_dir)
-        from_file = run.parameters
+        from_file = read_parameters(params_path)
+        unknown = sorted(set(from_file) - set(defaults))
+        if unknown and declared:
+            logger.warning("%s: %s not a knob of the project's notebooks (ignored here)", params_path,
+                           ", ".join(unknown))
         knobs.update(from_file)
     if namespace is not None:
         for name in [k for k in namespace if k in defaults and k != "params_file"]:

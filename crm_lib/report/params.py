@@ -111,6 +111,23 @@ def notebook_knobs(notebook: Path) -> dict[str, Any]:
     return knobs
 
 
+def read_parameters(path: str | Path) -> dict[str, Any]:
+    """The ``parameters`` of a params file, old knob names renamed; no check against notebooks.
+
+    For :func:`crm_lib.session`, which applies a params file's knobs wherever the
+    notebook lives; :func:`load_run_params` is the full check.
+    """
+    path = Path(path)
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {getattr(error, 'problem', error)}.") from None
+    parameters = (content or {}).get("parameters") if isinstance(content, dict) else None
+    if not isinstance(parameters, dict):
+        raise ParamsError(f"{path}: no 'parameters:' mapping of knob: value.")
+    return rename_old_knobs(parameters, str(path))
+
+
 def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -> RunParams:
     """Read a params file and check it against the notebooks it lists.
 
