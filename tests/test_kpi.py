@@ -76,3 +76,18 @@ def test_cdnow_headline(cdnow_log):
 def test_unknown_period(small_tx):
     with pytest.raises(ValueError, match="period='D' is not supported"):
         activity_by_period(small_tx, "D")
+
+
+def test_activity_runs_to_the_window_end_of_the_log(small_tx):
+    from crm_lib.data import TransactionLog
+
+    # The window ends two months after the last purchase: those months exist, with no activity.
+    log = TransactionLog.from_frame(small_tx, observation_end="2020-05-15")
+    act = activity_by_period(log, "M")
+    assert act.index[-1] == pd.Period("2020-05", "M")
+    assert act.loc[pd.Period("2020-04", "M"):, "active_customers"].tolist() == [0, 0]
+    # the cohort table leaves no unobserved cell: the Jan cohort is observed to k = 4
+    ret = cohort_retention(log, "M")
+    assert ret.loc[pd.Period("2020-01", "M"), 4] == 0.0
+    with pytest.raises(DataValidationError, match="differs from the log's window end"):
+        cohort_retention(log, "M", observation_end="2020-03-01")
