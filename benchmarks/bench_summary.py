@@ -55,18 +55,19 @@ def main() -> None:
     args = parser.parse_args()
 
     tx = simulate_log(args.transactions)
+    END = tx["date"].max()  # the window rule: the end is explicit, here the last purchase day
     print(f"simulated log: {len(tx):,} transactions, {tx['customer_id'].nunique():,} customers\n")
     tasks = {
         "summary, days": (
-            lambda: rfm_summary(tx, time_unit="D"),
+            lambda: rfm_summary(tx, time_unit="D", observation_end=END),
             lambda: summary_data_from_transaction_data(tx, "customer_id", "date", "amount", freq="D"),
         ),
         "summary, weeks": (
-            lambda: rfm_summary(tx, time_unit="W"),
+            lambda: rfm_summary(tx, time_unit="W", observation_end=END),
             lambda: summary_data_from_transaction_data(tx, "customer_id", "date", "amount", freq="W"),
         ),
         "calibration/holdout, weeks": (
-            lambda: calibration_holdout_summary(tx, calibration_end="2021-03-31", time_unit="W"),
+            lambda: calibration_holdout_summary(tx, calibration_end="2021-03-31", observation_end=END, time_unit="W"),
             lambda: calibration_and_holdout_data(
                 tx, "customer_id", "date", calibration_period_end="2021-03-31", freq="W", monetary_value_col="amount"
             ),

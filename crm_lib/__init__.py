@@ -2,7 +2,9 @@
 
 Modules are named after what they compute:
 
-- :mod:`crm_lib.data`: load and validate a transaction log;
+- :mod:`crm_lib.context`: the run context (:func:`session`): data, summary and models
+  computed once per run and shared by every report;
+- :mod:`crm_lib.data`: load and validate a transaction log (the window travels with it);
 - :mod:`crm_lib.summary`: per-customer frequency / recency / T / monetary value and the
   calibration-holdout split;
 - :mod:`crm_lib.kpi`: counts, rates and cohort tables;
@@ -33,4 +35,14 @@ __all__ = [
     "ModelFitError",
     "ParamsError",
     "__version__",
+    "session",
 ]
+
+
+def __getattr__(name: str):
+    # crm_lib.session without importing pandas and the models at ``import crm_lib``.
+    if name == "session":
+        from crm_lib.context import session
+
+        return session
+    raise AttributeError(f"module 'crm_lib' has no attribute {name!r}")

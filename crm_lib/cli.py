@@ -31,6 +31,8 @@ examples:
   crm-workbench run params/cdnow.yaml --only 01_data_overview --output-dir /tmp/reports
   crm-workbench knobs params/cdnow.yaml
   crm-workbench check params/my_shop.yaml
+  crm-workbench params params/cdnow.yaml --notebook 04_lifetime_value > nb.yaml
+  papermill notebooks/04_lifetime_value.ipynb out.ipynb -f nb.yaml
 """
 
 
@@ -95,18 +97,30 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="check a params file and its input data without running anything",
-        description="Check PARAMS (keys, notebooks, knobs) and load and validate its input data; "
-        "print the data-quality table. Exit 2 on the first problem.",
+        description="Check PARAMS (keys, notebooks, knob types and ranges), load and validate its input "
+        "data, and check the knobs against the data (calibration_end inside the window); print the "
+        "data-quality table. Exit 2 on the first problem.",
     )
     common(check)
 
     knobs = sub.add_parser(
         "knobs",
-        help="list every knob of the notebooks of a params file, with its value for this run",
-        description="List every knob (parameters-cell variable) of the notebooks in PARAMS: its "
-        "notebook default and the value PARAMS sets.",
+        help="list every knob with its default, valid values, help and the value PARAMS sets",
+        description="List every knob (parameters-cell variable) of the notebooks in PARAMS: its one default, "
+        "its valid values, its one-line help, the notebooks that use it and the value PARAMS sets.",
     )
     common(knobs)
+
+    nb_params = sub.add_parser(
+        "params",
+        help="write the parameters of one notebook of PARAMS as YAML for `papermill -f`",
+        description="Write the knobs of PARAMS that NOTEBOOK declares, with data_path made absolute (the "
+        "runner's rule: relative to the params file's folder) and params_file set, as YAML that "
+        "`papermill NOTEBOOK.ipynb OUT.ipynb -f FILE` accepts.",
+    )
+    common(nb_params)
+    nb_params.add_argument("--notebook", required=True, metavar="NAME", help="notebook name, e.g. 04_lifetime_value")
+    nb_params.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
     return parser
 
 
@@ -143,31 +157,61 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from crm_lib.context import DATA_KNOBS, calibration_end_for, resolve_data_path
     from crm_lib.data import load_transactions
     from crm_lib.report.params import load_run_params
-    from crm_lib.report.runner import DATA_KNOBS, resolve_run_data_path
 
-    params = load_run_params(args.params, args.notebooks_dir)
+    params = load_run_params(args.params, args.notebooks_dir)  # also checks knob types and ranges
     print(f"{args.params}: run '{params.run_name}', notebooks {', '.join(nb.stem for nb in params.notebooks)}")
-    data_path = resolve_run_data_path(params)
-    if data_path is None:
+    knobs = params.effective()
+    if knobs.get("data_path") is None:
         print("no data_path knob: nothing to load")
         return 0
-    knobs = params.effective()
+    data_path = resolve_data_path(knobs["data_path"], params.path)
     log = load_transactions(data_path, **{kw: knobs[k] for k, kw in DATA_KNOBS.items() if k in knobs})
     print(log.summary())
+    if "calibration_end" in knobs:
+        end = calibration_end_for(knobs["calibration_end"], log.window)
+        rule = "set in the params" if knobs["calibration_end"] is not None else "the middle of the window"
+        print(f"  calibration  {log.observation_start:%Y-%m-%d} to {end:%Y-%m-%d} ({rule}); holdout to "
+              f"{log.observation_end:%Y-%m-%d}")
     return 0
 
 
 def _knobs(args: argparse.Namespace) -> int:
+    from crm_lib.report.knobs import knobs_help, registry
     from crm_lib.report.params import load_run_params
 
     params = load_run_params(args.params, args.notebooks_dir)
-    for notebook, knobs in params.declared.items():
-        print(notebook)
-        for name, default in knobs.items():
-            mark = f"  <- {params.parameters[name]!r}" if name in params.parameters else ""
-            print(f"  {name:<22} {default!r}{mark}")
+    listed = {nb.stem for nb in params.notebooks}
+    knobs = {name: knob for name, knob in registry(args.notebooks_dir).items() if listed & set(knob.notebooks)}
+    print(knobs_help(knobs, params.parameters))
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    import yaml
+
+    from crm_lib.context import resolve_data_path
+    from crm_lib.exceptions import ParamsError
+    from crm_lib.report.params import load_run_params
+
+    params = load_run_params(args.params, args.notebooks_dir)
+    stem = args.notebook.removesuffix(".ipynb")
+    notebook = next((nb for nb in params.notebooks if nb.stem == stem), None)
+    if notebook is None:
+        raise ParamsError(f"{args.params}: notebook '{args.notebook}' is not in its notebooks list "
+                          f"({', '.join(nb.stem for nb in params.notebooks)}).")
+    values = params.parameters_for(notebook)
+    if "data_path" in values:
+        values["data_path"] = resolve_data_path(values["data_path"], params.path)
+    text = (f"# Parameters of {stem} from {params.path} (crm-workbench params); for papermill -f\n"
+            + yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(args.output.resolve())
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -178,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     # nbconvert's note that figures have no alt text would be printed once per notebook.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     try:
-        return {"run": _run, "check": _check, "knobs": _knobs}[args.command](args)
+        return {"run": _run, "check": _check, "knobs": _knobs, "params": _params}[args.command](args)
     except CRMWorkbenchError as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 2

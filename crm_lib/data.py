@@ -25,7 +25,7 @@ after observation end     ``drop``          always: they lie outside the study w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +47,123 @@ ZERO_RULES = ("keep", "drop")
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
+#: Units of the per-customer summary and the models: days, weeks (Monday to Sunday), hours.
+TIME_UNITS = ("D", "W", "h")
+#: The default time unit of every notebook and of the run context.
+DEFAULT_TIME_UNIT = "W"
+
+
+def observation_end_day(value: str | pd.Timestamp) -> pd.Timestamp:
+    """THE rule for the end of observation: the last calendar day included, whole day.
+
+    Every function of crm_lib that needs the end of the window goes through this helper:
+    ``"1998-06-30"`` and ``"1998-06-30 14:00"`` both mean *up to and including
+    1998-06-30*: a purchase at any time on that day is inside the window, one on the next
+    day is outside. In a period count (:meth:`ObservationWindow.end_period`), the end is
+    the period that contains this day, so a customer's age ``T`` runs to it, as in
+    ``lifetimes.utils.summary_data_from_transaction_data``.
+
+    Raises
+    ------
+    DataValidationError
+        When ``value`` is not a date.
+
+    Examples
+    --------
+    >>> observation_end_day("1998-06-30 14:00")
+    Timestamp('1998-06-30 00:00:00')
+    """
+    try:
+        end = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        end = pd.NaT
+    if pd.isna(end):
+        raise DataValidationError(f"observation_end={value!r} is not a date; use YYYY-MM-DD (the last day included).")
+    if end.tzinfo is not None:
+        end = end.tz_convert("UTC").tz_localize(None)
+    return end.normalize()
+
+
+def end_period(end: str | pd.Timestamp, time_unit: str) -> int:
+    """Number of the ``time_unit`` period that holds the last instant of the day ``end``.
+
+    The one place where the end of observation becomes a period number (T, holdout
+    length): :func:`observation_end_day` of ``end``, then the period of the last
+    nanosecond of that day.
+    """
+    from crm_lib.summary import period_numbers
+
+    last_instant = observation_end_day(end) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    return int(period_numbers(pd.Series([last_instant]), time_unit)[0])
+
+
+@dataclass(frozen=True)
+class ObservationWindow:
+    """The study window of a transaction log: first and last day included, and the time unit.
+
+    Attributes
+    ----------
+    start : Timestamp
+        First day of the window (the day of the first transaction).
+    end : Timestamp
+        Last day of the window, included (see :func:`observation_end_day`).
+    time_unit : {"D", "W", "h"}
+        Unit of the per-customer summary and of the models.
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    time_unit: str = DEFAULT_TIME_UNIT
+
+    def __post_init__(self) -> None:
+        if self.time_unit not in TIME_UNITS:
+            raise DataValidationError(
+                f"time_unit={self.time_unit!r} is not supported; use one of {', '.join(TIME_UNITS)}."
+            )
+        if self.end < self.start.normalize():
+            raise DataValidationError(
+                f"the observation window ends ({self.end:%Y-%m-%d}) before it starts ({self.start:%Y-%m-%d}); "
+                "move observation_end later in params."
+            )
+
+    @property
+    def end_exclusive(self) -> pd.Timestamp:
+        """Midnight after the last day: a timestamp is inside when it is before this."""
+        return self.end + pd.Timedelta(days=1)
+
+    def contains(self, dates: pd.Series) -> pd.Series:
+        """True for the dates on or before the last day of the window."""
+        return dates < self.end_exclusive
+
+    def end_period(self, time_unit: str | None = None) -> int:
+        """Period number (``crm_lib.summary.period_numbers``) holding the last instant of the window.
+
+        For days and weeks that is the period of the last day; for hours, the last hour
+        of that day (the whole day is observed).
+        """
+        return end_period(self.end, time_unit or self.time_unit)
+
+    def midpoint(self) -> pd.Timestamp:
+        """The day halfway through the window: the default ``calibration_end``.
+
+        For CDNOW (1997-01-01 to 1998-06-30) it is 1997-09-30, the 39-week calibration
+        period of Fader, Hardie & Lee (2005).
+        """
+        start = self.start.normalize()
+        return (start + (self.end_exclusive - start) / 2).normalize() - pd.Timedelta(days=1)
+
+    def days(self) -> int:
+        """Number of days in the window, both ends included."""
+        return int((self.end_exclusive - self.start.normalize()) / pd.Timedelta(days=1))
+
+
 @dataclass(frozen=True)
 class TransactionLog:
-    """A validated transaction log and what validation found.
+    """A validated transaction log, its observation window and what validation found.
+
+    The window travels with the data: functions of :mod:`crm_lib.summary`,
+    :mod:`crm_lib.kpi` and the run context take a ``TransactionLog`` and read its end and
+    time unit from it instead of being handed a date next to a bare frame.
 
     Attributes
     ----------
@@ -63,9 +177,14 @@ class TransactionLog:
     path : Path
         The file that was read.
     observation_start, observation_end : Timestamp
-        First transaction date and the end of the observation window.
+        First transaction date and the last day of the observation window (included;
+        see :func:`observation_end_day`).
     rows_read : int
         Rows in the file before any rule.
+    rules : dict
+        The data rules applied.
+    time_unit : {"D", "W", "h"}
+        Unit of the per-customer summary built from this log.
     """
 
     transactions: pd.DataFrame
@@ -75,6 +194,42 @@ class TransactionLog:
     observation_end: pd.Timestamp
     rows_read: int
     rules: dict = field(default_factory=dict)
+    time_unit: str = DEFAULT_TIME_UNIT
+
+    def __post_init__(self) -> None:
+        if self.time_unit not in TIME_UNITS:
+            raise DataValidationError(
+                f"time_unit={self.time_unit!r} is not supported; use one of {', '.join(TIME_UNITS)}."
+            )
+
+    @classmethod
+    def from_frame(
+        cls,
+        transactions: pd.DataFrame,
+        *,
+        observation_end: str | pd.Timestamp,
+        time_unit: str = DEFAULT_TIME_UNIT,
+        path: str | Path = "(frame)",
+    ) -> "TransactionLog":
+        """Wrap canonical transactions (already validated) with an explicit window.
+
+        Transactions after ``observation_end`` are dropped, by the window rule.
+        """
+        end = observation_end_day(observation_end)
+        inside = transactions[transactions["date"] < end + pd.Timedelta(days=1)]
+        n = len(transactions)
+        quality = pd.DataFrame([{"check": "rows read", "rows": n, "share_of_rows": 1.0, "example": "", "rule": ""}])
+        return cls(inside.reset_index(drop=True), quality, Path(path), inside["date"].min(), end, n, {}, time_unit)
+
+    @property
+    def window(self) -> ObservationWindow:
+        """The observation window (start, last day included, time unit)."""
+        return ObservationWindow(self.observation_start, self.observation_end, self.time_unit)
+
+    def with_time_unit(self, time_unit: str) -> "TransactionLog":
+        """The same log with another time unit for its summaries."""
+        ObservationWindow(self.observation_start, self.observation_end, time_unit)  # validates the unit
+        return replace(self, time_unit=time_unit)
 
     @property
     def n_customers(self) -> int:
@@ -90,7 +245,7 @@ class TransactionLog:
         """A few lines for people: file, window, counts and what the rules changed."""
         lines = [
             f"Transaction log: {self.path.name}",
-            f"  window       {self.observation_start:%Y-%m-%d} to {self.observation_end:%Y-%m-%d}",
+            f"  window       {self.observation_start:%Y-%m-%d} to {self.observation_end:%Y-%m-%d} (last day included)",
             f"  rows read    {self.rows_read:,}",
             f"  rows used    {self.n_transactions:,}",
             f"  customers    {self.n_customers:,}",
@@ -99,6 +254,38 @@ class TransactionLog:
             if row["rows"] and row["check"] not in {"rows read", "rows used"}:
                 lines.append(f"  {row['check']}: {row['rows']:,} ({row['rule']})")
         return "\n".join(lines)
+
+
+def resolve_window(
+    data: "TransactionLog | pd.DataFrame",
+    observation_end: str | pd.Timestamp | None = None,
+    *,
+    what: str,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The transactions and the last day of observation of ``data``, by the one window rule.
+
+    A :class:`TransactionLog` brings its own end; a bare frame needs ``observation_end``
+    (there is no silent default to the last transaction date).
+
+    Raises
+    ------
+    DataValidationError
+        A bare frame without ``observation_end``, or a log given a different end.
+    """
+    if isinstance(data, TransactionLog):
+        if observation_end is not None and observation_end_day(observation_end) != data.observation_end:
+            raise DataValidationError(
+                f"{what}: observation_end={observation_end!r} differs from the log's window end "
+                f"({data.observation_end:%Y-%m-%d}); pass the log alone (its window is the rule), or load it "
+                "again with that observation_end."
+            )
+        return data.transactions, data.observation_end
+    if observation_end is None:
+        raise DataValidationError(
+            f"{what}: a bare transactions frame has no observation window; pass the TransactionLog "
+            "(crm_lib.data.load_transactions or ctx.log), or observation_end='YYYY-MM-DD' (the last day included)."
+        )
+    return data, observation_end_day(observation_end)
 
 
 def _fail(path: Path, message: str) -> DataValidationError:
@@ -199,6 +386,7 @@ def load_transactions(
     duplicate_rows: str = "keep",
     negative_amounts: str = "drop",
     zero_amounts: str = "keep",
+    time_unit: str = DEFAULT_TIME_UNIT,
 ) -> TransactionLog:
     """Read a transaction log from CSV or Parquet, validate it and apply the data rules.
 
@@ -217,8 +405,11 @@ def load_transactions(
     date_format : str, optional
         ``strftime`` format of the date column (e.g. ``%Y%m%d``); ISO 8601 by default.
     observation_end : str or Timestamp, optional
-        Last day of the observation window; transactions after it are dropped and
-        counted. Defaults to the last transaction date.
+        Last day of the observation window, included whole (:func:`observation_end_day`);
+        transactions after it are dropped and counted. None takes the day of the last
+        transaction, and the log records it: functions downstream read it from the log.
+    time_unit : {"D", "W", "h"}
+        Unit of the per-customer summaries built from the log (``TransactionLog.time_unit``).
     duplicate_rows : {"keep", "drop"}
         What to do with rows identical to an earlier row in every column.
     negative_amounts : {"drop", "keep"}
@@ -308,14 +499,9 @@ def load_transactions(
 
     observation_start = out["date"].min()
     last_date = out["date"].max()
-    if observation_end is None:
-        end = last_date.normalize()
-    else:
-        end = pd.Timestamp(observation_end)
-        if pd.isna(end):
-            raise DataValidationError(f"observation_end={observation_end!r} is not a date; use YYYY-MM-DD.")
-    # A date-only end covers the whole day.
-    end_exclusive = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
+    # The one window rule (observation_end_day): the end is the last day included.
+    end = observation_end_day(last_date if observation_end is None else observation_end)
+    end_exclusive = end + pd.Timedelta(days=1)
 
     checks = []
 
@@ -374,4 +560,5 @@ def load_transactions(
             "negative_amounts": negative_amounts,
             "zero_amounts": zero_amounts,
         },
+        time_unit=time_unit,
     )

@@ -10,6 +10,11 @@ Definitions (stated in the report too):
 - a customer's *acquisition cohort* is the period of their first purchase; the cohort
   retention table gives, for each cohort, the share of its customers active k periods
   after the acquisition period (k = 0 is the acquisition period, always 100%).
+
+Every function takes a :class:`~crm_lib.data.TransactionLog`; its window (last day
+included) bounds the periods. A bare frame is accepted where the end cannot change the
+result (headline KPIs, cohort sizes, activity up to the last purchase); the cohort
+retention table needs the end and refuses a bare frame without ``observation_end``.
 """
 from __future__ import annotations
 
@@ -17,6 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from crm_lib.data import TransactionLog, resolve_window
+
+
+def _frame(data: TransactionLog | pd.DataFrame) -> pd.DataFrame:
+    return data.transactions if isinstance(data, TransactionLog) else data
 
 PERIODS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
 
@@ -76,13 +87,13 @@ class HeadlineKPIs:
         return self.to_frame().to_string()
 
 
-def headline_kpis(transactions: pd.DataFrame) -> HeadlineKPIs:
+def headline_kpis(data: TransactionLog | pd.DataFrame) -> HeadlineKPIs:
     """Customers, transactions, revenue, repeat-purchase rate and average order value.
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions (``customer_id``, ``date``, ``amount``).
+    data : TransactionLog or DataFrame
+        The log, or canonical transactions (``customer_id``, ``date``, ``amount``).
 
     Returns
     -------
@@ -97,6 +108,7 @@ def headline_kpis(transactions: pd.DataFrame) -> HeadlineKPIs:
     >>> k.customers, k.repeat_purchase_rate, k.average_order_value
     (2, 0.5, 20.0)
     """
+    transactions = _frame(data)
     customers = int(transactions["customer_id"].nunique())
     n = len(transactions)
     revenue = float(transactions["amount"].sum())
@@ -122,31 +134,37 @@ def _with_periods(transactions: pd.DataFrame, period: str) -> pd.DataFrame:
     return transactions.assign(period=period_of, cohort=first)
 
 
-def _full_range(index: pd.PeriodIndex, period: str) -> pd.PeriodIndex:
-    return pd.period_range(index.min(), index.max(), freq=period, name="period")
+def _full_range(index: pd.PeriodIndex, period: str, end: pd.Timestamp | None = None) -> pd.PeriodIndex:
+    last = index.max() if end is None else max(index.max(), end.to_period(period))
+    return pd.period_range(index.min(), last, freq=period, name="period")
 
 
-def activity_by_period(transactions: pd.DataFrame, period: str = "M") -> pd.DataFrame:
+def _window_end(data: TransactionLog | pd.DataFrame) -> pd.Timestamp | None:
+    return data.observation_end if isinstance(data, TransactionLog) else None
+
+
+def activity_by_period(data: TransactionLog | pd.DataFrame, period: str = "M") -> pd.DataFrame:
     """Active, new and returning customers, transactions and revenue per calendar period.
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions.
+    data : TransactionLog or DataFrame
+        The log (periods run to its window end), or canonical transactions (periods run
+        to the last purchase).
     period : {"W", "M", "Q", "Y"}
         Calendar period.
 
     Returns
     -------
     DataFrame
-        Indexed by period (every period between the first and last, empty ones with
+        Indexed by period (every period between the first and the end, empty ones with
         zeros): ``active_customers``, ``new_customers``, ``returning_customers``,
         ``transactions``, ``revenue``, ``retained_customers`` (active in this period and
         the previous one), ``retention_rate`` and ``attrition_rate`` (NaN for the first
         period and after a period with no active customer).
     """
     _check_period(period)
-    tx = _with_periods(transactions, period)
+    tx = _with_periods(_frame(data), period)
     grouped = tx.groupby("period")
     out = pd.DataFrame(
         {
@@ -156,7 +174,7 @@ def activity_by_period(transactions: pd.DataFrame, period: str = "M") -> pd.Data
             "revenue": grouped["amount"].sum(),
         }
     )
-    out = out.reindex(_full_range(out.index, period)).fillna(0)
+    out = out.reindex(_full_range(out.index, period, _window_end(data))).fillna(0)
     out[["active_customers", "new_customers", "transactions"]] = out[
         ["active_customers", "new_customers", "transactions"]
     ].astype(int)
@@ -184,7 +202,7 @@ def activity_by_period(transactions: pd.DataFrame, period: str = "M") -> pd.Data
     ]
 
 
-def cohort_sizes(transactions: pd.DataFrame, cohort_period: str = "Q") -> pd.DataFrame:
+def cohort_sizes(data: TransactionLog | pd.DataFrame, cohort_period: str = "Q") -> pd.DataFrame:
     """New customers, and their first-period revenue, per acquisition cohort.
 
     Returns
@@ -194,7 +212,7 @@ def cohort_sizes(transactions: pd.DataFrame, cohort_period: str = "Q") -> pd.Dat
         ``first_purchase_revenue`` (revenue of the acquisition period).
     """
     _check_period(cohort_period)
-    tx = _with_periods(transactions, cohort_period)
+    tx = _with_periods(_frame(data), cohort_period)
     first_period = tx[tx["period"] == tx["cohort"]]
     out = pd.DataFrame(
         {
@@ -202,7 +220,7 @@ def cohort_sizes(transactions: pd.DataFrame, cohort_period: str = "Q") -> pd.Dat
             "first_purchase_revenue": first_period.groupby("cohort")["amount"].sum(),
         }
     )
-    out = out.reindex(_full_range(out.index, cohort_period)).fillna(0)
+    out = out.reindex(_full_range(out.index, cohort_period, _window_end(data))).fillna(0)
     out.index.name = "cohort"
     out["new_customers"] = out["new_customers"].astype(int)
     out["share_of_customers"] = out["new_customers"] / out["new_customers"].sum()
@@ -210,7 +228,7 @@ def cohort_sizes(transactions: pd.DataFrame, cohort_period: str = "Q") -> pd.Dat
 
 
 def cohort_retention(
-    transactions: pd.DataFrame,
+    data: TransactionLog | pd.DataFrame,
     cohort_period: str = "Q",
     period: str | None = None,
     observation_end: str | pd.Timestamp | None = None,
@@ -219,16 +237,16 @@ def cohort_retention(
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions.
+    data : TransactionLog or DataFrame
+        The log, or canonical transactions with ``observation_end``.
     cohort_period : {"W", "M", "Q", "Y"}
         Period that defines a cohort and the step k.
     period : str, optional
         Kept for symmetry with :func:`activity_by_period`; must equal ``cohort_period``
         when given.
     observation_end : str or Timestamp, optional
-        Cells for periods after it (not yet observed) are NaN; defaults to the last
-        transaction date.
+        For a bare frame: the last day observed; cells for periods after it are NaN.
+        With a log, leave it out (the log's window end is used).
 
     Returns
     -------
@@ -239,13 +257,13 @@ def cohort_retention(
     _check_period(cohort_period)
     if period is not None and period != cohort_period:
         raise ValueError("cohort_retention counts periods in cohort_period; pass period=None or the same value.")
+    transactions, end = resolve_window(data, observation_end, what="cohort_retention")
     tx = _with_periods(transactions, cohort_period)
     active = tx[["customer_id", "cohort", "period"]].drop_duplicates()
     active = active.assign(k=(active["period"] - active["cohort"]).map(lambda offset: offset.n))
     counts = active.groupby(["cohort", "k"])["customer_id"].nunique().unstack("k")
     sizes = tx.groupby("cohort")["customer_id"].nunique()
     shares = counts.div(sizes, axis=0)
-    end = pd.Timestamp(observation_end) if observation_end is not None else transactions["date"].max()
     last = end.to_period(cohort_period)
     cohorts = shares.index
     ks = np.arange(0, (last - cohorts.min()).n + 1)

@@ -11,6 +11,8 @@ definitions are those of ``lifetimes.utils.summary_data_from_transaction_data``
 - ``recency`` (t_x) is the age of the customer at the last purchase: last minus first
   purchase period;
 - ``T`` is the age at the end of observation: observation-end period minus first period;
+  the end comes with the :class:`~crm_lib.data.TransactionLog` (its last day included,
+  :func:`crm_lib.data.observation_end_day`), never from the last purchase in the frame;
 - ``monetary_value`` is the mean of the merged repeat-purchase amounts (the first
   purchase excluded), 0 for customers with no repeat purchase.
 
@@ -23,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_lib.data import TIME_UNITS, ObservationWindow, TransactionLog, end_period, observation_end_day, resolve_window
 from crm_lib.exceptions import DataValidationError
 
-TIME_UNITS = ("D", "W", "h")
+__all__ = ["TIME_UNITS", "SUMMARY_COLUMNS", "period_numbers", "rfm_summary", "calibration_holdout_summary"]
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 
 
@@ -48,10 +51,6 @@ def period_numbers(dates: pd.Series | pd.DatetimeIndex, time_unit: str) -> np.nd
     return np.floor_divide(days + 3, 7)
 
 
-def _period_number(date: str | pd.Timestamp, time_unit: str) -> int:
-    return int(period_numbers(pd.Series([pd.Timestamp(date)]), time_unit)[0])
-
-
 def _merged_periods(
     customer_codes: np.ndarray, periods: np.ndarray, amounts: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -70,14 +69,20 @@ def _merged_periods(
     return codes[starts], pers[starts], merged_amounts
 
 
+def _unit_of(data: TransactionLog | pd.DataFrame, time_unit: str | None) -> str:
+    if time_unit is not None:
+        return time_unit
+    return data.time_unit if isinstance(data, TransactionLog) else "D"
+
+
 def rfm_summary(
-    transactions: pd.DataFrame,
+    data: TransactionLog | pd.DataFrame,
     *,
     customer_col: str = "customer_id",
     date_col: str = "date",
     amount_col: str | None = "amount",
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
     include_first_transaction: bool = False,
 ) -> pd.DataFrame:
@@ -85,15 +90,17 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions : DataFrame
-        One row per purchase (``TransactionLog.transactions``).
+    data : TransactionLog or DataFrame
+        The log (its window and time unit are used), or one row per purchase with an
+        explicit ``observation_end``.
     customer_col, date_col, amount_col : str
         Column names. ``amount_col=None`` leaves out ``monetary_value``.
     observation_end : str or Timestamp, optional
-        End of observation; defaults to the last transaction date. As in lifetimes,
-        purchases in the same period as the end are counted.
-    time_unit : {"D", "W", "h"}
-        Period length: days, weeks (Monday to Sunday) or hours.
+        Last day of observation (included) for a bare frame; with a log, leave it out.
+        As in lifetimes, purchases in the same period as the end are counted.
+    time_unit : {"D", "W", "h"}, optional
+        Period length: days, weeks (Monday to Sunday) or hours; defaults to the log's
+        time unit (``"D"`` for a bare frame).
     unit_multiplier : float
         Durations are divided by it (``"h"`` with 24 gives fractional days).
     include_first_transaction : bool
@@ -118,6 +125,8 @@ def rfm_summary(
     a                  1.0      4.0  9.0            20.0
     b                  0.0      0.0  7.0             0.0
     """
+    time_unit = _unit_of(data, time_unit)
+    transactions, end = resolve_window(data, observation_end, what="rfm_summary")
     for column in (customer_col, date_col) + ((amount_col,) if amount_col else ()):
         if column not in transactions.columns:
             raise DataValidationError(
@@ -126,8 +135,8 @@ def rfm_summary(
     if transactions.empty:
         raise DataValidationError("transactions: no rows to summarise.")
     periods = period_numbers(transactions[date_col], time_unit)
-    end_period = periods.max() if observation_end is None else _period_number(observation_end, time_unit)
-    inside = periods <= end_period
+    last_period = end_period(end, time_unit)
+    inside = periods <= last_period
     # Factorizing the Series (not an object array) keeps pandas' fast string path.
     codes, uniques = pd.factorize(transactions[customer_col][inside], sort=True)
     amounts = transactions[amount_col].to_numpy(dtype=float)[inside] if amount_col else None
@@ -143,7 +152,7 @@ def rfm_summary(
         {
             "frequency": frequency.astype(float),
             "recency": (m_periods[last_row] - first_period) / unit_multiplier,
-            "T": (end_period - first_period) / unit_multiplier,
+            "T": (last_period - first_period) / unit_multiplier,
         },
         index=pd.Index(np.asarray(uniques), name=customer_col),
     )
@@ -158,14 +167,14 @@ def rfm_summary(
 
 
 def calibration_holdout_summary(
-    transactions: pd.DataFrame,
+    data: TransactionLog | pd.DataFrame,
     *,
-    calibration_end: str | pd.Timestamp,
+    calibration_end: str | pd.Timestamp | None = None,
     observation_end: str | pd.Timestamp | None = None,
     customer_col: str = "customer_id",
     date_col: str = "date",
     amount_col: str | None = "amount",
-    time_unit: str = "D",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
 ) -> pd.DataFrame:
     """Summary over a calibration period and repeat purchases in the holdout period after it.
@@ -180,12 +189,14 @@ def calibration_holdout_summary(
 
     Parameters
     ----------
-    transactions : DataFrame
-        One row per purchase.
-    calibration_end : str or Timestamp
-        Last day of the calibration period (inclusive).
+    data : TransactionLog or DataFrame
+        The log (its window ends the holdout), or one row per purchase with an explicit
+        ``observation_end``.
+    calibration_end : str or Timestamp, optional
+        Last day of the calibration period (included, same rule as the window end);
+        None takes the window's midpoint (:meth:`crm_lib.data.ObservationWindow.midpoint`).
     observation_end : str or Timestamp, optional
-        Last day of the holdout period; defaults to the last transaction date.
+        Last day of the holdout period for a bare frame; with a log, leave it out.
     customer_col, date_col, amount_col, time_unit, unit_multiplier
         As in :func:`rfm_summary`.
 
@@ -201,15 +212,19 @@ def calibration_holdout_summary(
     DataValidationError
         When the calibration or the holdout period holds no purchase.
     """
+    time_unit = _unit_of(data, time_unit)
+    transactions, observation_end = resolve_window(data, observation_end, what="calibration_holdout_summary")
     dates = pd.to_datetime(transactions[date_col])
-    calibration_end = pd.Timestamp(calibration_end)
-    observation_end = dates.max() if observation_end is None else pd.Timestamp(observation_end)
+    if calibration_end is None:
+        calibration_end = ObservationWindow(dates.min(), observation_end).midpoint()
+    calibration_end = observation_end_day(calibration_end)
     if observation_end <= calibration_end:
         raise DataValidationError(
             f"calibration_end ({calibration_end:%Y-%m-%d}) must be before observation_end "
             f"({observation_end:%Y-%m-%d}); move calibration_end earlier in params."
         )
-    in_calibration = (dates <= calibration_end).to_numpy()
+    calibration_stop = calibration_end + pd.Timedelta(days=1)
+    in_calibration = (dates < calibration_stop).to_numpy()
     if not in_calibration.any():
         raise DataValidationError(
             f"no purchase on or before calibration_end ({calibration_end:%Y-%m-%d}); the data start on "
@@ -226,7 +241,7 @@ def calibration_holdout_summary(
     )
     calibration.columns = [f"{c}_cal" for c in calibration.columns]
 
-    in_holdout = ((dates > calibration_end) & (dates <= observation_end)).to_numpy()
+    in_holdout = ((dates >= calibration_stop) & (dates < observation_end + pd.Timedelta(days=1))).to_numpy()
     if not in_holdout.any():
         raise DataValidationError(
             f"no purchase after calibration_end ({calibration_end:%Y-%m-%d}) up to observation_end "
@@ -247,6 +262,6 @@ def calibration_holdout_summary(
         with np.errstate(invalid="ignore", divide="ignore"):
             calibration["monetary_value_holdout"] = np.where(counts > 0, totals / np.maximum(counts, 1), 0.0)
     calibration["duration_holdout"] = float(
-        (_period_number(observation_end, time_unit) - _period_number(calibration_end, time_unit)) / unit_multiplier
+        (end_period(observation_end, time_unit) - end_period(calibration_end, time_unit)) / unit_multiplier
     )
     return calibration

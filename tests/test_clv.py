@@ -487,7 +487,7 @@ def test_pareto_nbd_log_likelihood_is_finite_for_a_very_frequent_buyer(cdnow_log
 
     from crm_lib.summary import rfm_summary
 
-    summary = rfm_summary(cdnow_log.transactions, time_unit="D")
+    summary = rfm_summary(cdnow_log, time_unit="D")
     assert summary.loc["14048", "frequency"] == 170 and summary.loc["14048", "recency"] == summary.loc["14048", "T"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

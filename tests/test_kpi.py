@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crm_lib.exceptions import DataValidationError
+
 from crm_lib.kpi import activity_by_period, cohort_retention, cohort_sizes, format_activity, headline_kpis
 
 
@@ -50,7 +52,9 @@ def test_cohorts_exact(small_tx):
     sizes = cohort_sizes(small_tx, "M")
     assert sizes["new_customers"].tolist() == [2, 1]
     assert sizes["share_of_customers"].tolist() == pytest.approx([2 / 3, 1 / 3])
-    ret = cohort_retention(small_tx, "M")
+    with pytest.raises(DataValidationError, match="no observation window"):
+        cohort_retention(small_tx, "M")
+    ret = cohort_retention(small_tx, "M", observation_end=small_tx["date"].max())
     # Jan cohort (a, b): month 0 100%, month 1 only a -> 50%; Feb cohort: month 0 100%, month 1 not observed
     assert ret.loc[pd.Period("2020-01", "M")].tolist() == [1.0, 0.5]
     assert ret.loc[pd.Period("2020-02", "M"), 0] == 1.0
@@ -72,3 +76,18 @@ def test_cdnow_headline(cdnow_log):
 def test_unknown_period(small_tx):
     with pytest.raises(ValueError, match="period='D' is not supported"):
         activity_by_period(small_tx, "D")
+
+
+def test_activity_runs_to_the_window_end_of_the_log(small_tx):
+    from crm_lib.data import TransactionLog
+
+    # The window ends two months after the last purchase: those months exist, with no activity.
+    log = TransactionLog.from_frame(small_tx, observation_end="2020-05-15")
+    act = activity_by_period(log, "M")
+    assert act.index[-1] == pd.Period("2020-05", "M")
+    assert act.loc[pd.Period("2020-04", "M"):, "active_customers"].tolist() == [0, 0]
+    # the cohort table leaves no unobserved cell: the Jan cohort is observed to k = 4
+    ret = cohort_retention(log, "M")
+    assert ret.loc[pd.Period("2020-01", "M"), 4] == 0.0
+    with pytest.raises(DataValidationError, match="differs from the log's window end"):
+        cohort_retention(log, "M", observation_end="2020-03-01")

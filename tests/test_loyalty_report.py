@@ -28,7 +28,7 @@ def rendered(tmp_path_factory):
         "  data_path: log.csv\n"
         "  column_map: {customer_id: customer_id, date: date, amount: amount, quantity: quantity}\n"
         "  csv_separator: ','\n  date_format: '%Y-%m-%d'\n"
-        "  gross_margin: 0.3\n  n_bootstrap: 100\n"
+        "  gross_margin: 0.3\n  n_bootstrap: 100\n  cost_per_order: null\n"
     )
     mp = pytest.MonkeyPatch()
     # The kernel is a subprocess: make it import this checkout's crm_lib, like pytest does.
@@ -46,8 +46,9 @@ def test_report_states_the_computed_verdicts_and_shares(rendered):
     html = (result.report_dir / "05_loyalty_profit.html").read_text()
     text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
     # The same analysis in this process, with the notebook's defaults and the file's knobs.
-    model = fit_model(rfm_summary(tx, time_unit="D"), "pareto_nbd")
-    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100)
+    # time_unit "W" is the one default of every notebook (knob registry).
+    model = fit_model(rfm_summary(tx, time_unit="W", observation_end=tx["date"].max()), "pareto_nbd")
+    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100, time_unit="W", seed=42)
     assert f"{expected.matrix.share_long_low_profit:.0%} of long-lived customers are in the low-profit group" in text
     assert f"{expected.matrix.share_high_profit_short:.0%} of the high-profit customers are short-lived" in text
     for hypothesis in expected.tests.hypotheses[:3]:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crm_lib.data import TransactionLog
+from crm_lib.exceptions import DataValidationError
 from crm_lib.summary import calibration_holdout_summary, rfm_summary
 
 with warnings.catch_warnings():
@@ -19,7 +21,9 @@ with warnings.catch_warnings():
 @pytest.mark.parametrize("time_unit", ["D", "W"])
 def test_equals_lifetimes_summary_on_cdnow(cdnow_log, time_unit):
     tx = cdnow_log.transactions
-    ours = rfm_summary(tx, time_unit=time_unit)
+    # lifetimes ends observation at the last transaction date by default; the log says the same day.
+    assert cdnow_log.observation_end == tx["date"].max()
+    ours = rfm_summary(cdnow_log.with_time_unit(time_unit))
     theirs = summary_data_from_transaction_data(tx, "customer_id", "date", "amount", freq=time_unit)
     assert len(ours) == 23_570
     pd.testing.assert_frame_equal(ours, theirs, check_names=False, rtol=1e-12)
@@ -28,8 +32,9 @@ def test_equals_lifetimes_summary_on_cdnow(cdnow_log, time_unit):
 def test_equals_lifetimes_with_hours_and_multiplier(cdnow_log):
     tx = cdnow_log.transactions
     ours = rfm_summary(tx, time_unit="h", unit_multiplier=24, amount_col=None, observation_end="1998-01-15")
+    # The window rule: the end day is observed whole, so in hours T runs to its last hour.
     theirs = summary_data_from_transaction_data(
-        tx, "customer_id", "date", freq="h", freq_multiplier=24, observation_period_end="1998-01-15"
+        tx, "customer_id", "date", freq="h", freq_multiplier=24, observation_period_end="1998-01-15 23:00"
     )
     pd.testing.assert_frame_equal(ours, theirs, check_names=False, rtol=1e-12)
 
@@ -109,7 +114,8 @@ def _frame(rows):
 @given(logs, st.sampled_from(["D", "W"]))
 def test_invariants_and_agreement_with_lifetimes(rows, time_unit):
     tx = _frame(rows)
-    out = rfm_summary(tx, time_unit=time_unit)
+    # lifetimes' default end is the last transaction date: say so explicitly.
+    out = rfm_summary(tx, time_unit=time_unit, observation_end=tx["date"].max())
     assert (out["frequency"] >= 0).all()
     assert (out["recency"] >= 0).all()
     assert (out["recency"] <= out["T"]).all()
@@ -130,6 +136,33 @@ def test_large_log_is_consistent():
             "amount": rng.gamma(2.0, 20.0, n),
         }
     )
-    out = rfm_summary(tx)
+    out = rfm_summary(tx, observation_end=tx["date"].max())
     distinct_days = tx.drop_duplicates(["customer_id", "date"]).groupby("customer_id").size()
     assert out["frequency"].sum() == (distinct_days - 1).sum()
+
+
+def test_bare_frame_without_end_is_an_error(small_tx):
+    # The window travels with the log: no silent default to the last purchase.
+    with pytest.raises(DataValidationError, match="no observation window"):
+        rfm_summary(small_tx)
+    with pytest.raises(DataValidationError, match="no observation window"):
+        calibration_holdout_summary(small_tx, calibration_end="2020-02-01")
+
+
+def test_log_window_is_used_and_a_different_end_refused(small_tx):
+    log = TransactionLog.from_frame(small_tx, observation_end="2020-03-01", time_unit="D")
+    pd.testing.assert_frame_equal(rfm_summary(log), rfm_summary(small_tx, observation_end="2020-03-01"))
+    # a timestamp on the end day is the same end (the last day is included whole)
+    pd.testing.assert_frame_equal(rfm_summary(log, observation_end="2020-03-01 17:30"), rfm_summary(log))
+    with pytest.raises(DataValidationError, match="differs from the log's window end"):
+        rfm_summary(log, observation_end="2020-02-15")
+
+
+def test_calibration_end_defaults_to_the_window_midpoint(cdnow_log):
+    # CDNOW 1997-01-01 .. 1998-06-30: the midpoint rule gives the 39-week calibration of
+    # Fader, Hardie & Lee (2005), i.e. their calibration_period_end 1997-09-30.
+    assert cdnow_log.window.midpoint() == pd.Timestamp("1997-09-30")
+    default = calibration_holdout_summary(cdnow_log.with_time_unit("W"))
+    explicit = calibration_holdout_summary(cdnow_log, calibration_end="1997-09-30", time_unit="W")
+    pd.testing.assert_frame_equal(default, explicit)
+    assert default["duration_holdout"].iloc[0] == 39

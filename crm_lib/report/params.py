@@ -13,7 +13,10 @@ A params file names the run, lists the notebooks to execute and sets their knobs
 The knobs are the variables of each notebook's ``parameters`` cell; every notebook
 receives the keys it declares. A key that no listed notebook declares is an error that
 names the key, the file and the closest knob, so a typo never silently falls back to a
-default.
+default. Values are checked against the knob registry (:mod:`crm_lib.report.knobs`: type
+and valid range), old knob names are renamed with a deprecation message, and a notebook
+that declares ``params_file`` receives the params file's absolute path, so the run
+context it opens (:func:`crm_lib.session`) sees every knob of the file.
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from typing import Any
 import yaml
 
 from crm_lib.exceptions import ParamsError
+from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, registry, rename_old_knobs
 
-TOP_LEVEL_KEYS = ("run_name", "title", "notebooks", "parameters")
+TOP_LEVEL_KEYS = RUN_LEVEL_KEYS
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -60,9 +64,12 @@ class RunParams:
     declared: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def parameters_for(self, notebook: Path) -> dict[str, Any]:
-        """The knobs of the file that ``notebook`` declares."""
+        """The knobs of the file that ``notebook`` declares (and ``params_file``, when it declares it)."""
         knobs = self.declared.get(notebook.stem, {})
-        return {k: v for k, v in self.parameters.items() if k in knobs}
+        values = {k: v for k, v in self.parameters.items() if k in knobs}
+        if "params_file" in knobs:
+            values["params_file"] = str(self.path.resolve())
+        return values
 
     def effective(self) -> dict[str, Any]:
         """Every knob's value for this run: notebook defaults overridden by the file."""
@@ -102,6 +109,23 @@ def notebook_knobs(notebook: Path) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             knobs[name] = spec["default"]
     return knobs
+
+
+def read_parameters(path: str | Path) -> dict[str, Any]:
+    """The ``parameters`` of a params file, old knob names renamed; no check against notebooks.
+
+    For :func:`crm_lib.session`, which applies a params file's knobs wherever the
+    notebook lives; :func:`load_run_params` is the full check.
+    """
+    path = Path(path)
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {getattr(error, 'problem', error)}.") from None
+    parameters = (content or {}).get("parameters") if isinstance(content, dict) else None
+    if not isinstance(parameters, dict):
+        raise ParamsError(f"{path}: no 'parameters:' mapping of knob: value.")
+    return rename_old_knobs(parameters, str(path))
 
 
 def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -> RunParams:
@@ -166,6 +190,10 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -
     parameters = content.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ParamsError(f"{name}: 'parameters' must be a mapping of knob: value.")
+    if "params_file" in parameters:
+        raise ParamsError(f"{name}: 'params_file' is not set in a params file (the runner passes the file itself); "
+                          "remove it.")
+    parameters = rename_old_knobs(parameters, name)
     declared = {nb.stem: notebook_knobs(nb) for nb in notebooks}
     known = sorted({k for knobs in declared.values() for k in knobs})
     for key in parameters:
@@ -175,6 +203,7 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -
                 f"({', '.join(nb.stem for nb in notebooks)}){_suggest(str(key), known)} "
                 "Fix the spelling or remove it; `crm-workbench knobs PARAMS` lists the knobs."
             )
+    check_values(parameters, registry(notebooks_dir), name)
     title = content.get("title") or run_name
     return RunParams(
         path=path,
