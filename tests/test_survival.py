@@ -52,7 +52,11 @@ def hand_log() -> pd.DataFrame:
 def test_time_to_churn_on_hand_log(hand_log):
     churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31")
     assert list(churn.index) == ["a", "b", "c", "d", "e"]
-    assert churn["duration_days"].tolist() == [19.0, 0.0, 0.0, 27.0, 15.0]
+    # e was acquired on 03-10, after 02-29 (the last day a churn could still show by 03-31
+    # with a 30-day lapse): no follow-up time. The older rule censored it at its last purchase.
+    np.testing.assert_array_equal(churn["duration_days"], [19.0, 0.0, 0.0, 27.0, np.nan])
+    old_rule = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", censoring="last_purchase")
+    assert old_rule["duration_days"].tolist() == [19.0, 0.0, 0.0, 27.0, 15.0]
     assert churn["churned"].tolist() == [True, True, True, True, False]
     assert churn["reactivated"].tolist() == [False, False, True, True, False]
     assert churn["purchases"].tolist() == [3, 1, 1, 2, 2]
@@ -66,8 +70,34 @@ def test_time_to_churn_on_hand_log(hand_log):
 
 def test_lapse_recognised_event_time(hand_log):
     churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised")
-    # Churned: last purchase of the spell + 30 days; censored e: observation end - first purchase.
-    assert churn["duration_days"].tolist() == [49.0, 30.0, 30.0, 57.0, 21.0]
+    # Churned: last purchase of the spell + 30 days; e has no follow-up (acquired too late).
+    np.testing.assert_array_equal(churn["duration_days"], [49.0, 30.0, 30.0, 57.0, np.nan])
+    old_rule = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised",
+                             censoring="last_purchase")
+    # The older rule: censored e at observation end - first purchase.
+    assert old_rule["duration_days"].tolist() == [49.0, 30.0, 30.0, 57.0, 21.0]
+
+
+def test_censoring_at_the_last_recognisable_day():
+    # f buys on 01-10, 02-05, 03-01 and 03-20 (gaps 26, 25, 19 days; 11 days silent at 03-31):
+    # not lapsed with N = 30. A churn shows only after more than 30 silent days, so by 03-31
+    # the last purchase day whose churn could be seen is 02-29: f is censored there, 50 days
+    # after its first purchase (the older rule: at its last purchase, day 70).
+    tx = pd.DataFrame({"customer_id": "f", "date": pd.to_datetime(["2020-01-10", "2020-02-05", "2020-03-01",
+                                                                    "2020-03-20"]), "amount": 1.0})
+    churn = time_to_churn(tx, lapse_days=30, observation_end="2020-03-31")
+    assert churn.loc["f", "duration_days"] == 50.0 and not churn.loc["f", "churned"]
+    assert time_to_churn(tx, lapse_days=30, observation_end="2020-03-31",
+                         censoring="last_purchase").loc["f", "duration_days"] == 70.0
+    recognised = time_to_churn(tx, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised")
+    assert recognised.loc["f", "duration_days"] == 80.0
+    with pytest.raises(ParamsError, match="censoring='end' is not supported; use one of recognisable, last_purchase"):
+        time_to_churn(tx, censoring="end")
+    # Nobody followed: the estimators say why.
+    late = time_to_churn(tx.iloc[3:], lapse_days=30, observation_end="2020-03-31")
+    with pytest.raises(DataValidationError, match=r"no customer can show a churn yet: all 1 were acquired within "
+                                                  r"the last 30 days"):
+        kaplan_meier(late)
 
 
 def test_lapse_is_strictly_more_than_n_days(hand_log):
@@ -211,6 +241,17 @@ def test_churn_definition_invariants(tx, lapse_days):
     end = pd.Timestamp("2021-06-01")
     churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end)
     age = (end - churn["first_purchase"]).dt.days
+    # Followed up to the last day a churn could show: end - lapse_days - 1.
+    horizon = age - lapse_days - 1
+    assert (churn["duration_days"].isna() == (horizon < 0)).all()
+    followed = churn[horizon >= 0]
+    assert (followed["duration_days"] >= 0).all()
+    # Every churn seen happened by the censoring day; the censored are censored exactly there.
+    assert (followed["duration_days"] <= horizon[horizon >= 0]).all()
+    censored_followed = followed[~followed["churned"]]
+    assert (censored_followed["duration_days"] == horizon[censored_followed.index]).all()
+    assert not churn.loc[horizon < 0, "churned"].any()
+    churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, censoring="last_purchase")
     assert (churn["duration_days"] >= 0).all()
     assert (churn["duration_days"] <= age).all()
     # Censored customers bought within the last lapse_days days and never lapsed.
@@ -220,7 +261,8 @@ def test_churn_definition_invariants(tx, lapse_days):
     # A churned customer who did not come back has been silent for more than lapse_days.
     gone = churn["churned"] & ~churn["reactivated"]
     assert (churn.loc[gone, "days_since_last_purchase"] > lapse_days).all()
-    recognised = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised")
+    recognised = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised",
+                               censoring="last_purchase")
     assert (recognised.loc[recognised["churned"], "duration_days"] >= lapse_days).all()
     assert (recognised["duration_days"] <= age + lapse_days).all()
     assert (recognised.loc[~recognised["churned"], "duration_days"] == age[~recognised["churned"]]).all()
@@ -370,14 +412,20 @@ def test_cox_unknown_collinear_and_missing_covariates():
 def test_lapse_sensitivity_on_hand_log(hand_log):
     table = lapse_sensitivity(hand_log, lapse_days=[30, 100], horizon_days=10, observation_end="2020-03-31")
     assert table.index.tolist() == [30, 100]
-    # lapse 30: durations 19, 0, 0, 27, 15+ -> S(10) = 3/5 (b and c churn at day 0).
-    assert table.loc[30, "retention_at_horizon"] == pytest.approx(0.6)
+    # lapse 30: durations 19, 0, 0, 27 (e acquired too late to be followed) -> S(10) = 2/4
+    # (b and c churn at day 0); every customer followed has churned by day 27, where the curve
+    # reaches 0 and ends.
+    assert table.loc[30, "retention_at_horizon"] == pytest.approx(0.5)
+    assert table.loc[30, "identified_until_days"] == 27.0
     assert table.loc[30, "churned_share"] == pytest.approx(0.8)
     assert table.loc[30, "reactivated_share"] == pytest.approx(0.4)
-    # lapse 100: nobody has a 100-day gap: all censored, retention 1, median not reached.
+    # lapse 100: no customer was acquired 101 days before the end: nothing is identified.
     assert table.loc[100, "churned_share"] == 0.0
-    assert table.loc[100, "retention_at_horizon"] == 1.0
-    assert np.isnan(table.loc[100, "median_days"])
+    assert np.isnan(table.loc[100, "retention_at_horizon"]) and np.isnan(table.loc[100, "median_days"])
+    # The older rule kept them all at risk: retention 1 where no churn could be seen.
+    old_rule = lapse_sensitivity(hand_log, lapse_days=[100], horizon_days=10, observation_end="2020-03-31",
+                                 censoring="last_purchase")
+    assert old_rule.loc[100, "retention_at_horizon"] == 1.0
 
 
 def test_lapse_vs_p_alive(hand_log):
@@ -429,7 +477,10 @@ def test_cdnow_time_to_churn(cdnow_churn):
     assert int(((cdnow_churn["duration_days"] == 0) & ~cdnow_churn["reactivated"] & cdnow_churn["churned"]).sum()) \
         <= one_day <= int((cdnow_churn["duration_days"] == 0).sum())
     km = kaplan_meier(cdnow_churn, group_col="first_order_band")
-    year = km.survival_at(365)["survival"]
+    # The curves end at 364 days (1998-06-30 - 181 days - 1997-01-01): 365 is not identified.
+    assert km.curves.groupby("group")["time"].max().max() == 364.0
+    assert km.survival_at(365)["survival"].isna().all()
+    year = km.survival_at(364)["survival"]
     # Customers whose first order was larger stay longer.
     assert year.is_monotonic_increasing
 

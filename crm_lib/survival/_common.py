@@ -6,11 +6,13 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crm_lib.exceptions import ParamsError
+from crm_lib.exceptions import DataValidationError, ParamsError
 
 logger = logging.getLogger(__name__)
 
 EVENT_TIMES = ("last_purchase", "lapse_recognised")
+#: Where a customer not (yet) lapsed is censored (see :func:`crm_lib.survival.time_to_churn`).
+CENSORING_RULES = ("recognisable", "last_purchase")
 ERROR_MODES = ("raise", "report")
 
 #: Columns of :func:`time_to_churn` that are known at acquisition (candidate Cox covariates
@@ -69,3 +71,26 @@ def p_text(p: float) -> str:
     text = format_p(p)
     return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
+
+
+def _followed(churn: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The customers with a follow-up time, and a note on those without one.
+
+    :func:`~crm_lib.survival.time_to_churn` gives a NaN ``duration_days`` to customers
+    acquired so late that no churn of theirs could be recognised yet.
+    """
+    missing = churn["duration_days"].isna()
+    if not missing.any():
+        return churn, []
+    lapse = churn.attrs.get("lapse_days")
+    within = f"the last {lapse} days" if lapse is not None else "the end of the data"
+    note = (
+        f"{int(missing.sum()):,} of {len(churn):,} customers left out: acquired within {within}, so no churn of "
+        "theirs could be recognised yet."
+    )
+    if missing.all():
+        raise DataValidationError(
+            f"no customer can show a churn yet: all {len(churn):,} were acquired within {within}; lower lapse_days "
+            "or use a longer log."
+        )
+    return churn[~missing], [note]

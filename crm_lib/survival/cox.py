@@ -16,6 +16,7 @@ from crm_lib.survival._common import (
     SMALL_PH_CORRELATION,
     _check_errors_mode,
     _error_table,
+    _followed,
     _require_columns,
     format_p,
     p_text,
@@ -342,6 +343,8 @@ def cox_proportional_hazards(
             covariates = [c for c in covariates if c not in absent]
     try:
         _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
+        churn, unfollowed = _followed(churn)
+        notes.extend(unfollowed)
         design, meanings = cox_design(churn, covariates, log2_covariates=log2_covariates)
         time = churn["duration_days"].to_numpy(dtype=float)
         status = churn["churned"].to_numpy(dtype=bool).astype(int)

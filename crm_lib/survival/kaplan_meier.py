@@ -13,6 +13,7 @@ from crm_lib.exceptions import DataValidationError, ParamsError
 from crm_lib.survival._common import (
     _check_errors_mode,
     _error_table,
+    _followed,
     _interval_text,
     _require_columns,
     format_days,
@@ -182,6 +183,7 @@ class KaplanMeierResult:
             return _error_table(self.error)
         at = self.survival_at(horizon_days)
         after_day_0 = self.median_after(0)
+        ends = self.curves.groupby("group", sort=False)["time"].max()
         level = f"{1 - self.alpha:.0%}"
 
         def pct(value: float) -> str:
@@ -196,7 +198,9 @@ class KaplanMeierResult:
                 "median lifetime": format_days(row["median_days"]),
                 f"median {level} interval": _interval_text(row["median_lower"], row["median_upper"]),
                 "median of those who bought again": format_days(after_day_0[group]),
-                f"retention at {horizon_days:,.0f} days": pct(at.loc[group, "survival"]),
+                f"retention at {horizon_days:,.0f} days": (
+                    f"not identified (curve ends at {ends[group]:,.0f} days)"
+                    if np.isnan(at.loc[group, "survival"]) else pct(at.loc[group, "survival"])),
                 f"retention {level} interval": f"{pct(at.loc[group, 'lower'])} to {pct(at.loc[group, 'upper'])}",
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
@@ -290,7 +294,9 @@ def kaplan_meier(
     _check_errors_mode(errors)
     try:
         _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
+        churn, unfollowed = _followed(churn)
         groups, notes = _split_groups(churn, group_col, min_group_size)
+        notes = unfollowed + notes
         curves, medians = [], {}
         for group, part in groups:
             time = part["duration_days"].to_numpy(dtype=float)
@@ -424,7 +430,10 @@ def log_rank_test(
 
     _check_errors_mode(errors)
     try:
+        _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
+        churn, unfollowed = _followed(churn)
         groups, notes = _split_groups(churn, group_col, min_group_size)
+        notes = unfollowed + notes
         if len(groups) < 2:
             raise DataValidationError(
                 f"grouping column '{group_col}' has {len(groups)} group with at least {min_group_size} customers "

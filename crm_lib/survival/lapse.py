@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 
 from crm_lib.exceptions import DataValidationError, ParamsError
-
-from crm_lib.survival.kaplan_meier import kaplan_meier
+from crm_lib.survival._common import CENSORING_RULES, EVENT_TIMES, format_days
+from crm_lib.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 
 logger = logging.getLogger(__name__)
 
-from crm_lib.survival._common import EVENT_TIMES, format_days
 # ---------------------------------------------------------------------------------------
 # Time to churn
 # ---------------------------------------------------------------------------------------
@@ -28,6 +27,7 @@ def time_to_churn(
     event_time: str = "last_purchase",
     cohort_freq: str = "M",
     value_bands: int = 3,
+    censoring: str = "recognisable",
 ) -> pd.DataFrame:
     """Lifetime of every customer's first purchase spell, with churn defined by a lapse.
 
@@ -46,13 +46,24 @@ def time_to_churn(
         Calendar period of the acquisition cohort (pandas period alias: ``"M"``, ``"Q"``).
     value_bands : int
         Number of equal-count bands of first-order amount in ``first_order_band``.
+    censoring : {"recognisable", "last_purchase"}
+        Where a customer still within ``lapse_days`` of a purchase is censored.
+        ``"recognisable"`` (default): at the last day whose churn the data could still
+        show, ``observation_end - lapse_days - 1`` (a churn is seen only after more than
+        ``lapse_days`` of silence), so every customer is followed exactly as long as a
+        churn of theirs would be visible and the Kaplan-Meier estimate is unbiased;
+        customers acquired after that day carry no information yet and get a NaN
+        ``duration_days``. ``"last_purchase"``: at the last purchase, the older rule,
+        biased upward (a customer who churned in the last ``lapse_days`` is kept at
+        risk); kept for comparison and backtests (:func:`lapse_backtest`).
 
     Returns
     -------
     DataFrame
         Indexed by ``customer_id``: ``first_purchase``, ``last_purchase`` (end of the
         first spell), ``purchases`` (purchase days in the spell), ``duration_days``
-        (float), ``churned`` (bool; False = censored), ``reactivated`` (bought again
+        (float; NaN for a customer acquired too late to show a churn, see
+        ``censoring``), ``churned`` (bool; False = censored), ``reactivated`` (bought again
         after lapsing), ``days_since_last_purchase`` (at observation end, any spell),
         ``cohort``, ``first_order_amount``, ``first_order_band`` and, when the log has
         them, ``first_order_quantity`` and ``channel`` (of the first order).
@@ -73,6 +84,8 @@ def time_to_churn(
     >>> churn["duration_days"].tolist(), churn["churned"].tolist()
     ([10.0, 0.0], [True, True])
     """
+    if censoring not in CENSORING_RULES:
+        raise ParamsError(f"censoring={censoring!r} is not supported; use one of {', '.join(CENSORING_RULES)}.")
     if event_time not in EVENT_TIMES:
         raise ParamsError(f"event_time={event_time!r} is not supported; use one of {', '.join(EVENT_TIMES)}.")
     if not np.isscalar(lapse_days) or not float(lapse_days) > 0:
@@ -123,10 +136,19 @@ def time_to_churn(
     churned = lapse[end_idx]
     first_day = day[first_idx]
     spell_last_day = day[end_idx]
-    if event_time == "last_purchase":
-        duration = (spell_last_day - first_day).astype(float)
+    shift = 0.0 if event_time == "last_purchase" else float(lapse_days)
+    if censoring == "recognisable":
+        # A churn at last purchase L shows only when end - L > lapse_days: the last such
+        # day is the last whole day before end - lapse_days. Censoring everyone there
+        # makes the observed churns exactly those with duration <= censoring time.
+        last_visible = int(np.ceil(end_day - float(lapse_days))) - 1
+        censor_at = (last_visible - first_day).astype(float)
+        censor_at[censor_at < 0] = np.nan  # acquired too late: no churn can show yet
+    elif event_time == "last_purchase":
+        censor_at = (spell_last_day - first_day).astype(float)
     else:
-        duration = np.where(churned, spell_last_day + lapse_days - first_day, end_day - first_day).astype(float)
+        censor_at = (end_day - first_day - shift).astype(float)
+    duration = np.where(churned, spell_last_day - first_day, censor_at) + shift
 
     index = pd.Index(customer[first_idx], name="customer_id")
     first_dates = pd.to_datetime(first_day.astype("datetime64[D]"))
@@ -149,6 +171,7 @@ def time_to_churn(
     out["first_order_band"] = value_band_labels(out["first_order_amount"], bands=value_bands)
     if "channel" in days:
         out["channel"] = days["channel"].to_numpy()[first_idx]
+    out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
     return out
 
 
@@ -190,6 +213,7 @@ def lapse_sensitivity(
     observation_end: str | pd.Timestamp | None = None,
     event_time: str = "last_purchase",
     alpha: float = 0.05,
+    censoring: str = "recognisable",
 ) -> pd.DataFrame:
     """How the median lifetime and the retention at a horizon move with the lapse definition.
 
@@ -201,7 +225,7 @@ def lapse_sensitivity(
         Lapse thresholds to compare (days without purchase).
     horizon_days : float
         Horizon of the retention figure (365: 12-month retention).
-    observation_end, event_time
+    observation_end, event_time, censoring
         As in :func:`time_to_churn`.
     alpha : float
         1 - confidence level of the intervals.
@@ -211,12 +235,23 @@ def lapse_sensitivity(
     DataFrame
         Indexed by ``lapse_days``: ``customers``, ``churned_share``, ``reactivated_share``,
         ``median_days``, ``median_lower``, ``median_upper``, ``retention_at_horizon``,
-        ``retention_lower``, ``retention_upper``.
+        ``retention_lower``, ``retention_upper`` (NaN when the horizon is beyond
+        ``identified_until_days``, the last day of the curve: with the default censoring
+        the data cannot show a churn after it).
     """
     rows = []
     for n_days in lapse_days:
-        churn = time_to_churn(transactions, lapse_days=n_days, observation_end=observation_end, event_time=event_time)
-        km = kaplan_meier(churn, alpha=alpha)
+        churn = time_to_churn(transactions, lapse_days=n_days, observation_end=observation_end, event_time=event_time,
+                              censoring=censoring)
+        km = kaplan_meier(churn, alpha=alpha, errors="report")
+        if km.error:
+            # Nobody can show a churn yet with this threshold: no curve, the row says so.
+            logger.info("lapse %s: %s", n_days, km.error)
+            rows.append({"lapse_days": int(n_days), "customers": len(churn),
+                         "churned_share": float(churn["churned"].mean()),
+                         "reactivated_share": float(churn["reactivated"].mean()),
+                         "identified_until_days": np.nan})
+            continue
         at = km.survival_at(horizon_days).loc["all"]
         med = km.medians.loc["all"]
         rows.append(
@@ -231,9 +266,12 @@ def lapse_sensitivity(
                 "retention_at_horizon": at["survival"],
                 "retention_lower": at["lower"],
                 "retention_upper": at["upper"],
+                "identified_until_days": float(km.curves["time"].max()),
             }
         )
-    return pd.DataFrame(rows).set_index("lapse_days")
+    columns = ["lapse_days", "customers", "churned_share", "reactivated_share", "median_days", "median_lower",
+               "median_upper", "retention_at_horizon", "retention_lower", "retention_upper", "identified_until_days"]
+    return pd.DataFrame(rows, columns=columns).set_index("lapse_days")
 
 
 def format_lapse_sensitivity(sensitivity: pd.DataFrame, *, horizon_days: float = 365) -> pd.DataFrame:
@@ -247,7 +285,11 @@ def format_lapse_sensitivity(sensitivity: pd.DataFrame, *, horizon_days: float =
             "churned": sensitivity["churned_share"].map(pct),
             "came back after a lapse": sensitivity["reactivated_share"].map(pct),
             "median lifetime": sensitivity["median_days"].map(format_days),
-            f"retention at {horizon_days:,.0f} days": sensitivity["retention_at_horizon"].map(pct),
+            f"retention at {horizon_days:,.0f} days": [
+                f"not identified (curve ends at {until:,.0f} days)" if np.isnan(value) and until < horizon_days
+                else pct(value)
+                for value, until in zip(sensitivity["retention_at_horizon"], sensitivity["identified_until_days"])
+            ],
             "interval": [f"{pct(lo)} to {pct(hi)}" for lo, hi in
                          zip(sensitivity["retention_lower"], sensitivity["retention_upper"])],
         },
@@ -321,3 +363,160 @@ def lapse_vs_p_alive(churn: pd.DataFrame, p_alive: pd.Series | pd.DataFrame | No
     out.index.name = f"lapse rule ({lapse_days} days)"
     return out
 
+
+
+def curve_cut_note(km: KaplanMeierResult, *, lapse_days: float, horizon_days: float | None = None) -> str:
+    """Where the data stop identifying the retention curve, in words.
+
+    With the default censoring of :func:`time_to_churn` a curve ends at the last day
+    after the first purchase at which the data could still show a churn of the earliest
+    customers: ``observation_end - lapse_days - 1`` minus their first purchase. Past it
+    the retention is not estimated (it is not a flat tail).
+
+    Parameters
+    ----------
+    km : KaplanMeierResult
+    lapse_days : float
+        The lapse threshold of the churn table.
+    horizon_days : float, optional
+        A horizon to say something about (12-month retention: 365).
+
+    Returns
+    -------
+    str
+        One or two sentences.
+    """
+    if km.error:
+        return ""
+    until = km.curves.groupby("group", sort=False)["time"].max()
+    shortest = until.min()
+    where = f"{shortest:,.0f} days" if until.nunique() == 1 else (
+        f"between {shortest:,.0f} and {until.max():,.0f} days depending on the group")
+    text = (
+        f"The curve ends at {where} after the first purchase: a churn is recognised only after more than "
+        f"{lapse_days:,.0f} days of silence, so even the earliest customers could not yet show a churn later than that."
+    )
+    if horizon_days is not None and (until < horizon_days).any():
+        at = km.survival_at(float(shortest))
+        text += (
+            f" Retention at {horizon_days:,.0f} days is therefore not identified by these data; at "
+            f"{shortest:,.0f} days it is {at['survival'].iloc[0]:.1%}"
+            + (" (first group)." if len(at) > 1 else ".")
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class LapseBacktest:
+    """Retention estimated on a shortened window against what the full window shows.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per ``horizon_days`` and ``censoring`` rule: ``estimate`` with its
+        interval ``lower`` / ``upper`` from the shortened window (NaN where that window
+        does not identify the horizon), ``truth`` (the same customers' retention in the
+        full window), ``difference`` (estimate - truth) and ``covered`` (truth inside
+        the interval).
+    lapse_days : float
+    truncate_at, observation_end : Timestamp
+        End of the shortened window and of the full one.
+    customers : int
+        Customers acquired in time to show a churn in the shortened window.
+    alpha : float
+    """
+
+    table: pd.DataFrame
+    lapse_days: float
+    truncate_at: pd.Timestamp
+    observation_end: pd.Timestamp
+    customers: int
+    alpha: float = 0.05
+    method: str = "Kaplan-Meier on a shortened window vs the full window's retention of the same customers"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The comparison table."""
+        return self.table.copy()
+
+    def summary(self) -> str:
+        """One line per horizon and rule."""
+        lines = [
+            f"Backtest of lapse-rule retention (lapse {self.lapse_days:,.0f} days): estimated on data to "
+            f"{self.truncate_at:%Y-%m-%d}, checked against the window to {self.observation_end:%Y-%m-%d} "
+            f"({self.customers:,} customers)"
+        ]
+        for (horizon, rule), row in self.table.iterrows():
+            estimate = "not identified" if np.isnan(row["estimate"]) else (
+                f"{row['estimate']:.3f} [{row['lower']:.3f}, {row['upper']:.3f}]")
+            lines.append(f"  S({horizon:g}) censoring={rule}: {estimate}; full window {row['truth']:.3f}")
+        return "\n".join(lines)
+
+
+def lapse_backtest(
+    transactions: pd.DataFrame,
+    *,
+    truncate_at: str | pd.Timestamp,
+    lapse_days: int = 180,
+    observation_end: str | pd.Timestamp | None = None,
+    horizons_days: tuple[float, ...] | list[float] = (90, 180, 270),
+    rules: tuple[str, ...] = CENSORING_RULES,
+    alpha: float = 0.05,
+) -> LapseBacktest:
+    """Estimate retention on data up to ``truncate_at`` and compare with what the full window shows.
+
+    The customers are those the shortened window can follow (acquired early enough to
+    show a churn there). Their lapse-rule lifetimes are taken again from the full window;
+    the truth at a horizon is those customers' Kaplan-Meier retention there (with the
+    unbiased censoring: an empirical share when every one of them is followed that long).
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per purchase, covering the full window.
+    truncate_at : str or Timestamp
+        End of the shortened window.
+    lapse_days : int
+    observation_end : str or Timestamp, optional
+        End of the full window (default: the last purchase).
+    horizons_days : sequence of float
+        Days after the first purchase to compare.
+    rules : sequence of str
+        Censoring rules to backtest (see :func:`time_to_churn`).
+    alpha : float
+        1 - confidence level of the estimate's interval.
+
+    Returns
+    -------
+    LapseBacktest
+
+    Raises
+    ------
+    ParamsError
+        ``truncate_at`` not before the full window's end.
+    """
+    dates = pd.to_datetime(transactions["date"])
+    end = dates.max().normalize() if observation_end is None else pd.Timestamp(observation_end).normalize()
+    cut = pd.Timestamp(truncate_at).normalize()
+    if not cut < end:
+        raise ParamsError(f"truncate_at={cut:%Y-%m-%d} must be before the end of the data ({end:%Y-%m-%d}).")
+    short = {rule: time_to_churn(transactions, lapse_days=lapse_days, observation_end=cut, censoring=rule)
+             for rule in rules}
+    followed = short[CENSORING_RULES[0]]["duration_days"].notna() if CENSORING_RULES[0] in short else None
+    full = time_to_churn(transactions, lapse_days=lapse_days, observation_end=end)
+    customers = full.index.intersection(short[rules[0]].index)
+    if followed is not None:
+        customers = customers.intersection(followed[followed].index)
+    truth_km = kaplan_meier(full.loc[customers], alpha=alpha)
+    rows = []
+    for horizon in horizons_days:
+        truth = float(truth_km.survival_at(horizon).loc["all", "survival"])
+        for rule in rules:
+            at = kaplan_meier(short[rule].loc[customers], alpha=alpha).survival_at(horizon).loc["all"]
+            rows.append({
+                "horizon_days": horizon, "censoring": rule, "estimate": at["survival"], "lower": at["lower"],
+                "upper": at["upper"], "truth": truth, "difference": at["survival"] - truth,
+                "covered": bool(at["lower"] <= truth <= at["upper"]) if not np.isnan(at["survival"]) else np.nan,
+            })
+    table = pd.DataFrame(rows).set_index(["horizon_days", "censoring"])
+    return LapseBacktest(table=table, lapse_days=lapse_days, truncate_at=cut, observation_end=end,
+                         customers=len(customers), alpha=alpha)
