@@ -33,11 +33,14 @@ cohort.
 """
 from __future__ import annotations
 
-from crm_lib.survival._common import ACQUISITION_COLUMNS, EVENT_TIMES, format_days, format_p, p_text
+from crm_lib.survival._common import ACQUISITION_COLUMNS, CENSORING_RULES, EVENT_TIMES, format_days, format_p, p_text
 from crm_lib.survival.cox import CoxResult, cox_design, cox_proportional_hazards
 from crm_lib.survival.kaplan_meier import KaplanMeierResult, LogRankResult, kaplan_meier, log_rank_test
 from crm_lib.survival.lapse import (
+    LapseBacktest,
+    curve_cut_note,
     format_lapse_sensitivity,
+    lapse_backtest,
     lapse_sensitivity,
     lapse_vs_p_alive,
     time_to_churn,
@@ -47,7 +50,11 @@ from crm_lib.survival.tables import retention_rates_by_cohort
 
 __all__ = [
     "ACQUISITION_COLUMNS",
+    "CENSORING_RULES",
     "EVENT_TIMES",
+    "LapseBacktest",
+    "curve_cut_note",
+    "lapse_backtest",
     "CoxResult",
     "KaplanMeierResult",
     "LogRankResult",
