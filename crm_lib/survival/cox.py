@@ -22,6 +22,8 @@ from crm_lib.survival._common import (
     p_text,
 )
 
+from crm_lib.survival.ph_test import proportional_hazards_test
+
 logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------
@@ -39,9 +41,10 @@ class CoxResult:
         Indexed by term: ``meaning`` (what one unit is), ``hazard_ratio``, ``lower``,
         ``upper`` (interval at 1 - alpha), ``p_value``, ``coef``, ``se``.
     ph_test : DataFrame
-        Grambsch & Therneau (1994) test per term and ``GLOBAL``: ``rho`` (correlation of
-        the scaled Schoenfeld residuals with the rank of time), ``chi2``, ``df``,
-        ``p_value``.
+        Grambsch & Therneau (1994) score test per term and ``GLOBAL`` (as R survival
+        >= 3.0 ``cox.zph``, residuals of the fit's tie handling; see
+        :mod:`crm_lib.survival.ph_test`): ``rho`` (correlation of the scaled Schoenfeld
+        residuals with g(t)), ``chi2``, ``df``, ``p_value``.
     scaled_schoenfeld : DataFrame
         ``time`` and one column per term: scaled Schoenfeld residuals at each churn
         (their trend over time is the hazard ratio's drift, in log units).
@@ -66,6 +69,7 @@ class CoxResult:
     error: str | None = None
     notes: tuple[str, ...] = ()
     method: str = "Cox proportional hazards (statsmodels PHReg, Efron ties)"
+    ph_method: str = "Grambsch-Therneau score test (as R survival >= 3.0 cox.zph), Efron residuals, time scale km"
 
     @classmethod
     def failed(cls, message: str, covariates=()) -> CoxResult:
@@ -251,42 +255,13 @@ def cox_design(
     return design, meanings
 
 
-def _schoenfeld_test(result, time: np.ndarray, status: np.ndarray, terms: list[str]):
-    """Grambsch & Therneau (1994) test of proportional hazards on scaled Schoenfeld residuals."""
-    resid = np.asarray(result.schoenfeld_residuals)
-    events = (status == 1) & np.all(np.isfinite(resid), axis=1)
-    r = resid[events]
-    d = r.shape[0]
-    cov = np.asarray(result.cov_params())
-    beta = np.asarray(result.params)
-    # Scaled residuals: beta + d * V r_j (Grambsch & Therneau 1994, eq. 3's approximation);
-    # their expected value is beta(t), so a trend in time means a time-varying effect.
-    scaled = beta + d * r @ cov
-    # g(t): ranks of the event times, robust to a long right tail.
-    g = stats.rankdata(time[events])
-    gc = g - g.mean()
-    sxx = float(gc @ gc)
-    u = gc @ r
-    # Per-term score test (Therneau & Grambsch 2000, sec. 6.2; R survival cox.zph before 3.0).
-    chi2 = d * (u @ cov) ** 2 / (np.diag(cov) * sxx)
-    chi2_global = float(d * u @ cov @ u / sxx)
-    rho = [stats.pearsonr(gc, scaled[:, k])[0] if np.std(scaled[:, k]) > 0 else np.nan for k in range(len(terms))]
-    table = pd.DataFrame(
-        {"rho": rho, "chi2": chi2, "df": 1, "p_value": stats.chi2.sf(chi2, 1)}, index=pd.Index(terms, name="term")
-    )
-    table.loc["GLOBAL"] = [np.nan, chi2_global, len(terms), stats.chi2.sf(chi2_global, len(terms))]
-    table["df"] = table["df"].astype(int)
-    residuals = pd.DataFrame(scaled, columns=terms)
-    residuals.insert(0, "time", time[events])
-    return table, residuals.sort_values("time", kind="stable").reset_index(drop=True)
-
-
 def cox_proportional_hazards(
     churn: pd.DataFrame,
     *,
     covariates: tuple[str, ...] | list[str] = ("first_order_amount", "first_order_quantity", "cohort"),
     log2_covariates: tuple[str, ...] | list[str] = ("first_order_amount", "first_order_quantity"),
     ties: str = "efron",
+    ph_transform: str = "km",
     alpha: float = 0.05,
     max_iterations: int = 100,
     skip_absent: bool = False,
@@ -304,6 +279,10 @@ def cox_proportional_hazards(
     log2_covariates : sequence of str
         Numeric covariates entered as ``log2(1 + x)`` (hazard ratio per doubling).
     ties : {"efron", "breslow"}
+        Tie handling of the fit; the proportional-hazards check uses the same, so its
+        Schoenfeld residuals sum to zero at the estimate.
+    ph_transform : {"km", "rank", "identity", "log"}
+        Time scale of the proportional-hazards check (R's default ``"km"``).
     alpha : float
         1 - confidence level of the hazard-ratio intervals; also the level of the
         proportional-hazards verdict.
@@ -388,10 +367,14 @@ def cox_proportional_hazards(
         },
         index=pd.Index(terms, name="term"),
     )
-    ph_test, scaled = _schoenfeld_test(result, time, status, terms)
+    ph_test, scaled = proportional_hazards_test(time, status, x.to_numpy(), params, terms=terms, ties=ties,
+                                                transform=ph_transform)
     return CoxResult(
         hazard_ratios=hazard, ph_test=ph_test, scaled_schoenfeld=scaled, n=len(churn), events=int(status.sum()),
         covariates=tuple(covariates), alpha=alpha, log_likelihood=float(result.llf), notes=tuple(notes),
+        method=f"Cox proportional hazards (statsmodels PHReg, {ties.capitalize()} ties)",
+        ph_method=f"Grambsch-Therneau score test (as R survival >= 3.0 cox.zph), {ties.capitalize()} residuals, "
+                  f"time scale {ph_transform}",
     )
 
 
