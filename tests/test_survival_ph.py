@@ -72,17 +72,20 @@ def test_score_test_matches_r_cox_zph_on_ovarian():
     np.testing.assert_allclose(table["p_value"], [0.40, 0.12, 0.16], atol=6e-3)
 
 
-def _tied_ph_data(n: int, seed: int, beta=(0.5, -0.4)) -> pd.DataFrame:
-    """Proportional hazards by construction, lifetimes in whole days with many ties at 0."""
+def _tied_ph_data(n: int, seed: int, beta=(0.5, -0.15)) -> pd.DataFrame:
+    """Proportional hazards by construction, with the ties of a lapse-rule churn table.
+
+    Continuous-time lifetimes with hazard exp(lp) h0(t), h0 = 0.9 per day on the first day
+    (about half the customers leave then) and 0.004 per day after it, cut to whole days
+    and censored after 280 to 365 days: a mass of lifetimes tied at day 0, as in CDNOW.
+    """
     rng = np.random.default_rng(seed)
     amount = rng.lognormal(3, 0.8, n)
     web = rng.random(n) < 0.4
     lp = beta[0] * web + beta[1] * np.log2(1 + amount)
-    # Exponential lifetimes cut to whole days: a proportional-hazards model in discrete
-    # time is not exactly one in continuous time, so keep days short relative to lifetimes
-    # except for a spike of instant churn (day 0) that is itself proportional.
-    time = np.floor(rng.exponential(60 * np.exp(-lp)))
-    censor = np.floor(rng.uniform(0, 400, n))
+    exposure = rng.exponential(1, n) / np.exp(lp)  # cumulative baseline hazard at death
+    time = np.floor(np.where(exposure < 0.9, exposure / 0.9, 1 + (exposure - 0.9) / 0.004))
+    censor = np.floor(rng.uniform(280, 365, n))
     return pd.DataFrame({"duration_days": np.minimum(time, censor), "churned": time <= censor,
                          "first_order_amount": amount, "channel": np.where(web, "web", "store")})
 
@@ -102,12 +105,14 @@ def test_residuals_match_the_estimator_with_ties():
 
 @pytest.mark.slow
 def test_ph_check_holds_its_size_where_hazards_are_proportional():
-    # 200 data sets of 600 customers with proportional hazards and ties; at the 5% level
-    # the global test must reject in about 5% (binomial s.d. 1.5 points: accept 2% to 9%).
+    # 150 data sets of 1,000 customers with proportional hazards and about half the
+    # lifetimes tied at day 0 (the null that ties could fake); at the 5% level the global
+    # test (Efron fit, Efron residuals) must reject in about 5% of them (binomial s.d.
+    # 1.8 points: accept 1.5% to 10%).
     rejections = []
-    for seed in range(200):
-        cox = cox_proportional_hazards(_tied_ph_data(600, seed=100 + seed),
-                                       covariates=["first_order_amount", "channel"])
+    for seed in range(150):
+        churn = _tied_ph_data(1_000, seed=100 + seed)
+        cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"])
         rejections.append(cox.ph_test.loc["GLOBAL", "p_value"] < 0.05)
     rate = float(np.mean(rejections))
-    assert 0.02 <= rate <= 0.09, rate
+    assert 0.015 <= rate <= 0.10, rate
