@@ -116,4 +116,7 @@ def test_contractual_example_renders_the_published_fit(tmp_path):
     clv = ShiftedBetaGeometricFitter().fit([1000, 631, 468, 382, 326, 289, 262, 241]).customer_lifetime_value(100.0, 0.1)
     assert f"a new customer is worth <strong>{clv:,.2f} USD</strong>" in html
     assert np.isfinite(clv)
+    # Both published cohorts have alpha < 1: the mean lifetime is said to be unbounded, not printed.
+    assert "expected lifetime unbounded: α = 0.668 ≤ 1" in html
+    assert "expected lifetime unbounded: α = 0.704 ≤ 1" in html
     assert html.count("data:image/png;base64,") >= 2
