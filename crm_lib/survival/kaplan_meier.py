@@ -201,7 +201,8 @@ class KaplanMeierResult:
                 f"retention at {horizon_days:,.0f} days": (
                     f"not identified (curve ends at {ends[group]:,.0f} days)"
                     if np.isnan(at.loc[group, "survival"]) else pct(at.loc[group, "survival"])),
-                f"retention {level} interval": f"{pct(at.loc[group, 'lower'])} to {pct(at.loc[group, 'upper'])}",
+                f"retention {level} interval": "n/a" if np.isnan(at.loc[group, "lower"]) else
+                f"{pct(at.loc[group, 'lower'])} to {pct(at.loc[group, 'upper'])}",
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = self.group_col or "group"

@@ -438,6 +438,31 @@ class LapseBacktest:
         """The comparison table."""
         return self.table.copy()
 
+    def sentence(self) -> str:
+        """The backtest in words: the longest horizon both windows identify, and what is not identified."""
+        rows = self.table.xs("recognisable", level="censoring") if "recognisable" in self.table.index.get_level_values(
+            "censoring") else self.table.xs(self.table.index.get_level_values("censoring")[0], level="censoring")
+        usable = rows.dropna(subset=["estimate", "truth"])
+        head = (f"Estimated on the data up to {self.truncate_at:%Y-%m-%d} ({self.customers:,} customers, lapse "
+                f"{self.lapse_days:,.0f} days)")
+        if usable.empty:
+            return head + ", no horizon is identified both there and in the full window."
+        horizon = usable.index.max()
+        row = usable.loc[horizon]
+        level = f"{1 - self.alpha:.0%}"
+        verdict = "within" if row["covered"] else "outside"
+        text = (f"{head}, the {horizon:,.0f}-day retention is {row['estimate']:.1%} ({level} interval "
+                f"{row['lower']:.1%} to {row['upper']:.1%}); the window to {self.observation_end:%Y-%m-%d} shows "
+                f"{row['truth']:.1%} for the same customers, {verdict} the interval.")
+        if (horizon, "last_purchase") in self.table.index:
+            old = self.table.loc[(horizon, "last_purchase")]
+            text += f" Censoring at the last purchase (the older rule) would have given {old['estimate']:.1%}."
+        missing = rows.index[rows["estimate"].isna() & rows["truth"].notna()]
+        if len(missing):
+            text += (f" At {', '.join(f'{h:,.0f}' for h in missing)} days the shortened window identifies nothing "
+                     "(no churn that late could show in it yet), where the older rule printed a flat tail.")
+        return text
+
     def summary(self) -> str:
         """One line per horizon and rule."""
         lines = [
@@ -455,7 +480,8 @@ class LapseBacktest:
 def lapse_backtest(
     transactions: pd.DataFrame,
     *,
-    truncate_at: str | pd.Timestamp,
+    truncate_at: str | pd.Timestamp | None = None,
+    holdout_days: int | None = None,
     lapse_days: int = 180,
     observation_end: str | pd.Timestamp | None = None,
     horizons_days: tuple[float, ...] | list[float] = (90, 180, 270),
@@ -473,8 +499,11 @@ def lapse_backtest(
     ----------
     transactions : DataFrame
         One row per purchase, covering the full window.
-    truncate_at : str or Timestamp
+    truncate_at : str or Timestamp, optional
         End of the shortened window.
+    holdout_days : int, optional
+        Instead of ``truncate_at``: the shortened window ends this many days before the
+        full one (181 on CDNOW: 1997-12-31).
     lapse_days : int
     observation_end : str or Timestamp, optional
         End of the full window (default: the last purchase).
@@ -492,11 +521,14 @@ def lapse_backtest(
     Raises
     ------
     ParamsError
-        ``truncate_at`` not before the full window's end.
+        ``truncate_at`` not before the full window's end, or not exactly one of
+        ``truncate_at`` and ``holdout_days``.
     """
+    if (truncate_at is None) == (holdout_days is None):
+        raise ParamsError("give either truncate_at (a date) or holdout_days (days before the end), not both or neither.")
     dates = pd.to_datetime(transactions["date"])
     end = dates.max().normalize() if observation_end is None else pd.Timestamp(observation_end).normalize()
-    cut = pd.Timestamp(truncate_at).normalize()
+    cut = end - pd.Timedelta(days=int(holdout_days)) if truncate_at is None else pd.Timestamp(truncate_at).normalize()
     if not cut < end:
         raise ParamsError(f"truncate_at={cut:%Y-%m-%d} must be before the end of the data ({end:%Y-%m-%d}).")
     short = {rule: time_to_churn(transactions, lapse_days=lapse_days, observation_end=cut, censoring=rule)
