@@ -11,6 +11,7 @@ from scipy import stats
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.survival import (
     cox_design,
+    curve_cut_note,
     cox_proportional_hazards,
     format_days,
     kaplan_meier,
@@ -480,6 +481,10 @@ def test_cdnow_time_to_churn(cdnow_churn):
     # The curves end at 364 days (1998-06-30 - 181 days - 1997-01-01): 365 is not identified.
     assert km.curves.groupby("group")["time"].max().max() == 364.0
     assert km.survival_at(365)["survival"].isna().all()
+    note = curve_cut_note(kaplan_meier(cdnow_churn), lapse_days=180, horizon_days=365)
+    assert note.startswith("The curve ends at 364 days after the first purchase: a churn is recognised only after "
+                           "more than 180 days of silence")
+    assert "Retention at 365 days is therefore not identified by these data; at 364 days it is 6.7%." in note
     year = km.survival_at(364)["survival"]
     # Customers whose first order was larger stay longer.
     assert year.is_monotonic_increasing
@@ -649,3 +654,10 @@ def test_cdnow_backtest_matches_the_full_window():
     # Data to 1997-12-31 cannot show a 270-day lifetime (the curve ends at 183 days).
     assert np.isnan(table.loc[(270, "recognisable"), "estimate"])
     assert "S(270) censoring=recognisable: not identified; full window 0.092" in backtest.summary()
+    assert backtest.sentence().startswith("Estimated on the data up to 1997-12-31 (23,570 customers, lapse 180 days), "
+                                          "the 180-day retention is 12.4% (95% interval 11.7% to 13.1%); the window to "
+                                          "1998-06-30 shows 12.8% for the same customers, within the interval.")
+    with pytest.raises(ParamsError, match="give either truncate_at .* or holdout_days"):
+        lapse_backtest(log.transactions, truncate_at="1997-12-31", holdout_days=181)
+    with pytest.raises(ParamsError, match="truncate_at=1998-07-01 must be before the end of the data"):
+        lapse_backtest(log.transactions, truncate_at="1998-07-01")

@@ -19,6 +19,12 @@ with (Breslow or Efron) at the fitted β, so that the residuals sum to zero and 
 is a score test of the model actually reported. Mixing them (residuals averaged over
 the risk set as in Breslow at an Efron estimate) gives a wrong statistic when many
 lifetimes are tied, as at day 0 of a lapse-rule churn table.
+
+Use Efron ties when many lifetimes are tied. In simulations with proportional hazards
+and about half the lifetimes tied at day 0 (tests/test_survival_ph.py), the Efron fit
+and its check reject at close to the nominal 5%, while the Breslow fit with its own
+consistent check rejects in every one of 20 data sets of 20,000 customers: Breslow's
+approximation of the tied risk sets, not the hazards, is then what the test detects.
 """
 from __future__ import annotations
 
