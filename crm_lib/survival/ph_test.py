@@ -74,14 +74,18 @@ def _death_contributions(time, status, x, beta, ties):
     s0 = np.cumsum(ws)
     s1 = np.cumsum(ws[:, None] * xs, axis=0)
     s2 = np.cumsum(ws[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)
-    event_times = np.unique(time[status == 1])
-    residuals = np.empty((int(status.sum()), p))
-    info = np.empty((int(status.sum()), p, p))
-    death_time = np.empty(int(status.sum()))
+    dead = np.flatnonzero(status == 1)
+    dead = dead[np.argsort(time[dead], kind="stable")]
+    event_times, starts = np.unique(time[dead], return_index=True)
+    stops = np.r_[starts[1:], len(dead)]
+    # Last row (in descending time order) with time >= t: the risk set of each event time.
+    lasts = np.searchsorted(-t_sorted, -event_times, side="right") - 1
+    residuals = np.empty((len(dead), p))
+    info = np.empty((len(dead), p, p))
+    death_time = np.empty(len(dead))
     row = 0
-    for t in event_times:
-        last = np.searchsorted(-t_sorted, -t, side="right") - 1  # last row with time >= t
-        deaths = np.flatnonzero((time == t) & (status == 1))
+    for t, last, start, stop in zip(event_times, lasts, starts, stops):
+        deaths = dead[start:stop]
         d = len(deaths)
         S0, S1, S2 = s0[last], s1[last], s2[last]
         if ties == "breslow" or d == 1:
