@@ -252,6 +252,9 @@ def test_churn_definition_invariants(tx, lapse_days):
     censored_followed = followed[~followed["churned"]]
     assert (censored_followed["duration_days"] == horizon[censored_followed.index]).all()
     assert not churn.loc[horizon < 0, "churned"].any()
+    # With event_time="lapse_recognised" every follow-up time moves by lapse_days, no more.
+    shifted = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised")
+    np.testing.assert_array_equal(shifted["duration_days"], churn["duration_days"] + lapse_days)
     churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, censoring="last_purchase")
     assert (churn["duration_days"] >= 0).all()
     assert (churn["duration_days"] <= age).all()
