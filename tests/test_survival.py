@@ -660,6 +660,9 @@ def test_cdnow_backtest_matches_the_full_window():
     assert backtest.sentence().startswith("Estimated on the data up to 1997-12-31 (23,570 customers, lapse 180 days), "
                                           "the 180-day retention is 12.4% (95% interval 11.7% to 13.1%); the window to "
                                           "1998-06-30 shows 12.8% for the same customers, within the interval.")
+    people = backtest.people_table()
+    assert people.loc[(180, "last_purchase")].tolist() == ["16.4% (16.0% to 16.9%)", "12.8%", "no"]
+    assert people.loc[(270, "recognisable")].tolist() == ["not identified", "9.2%", ""]
     with pytest.raises(ParamsError, match="give either truncate_at .* or holdout_days"):
         lapse_backtest(log.transactions, truncate_at="1997-12-31", holdout_days=181)
     with pytest.raises(ParamsError, match="truncate_at=1998-07-01 must be before the end of the data"):

@@ -438,6 +438,27 @@ class LapseBacktest:
         """The comparison table."""
         return self.table.copy()
 
+    def people_table(self) -> pd.DataFrame:
+        """The comparison for people: estimate with its interval, the full window, and whether it is covered."""
+        level = f"{1 - self.alpha:.0%}"
+
+        def estimate(row) -> str:
+            if np.isnan(row["estimate"]):
+                return "not identified"
+            return f"{row['estimate']:.1%} ({row['lower']:.1%} to {row['upper']:.1%})"
+
+        out = pd.DataFrame({
+            f"estimate to {self.truncate_at:%Y-%m-%d} ({level} interval)": self.table.apply(estimate, axis=1),
+            f"full window to {self.observation_end:%Y-%m-%d}": self.table["truth"].map(
+                lambda v: "not identified" if np.isnan(v) else f"{v:.1%}"),
+            "truth inside the interval": [
+                "" if np.isnan(row["estimate"]) or np.isnan(row["truth"]) else ("yes" if row["covered"] else "no")
+                for _, row in self.table.iterrows()
+            ],
+        }, index=self.table.index)
+        out.index = out.index.set_names(["retention at (days)", "censoring"])
+        return out
+
     def sentence(self) -> str:
         """The backtest in words: the longest horizon both windows identify, and what is not identified."""
         rows = self.table.xs("recognisable", level="censoring") if "recognisable" in self.table.index.get_level_values(
