@@ -25,9 +25,11 @@ size) or from a log of contracts with start and cancellation dates
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from crm_lib.exceptions import DataValidationError, ParamsError
 
@@ -45,6 +47,112 @@ logger = logging.getLogger(__name__)
 
 #: Contract period lengths accepted by :func:`survivors_from_contracts`.
 PERIOD_OFFSETS = {"Y": pd.DateOffset(years=1), "Q": pd.DateOffset(months=3), "M": pd.DateOffset(months=1)}
+
+
+@dataclass(frozen=True)
+class LifetimeIdentification:
+    """Whether the sBG expected lifetime E[T] = (α + β - 1) / (α - 1) is finite and identified.
+
+    Attributes
+    ----------
+    status : {"finite", "unbounded", "not identified"}
+        ``"unbounded"``: α ≤ 1, the mean is infinite (Fader & Hardie 2007: the beta
+        density of the churn probability piles up near 0, some customers almost never
+        cancel). ``"not identified"``: α > 1 but its interval reaches 1, so the data
+        cannot tell a finite mean from an infinite one.
+    expected_lifetime : float
+        E[T] in periods when ``status == "finite"``, else NaN (never a huge number).
+    alpha, beta : float
+    alpha_lower, alpha_upper : float
+        Interval of α at ``level`` (Wald on log α, as the fit's standard errors).
+    level : float
+    """
+
+    status: str
+    expected_lifetime: float
+    alpha: float
+    beta: float
+    alpha_lower: float
+    alpha_upper: float
+    level: float = 0.95
+
+    def sentence(self, period_label: str = "period") -> str:
+        """The expected lifetime, or why there is none, in words."""
+        # Enough digits to show how close to 1 an estimate is (1.0000004, not 1.00).
+        a = f"{self.alpha:.7f}" if abs(self.alpha - 1) < 5e-4 else f"{self.alpha:.3f}"
+        interval = f"{self.level:.0%} interval of α {self.alpha_lower:.2f} to {self.alpha_upper:.2f}"
+        if self.status == "finite":
+            return f"expected lifetime {self.expected_lifetime:,.1f} {period_label}s (α = {a}, {interval})"
+        if self.status == "unbounded":
+            return (f"expected lifetime unbounded: α = {a} ≤ 1, so a group of customers almost never "
+                    "cancels and the mean number of periods is infinite")
+        return (f"expected lifetime not identified: α = {a} but its {interval} includes 1, where the mean "
+                "becomes infinite, so the data cannot bound it")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with every field."""
+        return pd.DataFrame([self.__dict__])
+
+
+def lifetime_identification(
+    alpha: float,
+    beta: float,
+    *,
+    alpha_se: float | None = None,
+    alpha_interval: tuple[float, float] | None = None,
+    level: float = 0.95,
+) -> LifetimeIdentification:
+    """Is the sBG expected lifetime finite, and do the data identify it?
+
+    E[T] = (α + β - 1) / (α - 1) for α > 1 and infinite for α ≤ 1 (the mean of 1/θ
+    under a beta(α, β)). Near α = 1 the estimate explodes (α = 1.0000004 gives 7 million
+    periods), so it is reported only when the whole interval of α lies above 1.
+
+    Parameters
+    ----------
+    alpha, beta : float
+        Fitted sBG parameters.
+    alpha_se : float, optional
+        Standard error of α (delta method); the interval is α·exp(±z·se/α), a Wald
+        interval on log α, the scale the model is fitted on.
+    alpha_interval : (float, float), optional
+        An interval of α computed elsewhere (profile likelihood, bootstrap); used
+        instead of ``alpha_se``.
+    level : float
+        Confidence level of the interval.
+
+    Returns
+    -------
+    LifetimeIdentification
+
+    Raises
+    ------
+    ParamsError
+        α or β not positive, or neither ``alpha_se`` nor ``alpha_interval`` given.
+
+    Examples
+    --------
+    >>> lifetime_identification(1.0000004, 2.0, alpha_se=0.95).status
+    'not identified'
+    """
+    if not (alpha > 0 and beta > 0):
+        raise ParamsError(f"alpha={alpha!r} and beta={beta!r} must be positive sBG parameters.")
+    if alpha_interval is not None:
+        lower, upper = (float(v) for v in alpha_interval)
+    elif alpha_se is not None and np.isfinite(alpha_se):
+        z = special.ndtri(0.5 + level / 2)
+        spread = np.exp(z * float(alpha_se) / alpha)
+        lower, upper = alpha / spread, alpha * spread
+    else:
+        raise ParamsError("give alpha_se or alpha_interval: the expected lifetime cannot be judged without them.")
+    if alpha <= 1:
+        status = "unbounded"
+    elif lower <= 1:
+        status = "not identified"
+    else:
+        status = "finite"
+    value = (alpha + beta - 1) / (alpha - 1) if status == "finite" else np.nan
+    return LifetimeIdentification(status, float(value), float(alpha), float(beta), lower, upper, level)
 
 
 def fit_cohort_models(survivors: dict | pd.DataFrame) -> dict[str, ShiftedBetaGeometricFitter]:
@@ -76,6 +184,7 @@ def value_by_cohort(
     margin_per_period: float,
     discount_rate: float,
     horizon: int = 10,
+    period_label: str = "period",
 ) -> pd.DataFrame:
     """Lifetime and value of a new customer in each cohort.
 
@@ -83,18 +192,24 @@ def value_by_cohort(
     -------
     DataFrame
         Indexed by cohort: ``alpha``, ``beta``, ``retention_first_period``,
-        ``expected_lifetime`` (periods; inf when α <= 1), ``expected_periods_within_horizon``,
+        ``expected_lifetime`` (periods; inf when α <= 1), ``lifetime_status`` and
+        ``lifetime_text`` (:func:`lifetime_identification`: say "unbounded" or "not
+        identified" instead of the number when α's interval reaches 1),
+        ``expected_periods_within_horizon``,
         ``discounted_expected_lifetime`` (DEL, payments), ``clv`` (margin x DEL),
         ``derl_after_first_renewal`` (DERL of a customer with one renewal).
     """
     rows = {}
     for cohort, model in models.items():
         alpha, beta = model.params_
+        lifetime = lifetime_identification(alpha, beta, alpha_se=model.standard_errors_["alpha"])
         rows[cohort] = {
             "alpha": alpha,
             "beta": beta,
             "retention_first_period": float(sbg_retention_rate(1, alpha, beta)),
             "expected_lifetime": model.expected_lifetime(),
+            "lifetime_status": lifetime.status,
+            "lifetime_text": lifetime.sentence(period_label),
             "expected_periods_within_horizon": model.expected_lifetime(horizon),
             "discounted_expected_lifetime": model.discounted_expected_lifetime(discount_rate),
             "clv": model.customer_lifetime_value(margin_per_period, discount_rate),
@@ -294,7 +409,9 @@ def survivors_from_contracts(
 
 
 __all__ = [
+    "LifetimeIdentification",
     "ShiftedBetaGeometricFitter",
+    "lifetime_identification",
     "fit_cohort_models",
     "fit_cohorts",
     "load_survivors",

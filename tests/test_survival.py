@@ -11,6 +11,7 @@ from scipy import stats
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.survival import (
     cox_design,
+    curve_cut_note,
     cox_proportional_hazards,
     format_days,
     kaplan_meier,
@@ -52,7 +53,11 @@ def hand_log() -> pd.DataFrame:
 def test_time_to_churn_on_hand_log(hand_log):
     churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31")
     assert list(churn.index) == ["a", "b", "c", "d", "e"]
-    assert churn["duration_days"].tolist() == [19.0, 0.0, 0.0, 27.0, 15.0]
+    # e was acquired on 03-10, after 02-29 (the last day a churn could still show by 03-31
+    # with a 30-day lapse): no follow-up time. The older rule censored it at its last purchase.
+    np.testing.assert_array_equal(churn["duration_days"], [19.0, 0.0, 0.0, 27.0, np.nan])
+    old_rule = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", censoring="last_purchase")
+    assert old_rule["duration_days"].tolist() == [19.0, 0.0, 0.0, 27.0, 15.0]
     assert churn["churned"].tolist() == [True, True, True, True, False]
     assert churn["reactivated"].tolist() == [False, False, True, True, False]
     assert churn["purchases"].tolist() == [3, 1, 1, 2, 2]
@@ -66,8 +71,34 @@ def test_time_to_churn_on_hand_log(hand_log):
 
 def test_lapse_recognised_event_time(hand_log):
     churn = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised")
-    # Churned: last purchase of the spell + 30 days; censored e: observation end - first purchase.
-    assert churn["duration_days"].tolist() == [49.0, 30.0, 30.0, 57.0, 21.0]
+    # Churned: last purchase of the spell + 30 days; e has no follow-up (acquired too late).
+    np.testing.assert_array_equal(churn["duration_days"], [49.0, 30.0, 30.0, 57.0, np.nan])
+    old_rule = time_to_churn(hand_log, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised",
+                             censoring="last_purchase")
+    # The older rule: censored e at observation end - first purchase.
+    assert old_rule["duration_days"].tolist() == [49.0, 30.0, 30.0, 57.0, 21.0]
+
+
+def test_censoring_at_the_last_recognisable_day():
+    # f buys on 01-10, 02-05, 03-01 and 03-20 (gaps 26, 25, 19 days; 11 days silent at 03-31):
+    # not lapsed with N = 30. A churn shows only after more than 30 silent days, so by 03-31
+    # the last purchase day whose churn could be seen is 02-29: f is censored there, 50 days
+    # after its first purchase (the older rule: at its last purchase, day 70).
+    tx = pd.DataFrame({"customer_id": "f", "date": pd.to_datetime(["2020-01-10", "2020-02-05", "2020-03-01",
+                                                                    "2020-03-20"]), "amount": 1.0})
+    churn = time_to_churn(tx, lapse_days=30, observation_end="2020-03-31")
+    assert churn.loc["f", "duration_days"] == 50.0 and not churn.loc["f", "churned"]
+    assert time_to_churn(tx, lapse_days=30, observation_end="2020-03-31",
+                         censoring="last_purchase").loc["f", "duration_days"] == 70.0
+    recognised = time_to_churn(tx, lapse_days=30, observation_end="2020-03-31", event_time="lapse_recognised")
+    assert recognised.loc["f", "duration_days"] == 80.0
+    with pytest.raises(ParamsError, match="censoring='end' is not supported; use one of recognisable, last_purchase"):
+        time_to_churn(tx, censoring="end")
+    # Nobody followed: the estimators say why.
+    late = time_to_churn(tx.iloc[3:], lapse_days=30, observation_end="2020-03-31")
+    with pytest.raises(DataValidationError, match=r"no customer can show a churn yet: all 1 were acquired within "
+                                                  r"the last 30 days"):
+        kaplan_meier(late)
 
 
 def test_lapse_is_strictly_more_than_n_days(hand_log):
@@ -211,6 +242,20 @@ def test_churn_definition_invariants(tx, lapse_days):
     end = pd.Timestamp("2021-06-01")
     churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end)
     age = (end - churn["first_purchase"]).dt.days
+    # Followed up to the last day a churn could show: end - lapse_days - 1.
+    horizon = age - lapse_days - 1
+    assert (churn["duration_days"].isna() == (horizon < 0)).all()
+    followed = churn[horizon >= 0]
+    assert (followed["duration_days"] >= 0).all()
+    # Every churn seen happened by the censoring day; the censored are censored exactly there.
+    assert (followed["duration_days"] <= horizon[horizon >= 0]).all()
+    censored_followed = followed[~followed["churned"]]
+    assert (censored_followed["duration_days"] == horizon[censored_followed.index]).all()
+    assert not churn.loc[horizon < 0, "churned"].any()
+    # With event_time="lapse_recognised" every follow-up time moves by lapse_days, no more.
+    shifted = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised")
+    np.testing.assert_array_equal(shifted["duration_days"], churn["duration_days"] + lapse_days)
+    churn = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, censoring="last_purchase")
     assert (churn["duration_days"] >= 0).all()
     assert (churn["duration_days"] <= age).all()
     # Censored customers bought within the last lapse_days days and never lapsed.
@@ -220,7 +265,8 @@ def test_churn_definition_invariants(tx, lapse_days):
     # A churned customer who did not come back has been silent for more than lapse_days.
     gone = churn["churned"] & ~churn["reactivated"]
     assert (churn.loc[gone, "days_since_last_purchase"] > lapse_days).all()
-    recognised = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised")
+    recognised = time_to_churn(tx, lapse_days=lapse_days, observation_end=end, event_time="lapse_recognised",
+                               censoring="last_purchase")
     assert (recognised.loc[recognised["churned"], "duration_days"] >= lapse_days).all()
     assert (recognised["duration_days"] <= age + lapse_days).all()
     assert (recognised.loc[~recognised["churned"], "duration_days"] == age[~recognised["churned"]]).all()
@@ -370,14 +416,20 @@ def test_cox_unknown_collinear_and_missing_covariates():
 def test_lapse_sensitivity_on_hand_log(hand_log):
     table = lapse_sensitivity(hand_log, lapse_days=[30, 100], horizon_days=10, observation_end="2020-03-31")
     assert table.index.tolist() == [30, 100]
-    # lapse 30: durations 19, 0, 0, 27, 15+ -> S(10) = 3/5 (b and c churn at day 0).
-    assert table.loc[30, "retention_at_horizon"] == pytest.approx(0.6)
+    # lapse 30: durations 19, 0, 0, 27 (e acquired too late to be followed) -> S(10) = 2/4
+    # (b and c churn at day 0); every customer followed has churned by day 27, where the curve
+    # reaches 0 and ends.
+    assert table.loc[30, "retention_at_horizon"] == pytest.approx(0.5)
+    assert table.loc[30, "identified_until_days"] == 27.0
     assert table.loc[30, "churned_share"] == pytest.approx(0.8)
     assert table.loc[30, "reactivated_share"] == pytest.approx(0.4)
-    # lapse 100: nobody has a 100-day gap: all censored, retention 1, median not reached.
+    # lapse 100: no customer was acquired 101 days before the end: nothing is identified.
     assert table.loc[100, "churned_share"] == 0.0
-    assert table.loc[100, "retention_at_horizon"] == 1.0
-    assert np.isnan(table.loc[100, "median_days"])
+    assert np.isnan(table.loc[100, "retention_at_horizon"]) and np.isnan(table.loc[100, "median_days"])
+    # The older rule kept them all at risk: retention 1 where no churn could be seen.
+    old_rule = lapse_sensitivity(hand_log, lapse_days=[100], horizon_days=10, observation_end="2020-03-31",
+                                 censoring="last_purchase")
+    assert old_rule.loc[100, "retention_at_horizon"] == 1.0
 
 
 def test_lapse_vs_p_alive(hand_log):
@@ -429,7 +481,14 @@ def test_cdnow_time_to_churn(cdnow_churn):
     assert int(((cdnow_churn["duration_days"] == 0) & ~cdnow_churn["reactivated"] & cdnow_churn["churned"]).sum()) \
         <= one_day <= int((cdnow_churn["duration_days"] == 0).sum())
     km = kaplan_meier(cdnow_churn, group_col="first_order_band")
-    year = km.survival_at(365)["survival"]
+    # The curves end at 364 days (1998-06-30 - 181 days - 1997-01-01): 365 is not identified.
+    assert km.curves.groupby("group")["time"].max().max() == 364.0
+    assert km.survival_at(365)["survival"].isna().all()
+    note = curve_cut_note(kaplan_meier(cdnow_churn), lapse_days=180, horizon_days=365)
+    assert note.startswith("The curve ends at 364 days after the first purchase: a churn is recognised only after "
+                           "more than 180 days of silence")
+    assert "Retention at 365 days is therefore not identified by these data; at 364 days it is 6.7%." in note
+    year = km.survival_at(364)["survival"]
     # Customers whose first order was larger stay longer.
     assert year.is_monotonic_increasing
 
@@ -498,3 +557,113 @@ def test_failed_results_give_a_short_table():
     churn = pd.DataFrame({"duration_days": [1.0, 2], "churned": [True, False]})
     table = kaplan_meier(churn, group_col="segment", errors="report").table()
     assert table.loc["reason", "not available"] == "grouping column: column(s) ['segment'] not found"
+
+
+# ---------------------------------------------------------------------------------------
+# The lapse rule's Kaplan-Meier against simulation truth, and the CDNOW backtest
+# ---------------------------------------------------------------------------------------
+
+
+def _purchase_histories(n, seed, *, mean_gap=20.0, mean_life=150.0, acquisition_days=90, max_purchases=150):
+    """Customers acquired uniformly over ``acquisition_days``; each buys at Poisson rate
+    1/mean_gap until an exponential death (mean ``mean_life`` days). Whole days, from
+    day 0 = 2020-01-01. Returns (first day, purchase days as a masked 2-D array)."""
+    rng = np.random.default_rng(seed)
+    first = rng.uniform(0, acquisition_days, n)
+    life = rng.exponential(mean_life, n)
+    gaps = rng.exponential(mean_gap, (n, max_purchases))
+    gaps[:, 0] = 0.0
+    since_first = np.cumsum(gaps, axis=1)
+    alive = since_first <= life[:, None]
+    days = np.floor(first[:, None] + since_first)
+    return days, alive
+
+
+def _true_lapse_lifetimes(days, alive, lapse_days):
+    """The lapse rule applied to complete histories (no observation end; death is final):
+    the first spell runs to the purchase before the first gap of more than lapse_days."""
+    d = np.where(alive, days, np.nan)
+    gap_after = np.diff(d, axis=1, append=np.nan)
+    gap_after = np.where(np.isnan(gap_after), np.inf, gap_after)  # after the last purchase: gone for good
+    first_lapse = np.argmax(gap_after > lapse_days, axis=1)
+    return d[np.arange(len(d)), first_lapse] - d[:, 0]
+
+
+def _simulated_log(days, alive):
+    rows, cols = np.nonzero(alive)
+    return pd.DataFrame({"customer_id": rows, "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(days[rows, cols], "D"),
+                         "amount": 1.0})
+
+
+LAPSE, END, HORIZON = 90, pd.Timestamp("2020-01-01") + pd.Timedelta(days=270), 150
+
+
+@pytest.fixture(scope="module")
+def simulated_truth():
+    # S(150) of the lapse-rule lifetime on 50,000 complete histories (s.e. about 0.0016).
+    days, alive = _purchase_histories(50_000, seed=999)
+    return float(np.mean(_true_lapse_lifetimes(days, alive, LAPSE) > HORIZON))
+
+
+def _coverage(seed, truth, censoring):
+    tx = _simulated_log(*_purchase_histories(2_000, seed))
+    churn = time_to_churn(tx, lapse_days=LAPSE, observation_end=END, censoring=censoring)
+    at = kaplan_meier(churn).survival_at(HORIZON).loc["all"]
+    return at["survival"], bool(at["lower"] <= truth <= at["upper"])
+
+
+def test_lapse_rule_kaplan_meier_is_unbiased_on_one_simulated_log(simulated_truth):
+    # Observation ends on day 270, customers arrive on days 0-89, lapse 90 days: a churn can
+    # show for 90 to 179 days after the first purchase, so S(150) rests on censored customers.
+    new, covered = _coverage(seed=1, truth=simulated_truth, censoring="recognisable")
+    old, old_covered = _coverage(seed=1, truth=simulated_truth, censoring="last_purchase")
+    assert covered and abs(new - simulated_truth) < 0.03
+    assert not old_covered and old > simulated_truth + 0.03  # the older rule is biased upward
+
+
+@pytest.mark.slow
+def test_lapse_rule_kaplan_meier_interval_covers_the_truth(simulated_truth):
+    # 200 simulated logs: the 95% interval of S(150) must cover the truth in about 95% of
+    # them (binomial: 95% of 200 is 190, s.d. 3.1; accept 180 or more), and the estimates
+    # must centre on the truth (mean error within 3 s.e. of the mean).
+    results = [_coverage(seed, simulated_truth, "recognisable") for seed in range(200)]
+    estimates = np.array([r[0] for r in results])
+    covered = sum(r[1] for r in results)
+    assert covered >= 180, covered
+    assert abs(estimates.mean() - simulated_truth) < 3 * estimates.std() / np.sqrt(len(estimates))
+    old = [_coverage(seed, simulated_truth, "last_purchase")[1] for seed in range(50)]
+    assert sum(old) < 25  # the older censoring rule misses the truth most of the time
+
+
+def test_cdnow_backtest_matches_the_full_window():
+    # Issue 10: fit on CDNOW to 1997-12-31 and compare with the full window to 1998-06-30
+    # (lapse 180). Measured there: S(180) 0.164 (older rule) against 0.128 in the full
+    # window, S(270) 0.164 against 0.092.
+    from crm_lib.data import load_transactions
+    from crm_lib.datasets import CDNOW_COLUMN_MAP
+    from crm_lib.survival import lapse_backtest
+
+    log = load_transactions("embedded:CDNOW_master.txt", column_map=CDNOW_COLUMN_MAP, sep=r"\s+", date_format="%Y%m%d")
+    backtest = lapse_backtest(log.transactions, truncate_at="1997-12-31", lapse_days=180, horizons_days=(180, 270))
+    table = backtest.table
+    assert backtest.customers == 23_570
+    assert table.loc[(180, "recognisable"), "truth"] == pytest.approx(0.128, abs=0.0005)
+    assert table.loc[(270, "recognisable"), "truth"] == pytest.approx(0.092, abs=0.0005)
+    assert table.loc[(180, "last_purchase"), "estimate"] == pytest.approx(0.164, abs=0.0005)
+    assert table.loc[(270, "last_purchase"), "estimate"] == pytest.approx(0.164, abs=0.0005)
+    # The unbiased rule is within sampling error; the older one is not.
+    assert table.loc[(180, "recognisable"), "covered"]
+    assert not table.loc[(180, "last_purchase"), "covered"]
+    # Data to 1997-12-31 cannot show a 270-day lifetime (the curve ends at 183 days).
+    assert np.isnan(table.loc[(270, "recognisable"), "estimate"])
+    assert "S(270) censoring=recognisable: not identified; full window 0.092" in backtest.summary()
+    assert backtest.sentence().startswith("Estimated on the data up to 1997-12-31 (23,570 customers, lapse 180 days), "
+                                          "the 180-day retention is 12.4% (95% interval 11.7% to 13.1%); the window to "
+                                          "1998-06-30 shows 12.8% for the same customers, within the interval.")
+    people = backtest.people_table()
+    assert people.loc[(180, "last_purchase")].tolist() == ["16.4% (16.0% to 16.9%)", "12.8%", "no"]
+    assert people.loc[(270, "recognisable")].tolist() == ["not identified", "9.2%", ""]
+    with pytest.raises(ParamsError, match="give either truncate_at .* or holdout_days"):
+        lapse_backtest(log.transactions, truncate_at="1997-12-31", holdout_days=181)
+    with pytest.raises(ParamsError, match="truncate_at=1998-07-01 must be before the end of the data"):
+        lapse_backtest(log.transactions, truncate_at="1998-07-01")

@@ -42,14 +42,17 @@ def test_kaplan_meier_plot(churn):
     km = kaplan_meier(churn, group_col="cohort")
     ax = plots.plot_kaplan_meier(km)
     title, xlabel, ylabel = _labels(ax)
-    assert title == "Retention by cohort (95% bands)"
+    assert title == "Retention by cohort (95% bands; | = end of the data)"
     assert xlabel == "days since first purchase" and ylabel == "customers not yet churned (%)"
-    assert len(ax.get_lines()) == 2
+    # One step line per group, and a "|" where each curve stops above 0 (the end of the data).
+    steps = [line for line in ax.get_lines() if line.get_marker() in ("None", None, "")]
+    ends = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert len(steps) == 2 and len(ends) == int((km.curves.groupby("group")["survival"].last() > 0).sum())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         f"{g} (n={int(km.medians.loc[g, 'customers']):,})" for g in km.groups
     ]
     # Each curve starts at 100% on day 0.
-    assert all(line.get_ydata()[0] == 1.0 for line in ax.get_lines())
+    assert all(line.get_ydata()[0] == 1.0 for line in steps)
 
 
 def test_failed_results_draw_their_message(churn):

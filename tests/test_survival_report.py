@@ -14,7 +14,7 @@ from crm_lib.data import load_transactions
 from crm_lib.datasets import CDNOW_COLUMN_MAP
 from crm_lib.report.runner import run_report
 from crm_lib.retention import ShiftedBetaGeometricFitter
-from crm_lib.survival import kaplan_meier, lapse_vs_p_alive, time_to_churn
+from crm_lib.survival import kaplan_meier, lapse_backtest, lapse_vs_p_alive, time_to_churn
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -75,8 +75,18 @@ def test_retention_survival_notebook_renders_the_library_figures(small_log, tmp_
     tx = pd.read_csv(small_log, dtype={"customer_id": str}, parse_dates=["date"])
     churn = time_to_churn(tx, lapse_days=180, observation_end="1998-06-30")
     assert f"<strong>{churn['churned'].mean():.1%}</strong> of the 1,500 customers have churned" in html
-    year = kaplan_meier(churn).survival_at(365).loc["all", "survival"]
-    assert f"<strong>{year:.1%}</strong> of customers are still active 365 days after their first purchase" in html
+    # Data to 1998-06-30 with a 180-day lapse identify the curve up to 364 days only: the
+    # report says so instead of printing a 365-day retention.
+    last = kaplan_meier(churn).survival_at(364).loc["all", "survival"]
+    assert "The curve ends at 364 days after the first purchase" in html
+    assert f"Retention at 365 days is therefore not identified by these data; at 364 days it is {last:.1%}." in html
+    assert "of customers are still active 365 days" not in html
+    # The backtest on data to 1997-12-31 (backtest_days 181) against the full window.
+    backtest = lapse_backtest(tx, holdout_days=181, lapse_days=180, observation_end="1998-06-30",
+                              horizons_days=[90, 180, 270, 365])
+    assert backtest.truncate_at == pd.Timestamp("1997-12-31")
+    assert backtest.sentence() in html
+    assert "proportional hazards" in html.lower() and "Efron residuals, time scale km" in html
     # The tiny channel gets no curve, and the report says so; the others are compared.
     assert "&#x27;phone&#x27; (12 customers)" in html or "'phone' (12 customers)" in html
     assert "groups of channel (log-rank χ² = " in html
@@ -116,4 +126,7 @@ def test_contractual_example_renders_the_published_fit(tmp_path):
     clv = ShiftedBetaGeometricFitter().fit([1000, 631, 468, 382, 326, 289, 262, 241]).customer_lifetime_value(100.0, 0.1)
     assert f"a new customer is worth <strong>{clv:,.2f} USD</strong>" in html
     assert np.isfinite(clv)
+    # Both published cohorts have alpha < 1: the mean lifetime is said to be unbounded, not printed.
+    assert "expected lifetime unbounded: α = 0.668 ≤ 1" in html
+    assert "expected lifetime unbounded: α = 0.704 ≤ 1" in html
     assert html.count("data:image/png;base64,") >= 2

@@ -59,6 +59,10 @@ def plot_kaplan_meier(
                         label=f"{group} (n={int(km.medians.loc[group, 'customers']):,})")
         ax.fill_between(time, np.r_[1.0, curve["lower"].to_numpy()], np.r_[1.0, curve["upper"].to_numpy()],
                         step="post", alpha=0.2, color=lines[0].get_color(), linewidth=0)
+        if curve["survival"].iloc[-1] > 0:
+            # The curve stops where the data stop identifying it (no later churn can show yet):
+            # mark the end so it is not read as a flat tail.
+            ax.plot(time[-1], curve["survival"].iloc[-1], marker="|", markersize=12, color=lines[0].get_color())
     ax.set_xlabel("days since first purchase")
     ax.set_ylabel("customers not yet churned (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -66,7 +70,7 @@ def plot_kaplan_meier(
     right = max_days if max_days is not None else float(km.curves["time"].max())
     # A small margin left of day 0 shows the drop at day 0 (one-time buyers).
     ax.set_xlim(-0.01 * right, right)
-    ax.set_title(f"{title} ({1 - km.alpha:.0%} bands)")
+    ax.set_title(f"{title} ({1 - km.alpha:.0%} bands; | = end of the data)")
     ax.legend(title=km.group_col or None, fontsize=8)
     return ax
 
