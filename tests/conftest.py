@@ -12,6 +12,19 @@ from crm_lib.datasets import CDNOW_COLUMN_MAP
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: The pseudonym key of every test (never a key file in the home folder of whoever runs them).
+TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _private_folders(tmp_path_factory, monkeypatch):
+    """Tests get a known pseudonym key and a throwaway private folder (real-id exports)."""
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "no-key-file"))
+    monkeypatch.setenv("CRM_PRIVATE_ROOT", str(tmp_path_factory.getbasetemp() / "crm_private"))
+    monkeypatch.delenv("CRM_PRIVATE_DIR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def cdnow_log():
     """The full CDNOW log shipped with lifetimes, as the default params read it."""
