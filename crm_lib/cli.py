@@ -211,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"run": _run, "check": _check, "knobs": _knobs}[args.command](args)
-    except RunEnvironmentError as error:
+    except (RunEnvironmentError, MemoryError) as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 3
     except CRMWorkbenchError as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 2
-    except (MemoryError, OSError) as error:
+    except OSError as error:
         print(f"{type(error).__name__}: {error}; the machine stopped the run, not the data.", file=sys.stderr)
         return 3
     except KeyboardInterrupt:

@@ -221,6 +221,18 @@ def _ragged_message(path: Path, error: Exception, sep: str | None, encoding: str
     )
 
 
+def _first_undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
+    """Number and text (bad bytes escaped) of the first line ``encoding`` cannot decode."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return number, raw.decode(encoding, errors="backslashreplace").rstrip("\r\n")[:80]
+    return 0, ""
+
+
 def _read_excel(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in EXCEL_SUFFIXES:
@@ -279,11 +291,12 @@ def _read_raw(
         )
     except pd.errors.EmptyDataError:
         raise _fail(path, "the file has no header and no rows; export the transaction log again.") from None
-    except UnicodeDecodeError as error:
+    except UnicodeDecodeError:
+        line, example = _first_undecodable_line(path, text_encoding)
         raise _fail(
             path,
-            f"is not valid {text_encoding} text at byte {error.start:,} (e.g. {error.object[error.start:error.start + 4]!r}); "
-            "set encoding in params to the file's encoding (utf-8, utf-8-sig, utf-16, latin-1).",
+            f"line {line:,} is not valid {text_encoding} text (e.g. {example!r}); set encoding in params to the "
+            "file's encoding (utf-8, utf-8-sig, utf-16, latin-1) or fix the line.",
         ) from None
     except (pd.errors.ParserError, ValueError) as error:
         ragged = _ragged_message(path, error, sep, text_encoding)
