@@ -158,7 +158,8 @@ def execute_notebook(
                 cwd=str(cwd),
                 kernel_name=kernel_name,
                 progress_bar=progress_bar,
-                request_save_on_cell_execute=False,
+                # saved after every cell, so a dead kernel leaves the partial notebook
+                request_save_on_cell_execute=True,
                 log_output=False,
                 execution_timeout=timeout_seconds,
             )
