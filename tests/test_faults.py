@@ -470,3 +470,34 @@ def test_only_merges_and_the_key_never_appears_in_any_output(shop, capsys, caplo
         for path in folder.rglob("*"):
             if path.is_file():
                 assert key.encode() not in path.read_bytes(), path
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_key_file_created_once_owner_only_and_reused(tmp_path, monkeypatch, caplog):
+    from crm_lib.keys import keyed_pseudonyms, load_key
+
+    monkeypatch.delenv("CRM_PSEUDONYM_KEY")
+    key_file = tmp_path / "home" / ".config" / "crm-workbench" / "pseudonym.key"
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY_FILE", str(key_file))
+    with caplog.at_level("INFO"):
+        first = load_key()
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert str(key_file) in caplog.text and first.decode() not in caplog.text
+    assert load_key() == first
+    ids = [f"{i:05d}" for i in range(1, 23571)]
+    pseudonyms = keyed_pseudonyms(ids)
+    assert pseudonyms.str.len().eq(16).all() and not pseudonyms.duplicated().any()
+    # the public-salt attack of issue 11: hashing the known id space with the old default salt
+    old = {hashlib.sha256(b"crm-workbench" + i.encode()).hexdigest()[:10]: i for i in ids}
+    assert not any(p[:10] in old for p in pseudonyms)
+
+
+def test_short_key_is_refused_without_showing_it(monkeypatch):
+    from crm_lib.keys import PseudonymKeyError, load_key
+
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY", "hunter2")
+    with pytest.raises(PseudonymKeyError) as raised:
+        load_key()
+    assert "hunter2" not in str(raised.value) and "at least 16 characters" in str(raised.value)
