@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"failed run written to {result.index_path} (the last good report is unchanged)", file=sys.stderr)
         return 1
-    print(result.index_path.resolve())
+    print(os.path.abspath(result.index_path))  # the published name, not the version folder behind it
     return 0
 
 

@@ -59,11 +59,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def new_staging(parent: Path, name: str) -> Path:
-    """A fresh owner-only staging folder for run ``name`` in ``parent``."""
+def new_staging(parent: Path, name: str, *, private: bool = False) -> Path:
+    """A fresh staging folder for run ``name`` in ``parent`` (owner-only when ``private``)."""
     parent.mkdir(parents=True, exist_ok=True)
     staging = parent / f".{name}{STAGING_MARK}{os.getpid()}-{secrets.token_hex(3)}"
-    staging.mkdir(mode=0o700)
+    staging.mkdir(mode=0o700 if private else 0o777)
     return staging
 
 

@@ -414,7 +414,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         remove_stale_staging(parent, name)
     data_path = resolve_run_data_path(params)
     staging = new_staging(output_dir, name)
-    private_staging = new_staging(runs_dir, name)
+    private_staging = new_staging(runs_dir, name, private=True)
     try:
         carried = (
             _carry_over(output_dir / name, runs_dir / name, staging, private_staging, {nb.stem for nb in notebooks})
