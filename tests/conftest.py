@@ -16,13 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _private_folders(tmp_path_factory, monkeypatch):
-    """Tests get a known pseudonym key and a throwaway private folder (real-id exports)."""
-    monkeypatch.setenv("CRM_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
-    monkeypatch.setenv("CRM_PSEUDONYM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "no-key-file"))
-    monkeypatch.setenv("CRM_PRIVATE_ROOT", str(tmp_path_factory.getbasetemp() / "crm_private"))
-    monkeypatch.delenv("CRM_PRIVATE_DIR", raising=False)
+@pytest.fixture(scope="session", autouse=True)
+def _private_folders(tmp_path_factory):
+    """Tests get a known pseudonym key and a throwaway private folder (real-id exports).
+
+    Session-scoped so that it is in place before module-scoped report runs start: no test
+    may create a key file in the home folder or write into the project's .crm_private.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CRM_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+    patch.setenv("CRM_PSEUDONYM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "no-key-file"))
+    patch.setenv("CRM_PRIVATE_ROOT", str(tmp_path_factory.getbasetemp() / "crm_private"))
+    patch.delenv("CRM_PRIVATE_DIR", raising=False)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
