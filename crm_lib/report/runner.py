@@ -87,7 +87,7 @@ DATA_KNOBS = {
 
 #: Knobs whose values are secrets (the salt of pseudonymous ids): never written to the
 #: index or the manifest, or the pseudonyms in the reports could be reversed.
-SECRET_KNOB_MARKERS = ("salt", "secret", "password", "token")
+SECRET_KNOB_MARKERS = ("salt", "secret", "password", "token", "pseudonym_key", "api_key")
 
 
 def redact(parameters: dict[str, Any]) -> dict[str, Any]:
