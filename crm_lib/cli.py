@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,17 @@ exit status:
   0  every notebook succeeded and the report was published
   1  a notebook failed: the other notebooks still ran, the failed run is in
      reports/<run name>.failed/ and the last good reports/<run name>/ is untouched
-  2  the params file or the input data is invalid: nothing was run or written
+  2  the params file, the input data or the pseudonym key is invalid or missing:
+     nothing was run or written
+  3  the environment stopped the run (disk full, no permission, out of memory,
+     another run of the same name in progress): the last good report is untouched
+  130  interrupted (Ctrl-C or SIGTERM): staging folders removed, nothing published
+
+reviewers get reports/<run name>/ (HTML, index, manifest: no ids, no key); executed
+notebooks and files with real customer ids go to .crm_private/runs/<run name>/
+(git-ignored, owner-only). Pseudonyms are HMAC-SHA256 under the key in
+$CRM_PSEUDONYM_KEY or ~/.config/crm-workbench/pseudonym.key (created on first use;
+$CRM_PSEUDONYM_KEY_FILE moves it).
 
 examples:
   crm-workbench run params/cdnow.yaml
@@ -84,7 +95,21 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=int,
         metavar="SECONDS",
-        help="fail a notebook whose single cell runs longer than this (default: no limit)",
+        default=1800,
+        help="fail a notebook whose single cell runs longer than this (default: %(default)s; 0: no limit)",
+    )
+    run.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=4 * 3600,
+        metavar="SECONDS",
+        help="kill a notebook that runs longer than this in all (default: %(default)s; 0: no limit)",
+    )
+    run.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="when a run of the same name is in progress, wait for it (default: exit with status 3)",
     )
     run.add_argument(
         "--progress-bar",
@@ -140,7 +165,9 @@ def _run(args: argparse.Namespace) -> int:
         only=args.only,
         kernel_name=args.kernel,
         progress_bar=progress_bar,
-        timeout_seconds=args.timeout,
+        timeout_seconds=args.timeout or None,
+        notebook_timeout_seconds=args.notebook_timeout or None,
+        wait=args.wait,
         on_progress=say,
     )
     failed = [nb for nb in result.notebooks if not nb.ok]
@@ -152,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"failed run written to {result.index_path} (the last good report is unchanged)", file=sys.stderr)
         return 1
-    print(result.index_path.resolve())
+    print(os.path.abspath(result.index_path))  # the published name, not the version folder behind it
     return 0
 
 
@@ -160,6 +187,8 @@ def _check(args: argparse.Namespace) -> int:
     from crm_lib.context import DATA_KNOBS, calibration_end_for, resolve_data_path
     from crm_lib.data import load_transactions
     from crm_lib.report.params import load_run_params
+    from crm_lib.exceptions import DataValidationError
+    from crm_lib.report.runner import degenerate_problems
 
     params = load_run_params(args.params, args.notebooks_dir)  # also checks knob types and ranges
     print(f"{args.params}: run '{params.run_name}', notebooks {', '.join(nb.stem for nb in params.notebooks)}")
@@ -175,6 +204,9 @@ def _check(args: argparse.Namespace) -> int:
         rule = "set in the params" if knobs["calibration_end"] is not None else "the middle of the window"
         print(f"  calibration  {log.observation_start:%Y-%m-%d} to {end:%Y-%m-%d} ({rule}); holdout to "
               f"{log.observation_end:%Y-%m-%d}")
+    problems = degenerate_problems(log, knobs, [nb.stem for nb in params.notebooks])
+    if problems:
+        raise DataValidationError(" ".join(problems))
     return 0
 
 
@@ -221,11 +253,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # nbconvert's note that figures have no alt text would be printed once per notebook.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
+    from crm_lib.report.publish import RunEnvironmentError
+
     try:
         return {"run": _run, "check": _check, "knobs": _knobs, "params": _params}[args.command](args)
+    except (RunEnvironmentError, MemoryError) as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 3
     except CRMWorkbenchError as error:
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"{type(error).__name__}: {error}; the machine stopped the run, not the data.", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted: staging folders removed, nothing published.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

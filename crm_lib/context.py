@@ -50,6 +50,10 @@ DATA_KNOBS = {
     "negative_amounts": "negative_amounts",
     "zero_amounts": "zero_amounts",
     "time_unit": "time_unit",
+    "encoding": "encoding",
+    "decimal": "decimal",
+    "timezone": "timezone",
+    "max_input_bytes": "max_input_bytes",
 }
 
 #: The knobs the context objects depend on, with their defaults (equal to the notebooks'

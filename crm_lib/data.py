@@ -24,7 +24,13 @@ after observation end     ``drop``          always: they lie outside the study w
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
+import gzip
 import logging
+import os
+import re
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,6 +51,9 @@ NEGATIVE_RULES = ("drop", "keep")
 ZERO_RULES = ("keep", "drop")
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+OTHER_SPREADSHEET_SUFFIXES = {".xls", ".xlsb", ".ods", ".numbers"}
+DECIMAL_MARKS = (".", ",")
 
 
 #: Units of the per-customer summary and the models: days, weeks (Monday to Sunday), hours.
@@ -292,7 +301,148 @@ def _fail(path: Path, message: str) -> DataValidationError:
     return DataValidationError(f"{path.name}: {message}")
 
 
-def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
+class InputTooLargeError(DataValidationError, MemoryError):
+    """The file would not fit in memory (exit status 3: the machine, not the data)."""
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the process can still use (``MemAvailable`` on Linux), or None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_size(path: Path, max_input_bytes: int | None) -> None:
+    """Refuse a file that cannot be read into memory, before reading it.
+
+    Text read as strings takes about 12 times its size in memory (pandas object columns),
+    a gzip file about 5 times more, Parquet about 6 times its compressed size.
+    """
+    size = path.stat().st_size
+    suffixes = [s.lower() for s in path.suffixes]
+    factor = 6 if path.suffix.lower() in PARQUET_SUFFIXES else 12 * (5 if ".gz" in suffixes else 1)
+    if max_input_bytes is not None and size > int(max_input_bytes):
+        raise InputTooLargeError(
+            f"{path.name}: the file is {size:,} bytes, more than max_input_bytes={int(max_input_bytes):,}; "
+            "raise max_input_bytes in params, or read a sample or a shorter period."
+        )
+    available = available_memory_bytes()
+    if max_input_bytes is None and available is not None and size * factor > available:
+        raise InputTooLargeError(
+            f"{path.name}: the file is {size / 1e9:.2f} GB; reading it needs about {size * factor / 1e9:.1f} GB "
+            f"of memory and {available / 1e9:.1f} GB are available. Convert it to Parquet with only the needed "
+            "columns, read a shorter period, or run on a machine with more memory."
+        )
+
+
+def _sample(path: Path, size: int = 1 << 16) -> bytes:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        return handle.read(size)
+
+
+def detect_encoding(path: Path, encoding: str | None = None) -> str:
+    """The text encoding of ``path``: ``encoding`` if given, else from its first 64 KiB.
+
+    A byte-order mark gives UTF-8-with-BOM or UTF-16; NUL bytes without one UTF-16-LE/BE;
+    text that decodes as UTF-8 is UTF-8; anything else is read as Latin-1 (every byte is
+    a character, so the values are shown as they are).
+
+    Raises
+    ------
+    DataValidationError
+        An unknown encoding name, or a binary file (ZIP/Excel, OLE, other) named as text.
+    """
+    if encoding not in (None, "", "auto"):
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise _fail(path, f"encoding={encoding!r} is not a known text encoding; use utf-8, utf-8-sig, "
+                        "utf-16, latin-1 or 'auto'.") from None
+    head = _sample(path)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(b"PK\x03\x04"):
+        raise _fail(path, "is a ZIP archive (an Excel .xlsx file renamed?), not text; name it .xlsx to read "
+                    "its first sheet, or save it as CSV.")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _fail(path, "is an old Excel (.xls, 97-2003) or other OLE file, not text; save it as .xlsx or CSV.")
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > len(head) // 4:
+            return "utf-16-be" if even > odd else "utf-16-le"
+        raise _fail(path, "is a binary file, not a text transaction log; export it as CSV or Parquet.")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < (1 << 16))
+        return "utf-8"
+    except UnicodeDecodeError:
+        logger.info("%s: not UTF-8, read as Latin-1 (set encoding in params to choose)", path.name)
+        return "latin-1"
+
+
+def _ragged_message(path: Path, error: Exception, sep: str | None, encoding: str) -> str | None:
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    if not match:
+        return None
+    expected, line, saw = (int(g) for g in match.groups())
+    example = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding=encoding, errors="replace") as handle:
+            for number, text in enumerate(handle, start=1):
+                if number == line:
+                    example = text.rstrip("\r\n")[:80]
+                    break
+    return (
+        f"line {line:,} has {saw} fields where the header has {expected} (e.g. {example!r}); every row must "
+        f"have the header's columns: check csv_separator (now {sep or ','!r}) or fix the row."
+    )
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
+    """Number and text (bad bytes escaped) of the first line ``encoding`` cannot decode."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return number, raw.decode(encoding, errors="backslashreplace").rstrip("\r\n")[:80]
+    return 0, ""
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in EXCEL_SUFFIXES:
+        raise _fail(path, f"'{suffix}' spreadsheets are not read; save the sheet as .xlsx or CSV.")
+    try:
+        import openpyxl  # noqa: F401 - pandas' engine for .xlsx
+    except ImportError:
+        raise _fail(path, "is an Excel file and openpyxl is not installed; `pip install openpyxl` or save the "
+                    "sheet as CSV.") from None
+    try:
+        return pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", na_values=[""], keep_default_na=False)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as error:
+        raise _fail(path, f"cannot be read as an Excel workbook ({type(error).__name__}: {error}); save the "
+                    "first sheet as CSV.") from None
+
+
+def _read_raw(
+    path: Path,
+    sep: str | None,
+    *,
+    encoding: str | None = None,
+    max_input_bytes: int | None = None,
+) -> pd.DataFrame:
     if not path.exists():
         raise _fail(
             path,
@@ -303,8 +453,17 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
         raise _fail(path, f"is a folder, not a file ({path}); point data_path at a CSV or Parquet file.")
     if path.stat().st_size == 0:
         raise _fail(path, "the file is empty (0 bytes); export the transaction log again.")
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return pd.read_parquet(path)
+    _check_size(path, max_input_bytes)
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise _fail(path, f"is not a readable Parquet file ({type(error).__name__}: {str(error)[:120]}); "
+                        "export it again or as CSV.") from None
+    if suffix in EXCEL_SUFFIXES or suffix in OTHER_SPREADSHEET_SUFFIXES:
+        return _read_excel(path)
+    text_encoding = detect_encoding(path, encoding)
     # Read as text: customer ids keep their leading zeros, and bad dates or amounts are
     # reported with the value as it stands in the file.
     try:
@@ -314,26 +473,83 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
             dtype=str,
             keep_default_na=False,
             na_values=[""],
+            encoding=text_encoding,
             engine="c" if sep in (None, ",", ";", "\t", "|", r"\s+") else "python",
         )
     except pd.errors.EmptyDataError:
         raise _fail(path, "the file has no header and no rows; export the transaction log again.") from None
+    except UnicodeDecodeError:
+        line, example = _first_undecodable_line(path, text_encoding)
+        raise _fail(
+            path,
+            f"line {line:,} is not valid {text_encoding} text (e.g. {example!r}); set encoding in params to the "
+            "file's encoding (utf-8, utf-8-sig, utf-16, latin-1) or fix the line.",
+        ) from None
+    except (pd.errors.ParserError, ValueError) as error:
+        ragged = _ragged_message(path, error, sep, text_encoding)
+        raise _fail(path, ragged or f"cannot be parsed as delimited text ({str(error)[:160]}); check csv_separator "
+                    f"(now {sep or ','!r}) and the quoting of the file.") from None
 
 
 def _example(values: pd.Series) -> str:
     return repr(values.iloc[0]) if len(values) else "''"
 
 
-def _parse_dates(raw: pd.Series, path: Path, column: str, date_format: str | None, n: int) -> pd.Series:
-    text = raw.astype("string") if raw.dtype == object or pd.api.types.is_string_dtype(raw) else None
-    if text is None and pd.api.types.is_datetime64_any_dtype(raw):
+EPOCH_FORMATS = ("%s", "epoch", "unix")
+
+
+def _date_hint(date_format: str | None) -> str:
+    if date_format:
+        return f"the expected format is date_format={date_format!r}: fix the rows or change date_format in params."
+    return "set date_format in params (e.g. '%Y%m%d' or '%d/%m/%Y') or fix the rows."
+
+
+def _to_datetime(text: pd.Series, path: Path, column: str, date_format: str | None, timezone: str | None) -> pd.Series:
+    """Text to naive datetimes; offsets kept on the local calendar date unless ``timezone`` is set."""
+    if date_format in EPOCH_FORMATS:
+        seconds = pd.to_numeric(text, errors="coerce")
+        dates = pd.to_datetime(seconds, unit="s", errors="coerce", utc=True)
+        return dates.dt.tz_convert(timezone).dt.tz_localize(None) if timezone else dates.dt.tz_localize(None)
+    offsets = text.str.contains(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$", regex=True,
+                                na=False)
+    try:
+        if offsets.any() and timezone:
+            return pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True).dt.tz_convert(
+                timezone).dt.tz_localize(None)
+        if offsets.any():
+            # Keep the wall-clock time where the purchase happened: converting to UTC would move
+            # late-evening purchases to the next day (and past observation_end).
+            text = text.where(~offsets, text.str.replace(r"\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$", "", regex=True))
+            date_format = None if date_format and "%z" in date_format else date_format
+        return pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce")
+    except (ValueError, TypeError) as error:
+        raise _fail(
+            path,
+            f"column '{column}' cannot be read with date_format={date_format!r} ({error}; e.g. {_example(text.dropna())}); "
+            "use a strftime format such as '%Y-%m-%d', or 'epoch' for seconds since 1970.",
+        ) from None
+
+
+def _parse_dates(
+    raw: pd.Series, path: Path, column: str, date_format: str | None, n: int, timezone: str | None = None
+) -> pd.Series:
+    if timezone:
+        try:
+            pd.Timestamp("2000-01-01", tz=timezone)
+        except Exception:  # noqa: BLE001 - pytz/zoneinfo raise different types for an unknown zone
+            raise DataValidationError(
+                f"timezone={timezone!r} is not a time zone name; use e.g. 'UTC' or 'Europe/Berlin', "
+                "or leave it empty to keep each purchase's local calendar date."
+            ) from None
+    if pd.api.types.is_datetime64_any_dtype(raw):
         dates = raw
+        if getattr(dates.dt, "tz", None) is not None:
+            dates = dates.dt.tz_convert(timezone) if timezone else dates
+            dates = dates.dt.tz_localize(None)
+    elif pd.api.types.is_numeric_dtype(raw) and date_format in EPOCH_FORMATS:
+        dates = _to_datetime(raw.astype("string"), path, column, date_format, timezone)
     else:
-        dates = pd.to_datetime(
-            raw if text is None else text.str.strip(),
-            format=date_format or "ISO8601" if text is not None else None,
-            errors="coerce",
-        )
+        dates = _to_datetime(raw.astype("string").str.strip(), path, column, date_format, timezone)
     bad = dates.isna()
     if bad.any():
         examples = raw[bad]
@@ -343,37 +559,63 @@ def _parse_dates(raw: pd.Series, path: Path, column: str, date_format: str | Non
             f"column '{column}' has {int(bad.sum()):,} of {n:,} values that are not dates"
             + (f" ({missing:,} of them empty)" if missing else "")
             + f" (e.g. {_example(examples.dropna()) if missing < len(examples) else 'an empty cell'}); "
-            + (
-                f"the expected format is date_format={date_format!r}: fix the rows or change date_format in params."
-                if date_format
-                else "set date_format in params (e.g. '%Y%m%d' or '%d/%m/%Y') or fix the rows."
-            ),
+            + _date_hint(date_format),
         )
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     return dates.astype("datetime64[ns]")
 
 
-def _parse_numbers(raw: pd.Series, path: Path, column: str, canonical: str, n: int) -> pd.Series:
+def _parse_numbers(raw: pd.Series, path: Path, column: str, canonical: str, n: int, decimal: str = ".") -> pd.Series:
+    if decimal not in DECIMAL_MARKS:
+        raise DataValidationError(f"decimal={decimal!r} is not a decimal mark; use '.' or ','.")
     if pd.api.types.is_numeric_dtype(raw):
         numbers = raw.astype(float)
         bad = numbers.isna()
     else:
         text = raw.astype("string").str.strip()
+        if decimal == ",":
+            # 1.234,56 -> 1234.56: the dots are thousands separators when a comma is the decimal mark.
+            text = text.where(~text.str.contains(",", na=False), text.str.replace(".", "", regex=False))
+            text = text.str.replace(",", ".", regex=False)
         numbers = pd.to_numeric(text, errors="coerce").astype(float)
         bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         examples = raw[bad]
         empty = int(examples.isna().sum())
         shown = _example(examples.dropna()) if empty < len(examples) else "an empty cell"
+        comma = decimal == "." and examples.dropna().astype(str).str.fullmatch(r"-?[\d.]*\d,\d+").any()
         raise _fail(
             path,
             f"column '{column}' ({canonical}) has {int(bad.sum()):,} of {n:,} values that are not numbers"
             + (f" ({empty:,} of them empty)" if empty else "")
-            + f" (e.g. {shown}); remove currency symbols and thousands separators, use '.' for decimals, "
-            "or drop the rows.",
+            + f" (e.g. {shown}); "
+            + ("the values use a decimal comma: set decimal: ',' in params." if comma else
+               "remove currency symbols and thousands separators, set decimal ('.' or ',') in params, "
+               "or drop the rows."),
         )
     return numbers
+
+
+def normalise_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Customer ids as text, with ``1.0`` written as ``1`` (a float export of an integer id).
+
+    Returns the ids and the mask of the rows that were rewritten (counted in the
+    data-quality table). Leading zeros are kept: ``007`` and ``7`` stay two customers.
+
+    Examples
+    --------
+    >>> normalise_ids(pd.Series(["1", "1.0", "007"]))[0].tolist()
+    ['1', '1', '007']
+    """
+    if pd.api.types.is_float_dtype(ids):
+        whole = ids.notna() & (ids == np.floor(ids))
+        text = ids.astype("string")
+        text = text.where(~whole, ids[whole].astype("int64").astype("string") if whole.any() else text)
+        return text.str.strip(), whole
+    text = ids.astype("string").str.strip()
+    decimal = text.str.fullmatch(r"-?\d+\.0+", na=False)
+    if decimal.any():
+        text = text.where(~decimal, text.str.replace(r"\.0+$", "", regex=True))
+    return text, decimal
 
 
 def load_transactions(
@@ -387,6 +629,10 @@ def load_transactions(
     negative_amounts: str = "drop",
     zero_amounts: str = "keep",
     time_unit: str = DEFAULT_TIME_UNIT,
+    encoding: str | None = None,
+    decimal: str = ".",
+    timezone: str | None = None,
+    max_input_bytes: int | None = None,
 ) -> TransactionLog:
     """Read a transaction log from CSV or Parquet, validate it and apply the data rules.
 
@@ -416,6 +662,18 @@ def load_transactions(
         What to do with rows whose amount is below zero (returns, refunds).
     zero_amounts : {"keep", "drop"}
         What to do with rows whose amount is exactly zero.
+    encoding : str, optional
+        Text encoding (``utf-8``, ``utf-8-sig``, ``utf-16``, ``latin-1``, ...); detected
+        from the file by default (:func:`detect_encoding`).
+    decimal : {".", ","}
+        Decimal mark of the amounts; with ``","`` dots are thousands separators.
+    timezone : str, optional
+        Time zone to convert dates with a UTC offset to (``"Europe/Berlin"``). By default
+        each purchase keeps its local calendar date (the offset is dropped), so an evening
+        purchase is not moved to the next day.
+    max_input_bytes : int, optional
+        Refuse files larger than this; by default a file is refused when reading it would
+        need more memory than is available.
 
     Returns
     -------
@@ -426,7 +684,9 @@ def load_transactions(
     ------
     DataValidationError
         Missing or empty file, missing column, unparseable dates, missing customer ids,
-        non-numeric amounts (or quantity / cost), or an unknown rule.
+        non-numeric amounts (or quantity / cost), an unknown rule, a binary or
+        undecodable file, ragged rows (with the line number), a file too large for memory
+        (:class:`InputTooLargeError`).
 
     Examples
     --------
@@ -455,7 +715,7 @@ def load_transactions(
         )
     mapping.update(column_map or {})
 
-    raw = _read_raw(path, sep)
+    raw = _read_raw(path, sep, encoding=encoding, max_input_bytes=max_input_bytes)
     n = len(raw)
     if n == 0:
         raise _fail(path, f"the file has a header ({', '.join(map(str, raw.columns))}) but no rows; export the log again.")
@@ -478,7 +738,7 @@ def load_transactions(
 
     out = pd.DataFrame(index=raw.index)
     ids = raw[mapping["customer_id"]]
-    ids_text = ids.astype("string").str.strip()
+    ids_text, decimal_ids = normalise_ids(ids)
     missing_ids = ids_text.isna() | (ids_text == "")
     if missing_ids.any():
         first = int(np.flatnonzero(missing_ids.to_numpy())[0])
@@ -488,14 +748,14 @@ def load_transactions(
             f"(e.g. data row {first + 1:,}); drop those rows or fill in the customer ids.",
         )
     out["customer_id"] = ids_text.astype(str)
-    out["date"] = _parse_dates(raw[mapping["date"]], path, mapping["date"], date_format, n)
-    out["amount"] = _parse_numbers(raw[mapping["amount"]], path, mapping["amount"], "amount", n)
+    out["date"] = _parse_dates(raw[mapping["date"]], path, mapping["date"], date_format, n, timezone)
+    out["amount"] = _parse_numbers(raw[mapping["amount"]], path, mapping["amount"], "amount", n, decimal)
     for canonical in present_optional:
         column = mapping.get(canonical, canonical)
         if canonical == "channel":
             out["channel"] = raw[column].astype("string").fillna("(missing)").astype(str)
         else:
-            out[canonical] = _parse_numbers(raw[column], path, column, canonical, n)
+            out[canonical] = _parse_numbers(raw[column], path, column, canonical, n, decimal)
 
     observation_start = out["date"].min()
     last_date = out["date"].max()
@@ -516,6 +776,8 @@ def load_transactions(
         checks.append({"check": check, "rows": rows, "share_of_rows": rows / n, "example": example, "rule": rule})
 
     record("rows read", None, "", count=n)
+    record("customer ids written as decimals (1.0)", pd.Series(decimal_ids.to_numpy(dtype=bool), index=out.index),
+           "read as whole numbers: 1.0 and 1 are one customer")
     duplicated = out.duplicated(keep="first")
     record(
         "exact duplicate rows",

@@ -2,13 +2,19 @@
 
 These files are the only place where real customer ids leave the analysis: the HTML
 report shows pseudonymous ids (:func:`crm_lib.segments.pseudonymize`), and each file
-carries both so that a row of the report can be found in it. Files are written to
-``export_dir`` (a notebook parameter; ``""`` means the notebook's working directory,
-which the runner sets to the report folder being built).
+carries both so that a row of the report can be found in it.
+
+Files with real ids are written only under the *private folder*, never next to the HTML
+given to reviewers: ``.crm_private/runs/<run>/`` when the runner executes the notebook
+(it sets ``CRM_PRIVATE_DIR`` and makes it the working directory), otherwise
+``<project>/.crm_private/lab/`` (a notebook opened in Lab or run with papermill).
+``export_dir`` is a path relative to that folder; an absolute path or one with ``..``
+is refused. The folder is git-ignored and owner-only (0700).
 """
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +25,63 @@ from crm_lib.exceptions import DataValidationError, ParamsError
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("csv", "parquet")
+PRIVATE_DIR_ENV = "CRM_PRIVATE_DIR"
+PRIVATE_ROOT_ENV = "CRM_PRIVATE_ROOT"
+PRIVATE_FOLDER = ".crm_private"
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The project folder: the first of ``start`` (the working directory) and its parents
+    holding ``pyproject.toml`` and ``notebooks/``; the working directory if none does."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def private_root() -> Path:
+    """``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private`` (not created)."""
+    value = os.environ.get(PRIVATE_ROOT_ENV)
+    return Path(value).resolve() if value else project_root() / PRIVATE_FOLDER
+
+
+def private_dir() -> Path:
+    """The folder real-id files of this notebook run go to, created owner-only.
+
+    ``CRM_PRIVATE_DIR`` (set by the runner to ``.crm_private/runs/<run>/`` being built), or
+    ``<project>/.crm_private/lab`` for a notebook run outside the runner.
+    """
+    value = os.environ.get(PRIVATE_DIR_ENV)
+    folder = Path(value).resolve() if value else private_root() / "lab"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def private_path(*parts: str | Path) -> Path:
+    """``parts`` joined under :func:`private_dir`, refusing ``..`` and absolute paths outside
+    :func:`private_root`.
+
+    Examples
+    --------
+    >>> private_path("exports", "customer_value.csv")  # doctest: +SKIP
+    PosixPath('/home/me/crm/.crm_private/lab/exports/customer_value.csv')
+
+    Raises
+    ------
+    ParamsError
+        A part that is absolute or climbs out with ``..`` (e.g. ``export_dir='../../tmp'``).
+    """
+    relative = Path(*[str(p) for p in parts if str(p)]) if any(str(p) for p in parts) else Path()
+    root = private_root().resolve()
+    if relative.is_absolute() and ".." not in relative.parts and (relative == root or root in relative.parents):
+        return relative
+    if relative.is_absolute() or ".." in relative.parts or str(relative).startswith("~"):
+        raise ParamsError(
+            f"export path {str(relative)!r} leaves the private folder; set export_dir / the file name in params "
+            "to a relative path without '..' (files with real ids stay under .crm_private/)."
+        )
+    return private_dir() / relative
 
 
 def export_customer_actions(
@@ -35,7 +98,8 @@ def export_customer_actions(
     actions : DataFrame
         Indexed by the real ``customer_id`` (from :func:`crm_lib.segments.customer_actions`).
     export_dir : str or Path
-        Folder to write to (created if missing); ``""`` is the current directory.
+        Folder to write to, relative to the private folder (created if missing); ``""``
+        is the private folder itself (see :func:`private_dir`).
     basename : str
         File name without suffix.
     formats : iterable of {"csv", "parquet"}
@@ -49,7 +113,7 @@ def export_customer_actions(
     Raises
     ------
     ParamsError
-        An unknown format, or an ``export_dir`` that is an existing file.
+        An unknown format, an ``export_dir`` that is an existing file, absolute or has ``..``.
     DataValidationError
         An index without customer ids or with repeated ids.
 
@@ -73,7 +137,7 @@ def export_customer_actions(
             f"actions: {int(actions.index.duplicated().sum()):,} customer ids appear more than once "
             f"(e.g. {actions.index[actions.index.duplicated()][0]!r}); one row per customer is expected."
         )
-    folder = Path(export_dir) if str(export_dir) else Path.cwd()
+    folder = private_path(export_dir)
     if folder.exists() and not folder.is_dir():
         raise ParamsError(f"export_dir={str(export_dir)!r} is a file, not a folder; set export_dir in params to a folder.")
     folder.mkdir(parents=True, exist_ok=True)

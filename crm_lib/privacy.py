@@ -1,13 +1,12 @@
 """Pseudonymous customer ids for reports: the salt, the pseudonyms and hiding ids in a table.
 
-*Pseudonymous ids* are the first ``length`` hex characters of ``sha256(salt + customer_id)``:
-stable for a given salt, not reversible without it. The HTML reports show only these; the
+*Pseudonymous ids* are the first ``length`` hex characters of
+``HMAC-SHA256(key, customer_id)`` (:mod:`crm_lib.keys`): stable for a given secret key, not
+reversible without it. The HTML reports show only these; the
 per-customer export files (:mod:`crm_lib.export`) carry both so that a row can be found.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any, Iterable
 
 import pandas as pd
@@ -17,42 +16,28 @@ from crm_lib.exceptions import ParamsError
 __all__ = ["hide_customer_ids", "pseudonymize", "resolve_salt"]
 
 
-def resolve_salt(salt: str) -> str:
-    """The salt itself, or for ``"env:NAME"`` the value of environment variable NAME.
+def resolve_salt(salt: str | None = None) -> bytes:
+    """The secret pseudonym key (the salt is replaced by it; see :mod:`crm_lib.keys`).
 
-    Keeping the salt in the environment keeps it out of the params file, the report's
-    index and its manifest.
-
-    Raises
-    ------
-    ParamsError
-        ``env:NAME`` names a variable that is not set or empty.
+    A ``salt`` argument is ignored: a salt from params was published with the executed
+    notebooks and its public default made every pseudonym reversible.
     """
-    if isinstance(salt, str) and salt.startswith("env:"):
-        name = salt[4:]
-        value = os.environ.get(name, "")
-        if not value:
-            raise ParamsError(
-                f"pseudonym_salt={salt!r} reads environment variable {name!r}, which is not set; "
-                f"export {name}=<secret text> before running the report, or put the salt itself in params."
-            )
-        return value
-    return salt
+    from crm_lib.keys import load_key
+
+    return load_key()
 
 
-def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) -> pd.Series:
-    """Stable pseudonymous ids: the first ``length`` hex characters of sha256(salt + id).
+def pseudonymize(customer_ids: Iterable[Any], salt: str | None = None, *, length: int = 16) -> pd.Series:
+    """Stable pseudonymous ids: HMAC-SHA256 of each id under the secret key (:mod:`crm_lib.keys`).
 
     Parameters
     ----------
     customer_ids : iterable
         Real customer ids (converted to str).
-    salt : str
-        Secret text from the params (``pseudonym_salt``), or ``"env:NAME"`` to read it
-        from an environment variable; the same salt gives the same pseudonyms in every
-        run, a different salt unlinkable ones.
+    salt : str, optional
+        Ignored (kept so that old calls still work): the key replaces the salt.
     length : int
-        Hex characters kept (10 = 40 bits; collisions are checked).
+        Hex characters kept, 16..64 (64 bits or more; collisions are checked).
 
     Returns
     -------
@@ -62,25 +47,13 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) ->
     Raises
     ------
     ParamsError
-        An empty salt (anyone could hash known ids and re-identify customers), a length
-        outside 6..64, or two ids with the same pseudonym (use a longer length).
-
-    Examples
-    --------
-    >>> pseudonymize(["00001"], salt="s").str.len().tolist()
-    [10]
+        No pseudonym key (the message says how to set one), a length outside 16..64,
+        or two ids with the same pseudonym.
     """
-    salt = resolve_salt(salt)
-    if not isinstance(salt, str) or not salt:
-        raise ParamsError(
-            "pseudonym_salt is empty; set it in params to a secret text (e.g. a random word) so that the ids "
-            "shown in the report cannot be re-computed from known customer ids."
-        )
-    if not 6 <= length <= 64:
-        raise ParamsError(f"pseudonym length={length} must be between 6 and 64 hex characters.")
+    from crm_lib.keys import keyed_pseudonyms
+
     ids = [str(c) for c in customer_ids]
-    salted = salt.encode()
-    hashed = [hashlib.sha256(salted + c.encode()).hexdigest()[:length] for c in ids]
+    hashed = keyed_pseudonyms(ids, length=length).to_numpy()
     series = pd.Series(hashed, index=pd.Index(ids, name="customer_id"), name="pseudonymous_id", dtype=object)
     if series.duplicated().any() and not series.index.duplicated().any():
         first = series[series.duplicated(keep=False)]
@@ -92,7 +65,7 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str, *, length: int = 10) ->
 
 
 def hide_customer_ids(
-    data: pd.DataFrame | pd.Series, salt: str, *, column: str | None = None, values: bool = False
+    data: pd.DataFrame | pd.Series, salt: str | None = None, *, column: str | None = None, values: bool = False
 ) -> pd.DataFrame | pd.Series:
     """A copy of ``data`` for a report: real customer ids replaced by their pseudonyms.
 
@@ -101,8 +74,8 @@ def hide_customer_ids(
     data : DataFrame or Series
         Holds real customer ids in its index (the default), in ``column``, or in its
         values (a Series with ``values=True``).
-    salt : str
-        As in :func:`pseudonymize`.
+    salt : str, optional
+        Ignored, as in :func:`pseudonymize` (the secret key replaces it).
     column : str, optional
         Column of ``data`` that holds the ids.
     values : bool

@@ -12,6 +12,26 @@ from crm_lib.datasets import CDNOW_COLUMN_MAP
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: The pseudonym key of every test (never a key file in the home folder of whoever runs them).
+TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_folders(tmp_path_factory):
+    """Tests get a known pseudonym key and a throwaway private folder (real-id exports).
+
+    Session-scoped so that it is in place before module-scoped report runs start: no test
+    may create a key file in the home folder or write into the project's .crm_private.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CRM_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+    patch.setenv("CRM_PSEUDONYM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "no-key-file"))
+    patch.setenv("CRM_PRIVATE_ROOT", str(tmp_path_factory.getbasetemp() / "crm_private"))
+    patch.delenv("CRM_PRIVATE_DIR", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def cdnow_log():
     """The full CDNOW log shipped with lifetimes, as the default params read it."""

@@ -78,7 +78,7 @@ def test_notebook_04_states_the_computed_figures(small_cdnow_run):
 
 def test_notebook_04_writes_the_customer_table_next_to_the_report(small_cdnow_run):
     result, _ = small_cdnow_run
-    table = pd.read_parquet(result.report_dir / "customers.parquet")
+    table = pd.read_parquet(result.private_dir / "customers.parquet")
     assert len(table) == 3000
     assert {"p_alive", "expected_purchases", "clv"} <= set(table.columns)
     assert table["p_alive"].between(0, 1).all() and (table["clv"] >= 0).all()
@@ -87,7 +87,7 @@ def test_notebook_04_writes_the_customer_table_next_to_the_report(small_cdnow_ru
 def test_notebook_04_shows_pseudonymous_ids_only(small_cdnow_run):
     result, _ = small_cdnow_run
     html = (result.report_dir / "04_lifetime_value.html").read_text()
-    table = pd.read_parquet(result.report_dir / "customers.parquet")
+    table = pd.read_parquet(result.private_dir / "customers.parquet")
     pseudonyms = pseudonymize(table.index, "crm-workbench")
     # The P(alive) history names its customer by pseudonym.
     named = re.search(r"Customer <strong>([0-9a-f]+)</strong> \(pseudonymous id\)", html)

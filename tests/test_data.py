@@ -150,3 +150,79 @@ def test_everything_filtered_out(write_csv):
     path = write_csv(HEADER + "1,2020-03-01,3\n")
     with pytest.raises(DataValidationError, match=r"no rows are left after the data rules"):
         load_transactions(path, column_map=MAP, observation_end="2020-01-01")
+
+
+# --- encodings, spreadsheets, decimal marks, time zones, ids (issue 11 item 5) -------------------
+
+TZ_LOG = "customer,day,spend\n1,2021-01-31T23:30:00+02:00,10\n2,2021-01-31T20:00:00-05:00,5\n1,2021-02-01 10:00:00Z,3\n"
+CMAP = {"customer_id": "customer", "date": "day", "amount": "spend"}
+PLAIN = "customer,day,spend\n1,2021-01-04,10.5\n2,2021-01-10,30\n\u00e9mile,2021-02-01,5\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "latin-1"])
+def test_encodings_are_detected(tmp_path, encoding):
+    path = tmp_path / "t.csv"
+    path.write_bytes(PLAIN.encode(encoding))
+    log = load_transactions(path, column_map=CMAP)
+    assert sorted(log.transactions["customer_id"].unique()) == ["1", "2", "\u00e9mile"]
+    assert log.transactions["amount"].sum() == pytest.approx(45.5)
+
+
+def test_decimal_comma_knob(write_csv):
+    path = write_csv("customer;day;spend\n1;2021-01-04;1.234,50\n2;2021-01-05;12,5\n")
+    log = load_transactions(path, column_map=CMAP, sep=";", decimal=",")
+    assert log.transactions["amount"].tolist() == [1234.5, 12.5]
+
+
+def test_excel_workbook_is_read(tmp_path):
+    frame = pd.DataFrame({"customer": ["007", "8"], "day": ["2021-01-04", "2021-02-01"], "spend": ["1.5", "2"]})
+    frame.to_excel(tmp_path / "t.xlsx", index=False)
+    log = load_transactions(tmp_path / "t.xlsx", column_map=CMAP)
+    assert log.transactions["customer_id"].tolist() == ["007", "8"]  # leading zeros kept
+    assert log.transactions["amount"].sum() == pytest.approx(3.5)
+
+
+def test_offsets_keep_the_local_calendar_date_by_default(write_csv):
+    log = load_transactions(write_csv(TZ_LOG), column_map=CMAP)
+    # 23:30 at +02:00 on 31 January is 21:30 UTC the same day; 20:00 at -05:00 is 01:00 UTC on
+    # 1 February: UTC would move that purchase to the next day (and past an end of 31 January).
+    assert log.transactions.sort_values("amount")["date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2021-02-01 10:00", "2021-01-31 20:00", "2021-01-31 23:30"]
+    kept = load_transactions(write_csv(TZ_LOG), column_map=CMAP, observation_end="2021-01-31")
+    assert kept.n_transactions == 2
+
+
+def test_offsets_converted_to_a_timezone_knob(write_csv):
+    log = load_transactions(write_csv(TZ_LOG), column_map=CMAP, timezone="UTC")
+    assert log.transactions.sort_values("amount")["date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2021-02-01 10:00", "2021-02-01 01:00", "2021-01-31 21:30"]
+
+
+def test_ids_written_as_decimals_are_one_customer(write_csv):
+    path = write_csv("customer,day,spend\n1,2021-01-04,1\n1.0,2021-01-05,2\n2.00,2021-01-06,3\n007,2021-01-07,4\n1.5,2021-01-08,5\n")
+    log = load_transactions(path, column_map=CMAP)
+    assert sorted(log.transactions["customer_id"].unique()) == ["007", "1", "1.5", "2"]
+    row = log.quality.set_index("check").loc["customer ids written as decimals (1.0)"]
+    assert row["rows"] == 2 and "data row 2" in row["example"]
+
+
+def test_float_ids_from_parquet_are_whole_numbers(tmp_path):
+    frame = pd.DataFrame({"customer": [1.0, 2.0, 1.0], "day": pd.to_datetime(["2021-01-01", "2021-01-02", "2021-02-01"]),
+                          "spend": [1.0, 2.0, 3.0]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    log = load_transactions(tmp_path / "t.parquet", column_map=CMAP)
+    assert log.n_customers == 2 and sorted(log.transactions["customer_id"].unique()) == ["1", "2"]
+
+
+def test_epoch_seconds(write_csv):
+    log = load_transactions(write_csv("customer,day,spend\n1,1609459200,1\n2,1609545600,2\n"), column_map=CMAP,
+                            date_format="%s")
+    assert log.transactions["date"].dt.strftime("%Y-%m-%d").tolist() == ["2021-01-01", "2021-01-02"]
+
+
+def test_size_guard_uses_available_memory(write_csv, monkeypatch):
+    import crm_lib.data as data
+
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 100)
+    with pytest.raises(MemoryError, match=r"t.csv: the file is 0.00 GB; reading it needs about 0.0 GB of memory"):
+        load_transactions(write_csv(PLAIN, "t.csv"), column_map=CMAP)

@@ -149,12 +149,20 @@ def test_failed_notebook_keeps_last_good_report(workspace, capsys):
     assert "RuntimeError: planted failure" in failed_index
     # the other notebook still ran and rendered
     assert (workspace / "reports" / "tiny.failed" / "01_data_overview.html").exists()
-    # no staging folders left behind
-    assert sorted(p.name for p in (workspace / "reports").iterdir()) == ["tiny", "tiny.failed"]
+    # no staging folders left behind (hidden .<name>.v-* folders are the published versions)
+    assert _visible(workspace / "reports") == ["tiny", "tiny.failed"]
+    assert not list((workspace / "reports").glob("*staging*"))
+    # reviewers get HTML only: executed notebooks are in the private folder
+    assert not list(good.glob("*.ipynb"))
 
     # a later good run publishes and clears the stale failed folder
     assert _cli(workspace, "good.yaml") == 0
-    assert sorted(p.name for p in (workspace / "reports").iterdir()) == ["tiny"]
+    assert _visible(workspace / "reports") == ["tiny"]
+    assert not list((workspace / "reports").glob(".tiny.failed*"))
+
+
+def _visible(folder):
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def test_bad_data_stops_before_anything_is_written(workspace, capsys):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_lib.exceptions import DataValidationError, ParamsError
-from crm_lib.export import export_customer_actions, read_customer_actions
+from crm_lib.export import export_customer_actions, private_dir, read_customer_actions
 from crm_lib.segments import (
     DEFAULT_SEGMENT_RULES,
     active_passive_loyalty,
@@ -317,7 +317,7 @@ def test_active_passive_exact_and_winback_list(log):
     assert loyalty.counts.loc["passive", "share_of_long_lived"] == pytest.approx(1 / 3)
     assert loyalty.counts.loc["active", "value"] == pytest.approx(860)
     listed = loyalty.winback_list(salt="pepper")
-    expected_id = hashlib.sha256(b"pepper0007").hexdigest()[:10]
+    expected_id = pseudonymize(["0007"]).iloc[0]
     assert listed.index.tolist() == [expected_id]
     assert "0007" not in listed.to_string()
     # A long silence that is short in absolute days is not yet passive.
@@ -373,15 +373,17 @@ def test_segment_migration_exact(log):
 # --------------------------------------------------------------- pseudonyms and export
 
 
-def test_pseudonyms_are_stable_salted_and_match_sha256():
-    # FIPS 180-2 test vector: sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.
-    assert pseudonymize(["c"], salt="ab").tolist() == ["ba7816bf8f"]
-    first = pseudonymize(["0001", "0002"], salt="s1")
-    assert first.equals(pseudonymize(["0001", "0002"], salt="s1"))
-    assert not (first.to_numpy() == pseudonymize(["0001", "0002"], salt="s2").to_numpy()).any()
-    assert pseudonymize([1], salt="s1").iloc[0] == pseudonymize(["1"], salt="s1").iloc[0]
-    with pytest.raises(ParamsError, match="pseudonym_salt is empty; set it in params"):
-        pseudonymize(["0001"], salt="")
+def test_pseudonyms_are_keyed_hmac_sha256(monkeypatch):
+    # RFC 2104 HMAC computed by the standard library, independently of crm_lib.keys.
+    import hmac
+
+    expected = hmac.new(b"test-key-0123456789abcdef", b"0001", hashlib.sha256).hexdigest()[:16]
+    first = pseudonymize(["0001", "0002"])
+    assert first.iloc[0] == expected
+    assert first.equals(pseudonymize(["0001", "0002"], salt="ignored: the key replaces the salt"))
+    assert pseudonymize([1]).iloc[0] == pseudonymize(["1"]).iloc[0]
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY", "another-key-0123456789")
+    assert not (first.to_numpy() == pseudonymize(["0001", "0002"]).to_numpy()).any()
 
 
 def test_export_round_trip_csv_and_parquet(log, tmp_path):
@@ -392,25 +394,30 @@ def test_export_round_trip_csv_and_parquet(log, tmp_path):
     # G is passive but of low value: no win-back; F: high value, active -> retain.
     assert actions.loc[IDS["G"], "recommended_action"] == "let go / win back"
     assert actions.loc[IDS["F"], "recommended_action"] == "retain"
-    paths = export_customer_actions(actions, tmp_path / "exports")
+    paths = export_customer_actions(actions, "exports")  # under the private folder
+    assert paths["csv"].parent == private_dir() / "exports"
     assert sorted(paths) == ["csv", "parquet"]
     for path in paths.values():
         back = read_customer_actions(path)
         pd.testing.assert_frame_equal(back, actions, check_dtype=path.suffix == ".parquet")
         assert back.index.tolist()[:2] == ["0001", "0002"]  # leading zeros kept
-        assert back.loc["0007", "pseudonymous_id"] == hashlib.sha256(b"pepper0007").hexdigest()[:10]
+        assert back.loc["0007", "pseudonymous_id"] == pseudonymize(["0007"]).iloc[0]
 
 
 def test_export_errors(log, tmp_path):
-    blocker = tmp_path / "file.txt"
+    blocker = private_dir() / "file.txt"
     blocker.write_text("x")
     table = pd.DataFrame({"segment": ["a"]}, index=pd.Index(["1"], name="customer_id"))
     with pytest.raises(ParamsError, match="is a file, not a folder; set export_dir in params"):
-        export_customer_actions(table, blocker)
+        export_customer_actions(table, "file.txt")
+    with pytest.raises(ParamsError, match="leaves the private folder"):
+        export_customer_actions(table, tmp_path)
+    with pytest.raises(ParamsError, match="leaves the private folder"):
+        export_customer_actions(table, "../../escape")
     with pytest.raises(ParamsError, match=r"export formats \['xlsx'\] not supported"):
-        export_customer_actions(table, tmp_path, formats=["xlsx"])
+        export_customer_actions(table, "", formats=["xlsx"])
     with pytest.raises(DataValidationError, match="the index is named None, not 'customer_id'"):
-        export_customer_actions(table.reset_index(drop=True), tmp_path)
+        export_customer_actions(table.reset_index(drop=True), "")
 
 
 def test_win_back_recommended_for_passive_high_value(log):
@@ -439,14 +446,6 @@ def test_cdnow_single_purchasers_all_score_f1():
     assert distribution.sum().tolist() == [23570] * 3
     assert segment_profile(seg)["customers"].sum() == 23570
     assert segment_profile(seg)["share_of_revenue"].sum() == pytest.approx(1.0)
-
-
-def test_salt_from_environment(monkeypatch):
-    monkeypatch.setenv("SHOP_SALT", "pepper")
-    assert pseudonymize(["0007"], salt="env:SHOP_SALT").iloc[0] == hashlib.sha256(b"pepper0007").hexdigest()[:10]
-    monkeypatch.delenv("SHOP_SALT")
-    with pytest.raises(ParamsError, match="reads environment variable 'SHOP_SALT', which is not set; export SHOP_SALT="):
-        pseudonymize(["0007"], salt="env:SHOP_SALT")
 
 
 def test_migration_default_calibration_end_is_mid_window(log):

@@ -60,7 +60,7 @@ def test_segmentation_notebook_renders_computed_figures(tmp_path, monkeypatch):
         "run_name: shop\nnotebooks: [02_segmentation]\nparameters:\n"
         "  data_path: data/shop.csv\n  column_map: {customer_id: client, date: day, amount: spend}\n"
         "  csv_separator: ','\n  date_format: '%Y-%m-%d'\n  calibration_end: '2021-12-31'\n"
-        "  pseudonym_salt: test-salt\n  loyalty_min_relationship_days: 200\n  winback_list_size: 3\n"
+        "  loyalty_min_relationship_days: 200\n  winback_list_size: 3\n"
         # 60 customers do not identify Pareto/NBD's drop-out without a small penalty.
         "  penalizer_coef: 0.001\n"
         # The model and the margin are set, so the sentences below do not depend on the holdout winner.
@@ -104,9 +104,9 @@ def test_segmentation_notebook_renders_computed_figures(tmp_path, monkeypatch):
     assert len(top) > 0
     for pseudonym in top.index:
         assert pseudonym in text
-    actions = read_customer_actions(result.report_dir / "customer_actions.parquet")
+    actions = read_customer_actions(result.private_dir / "customer_actions.parquet")
     assert len(actions) == 60 and actions.index.str.startswith("CUST-").all()
     assert actions.loc[actions["pseudonymous_id"] == top.index[0]].index[0] in seg.customers.index
     assert pseudonymize(actions.index, "test-salt").tolist() == actions["pseudonymous_id"].tolist()
-    pd.testing.assert_frame_equal(read_customer_actions(result.report_dir / "customer_actions.csv"), actions,
+    pd.testing.assert_frame_equal(read_customer_actions(result.private_dir / "customer_actions.csv"), actions,
                                   check_dtype=False)

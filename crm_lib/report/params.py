@@ -213,3 +213,69 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -
         parameters=dict(parameters),
         declared=declared,
     )
+
+
+# ------------------------------------------------------------------ path confinement
+
+#: Suffixes the runner gives its own folders; a run name ending in one could delete or
+#: shadow another run's (a good run of X removes X.failed).
+RESERVED_RUN_SUFFIXES = (".failed", ".staging", ".lock", ".old", ".link", ".v")
+#: Knobs that name a file or folder the notebooks write to (must stay in the private folder).
+OUTPUT_PATH_KNOB_ENDINGS = ("_dir", "_name", "_file")
+
+
+def check_run_name(run_name: str, source: str) -> None:
+    """Refuse a run name with a separator, a leading dot, '..' or a reserved suffix.
+
+    Raises
+    ------
+    ParamsError
+        Naming the key ``run_name`` and the rule.
+    """
+    bad = (
+        not RUN_NAME_PATTERN.match(run_name)
+        or "/" in run_name or "\\" in run_name or ".." in run_name
+        or any(run_name.endswith(s) or f"{s}-" in run_name for s in RESERVED_RUN_SUFFIXES)
+    )
+    if bad:
+        raise ParamsError(
+            f"{source}: run_name {run_name!r} is not allowed: use letters, digits, '_', '-' and single dots, "
+            f"without a path separator and not ending in {', '.join(RESERVED_RUN_SUFFIXES)} (used by the runner)."
+        )
+
+
+def check_notebook_confinement(notebooks: list[Path], notebooks_dir: Path, source: str) -> None:
+    """Refuse a listed notebook that resolves outside ``notebooks_dir`` (``../``, symlinks).
+
+    Raises
+    ------
+    ParamsError
+        Naming the key ``notebooks`` and the entry.
+    """
+    root = Path(notebooks_dir).resolve()
+    for notebook in notebooks:
+        resolved = Path(notebook).resolve()
+        if resolved.parent != root:
+            raise ParamsError(
+                f"{source}: notebooks entry '{Path(notebook).stem}' resolves to {resolved}, outside {root}; "
+                "list notebooks by name only (e.g. - 01_data_overview)."
+            )
+
+
+def check_output_knobs(parameters: dict[str, Any], source: str) -> None:
+    """Refuse output-path knobs (``export_dir``, ``*_name``, ``*_file``) that leave the private folder.
+
+    Raises
+    ------
+    ParamsError
+        An absolute path or one with ``..``, naming the key.
+    """
+    for key, value in parameters.items():
+        if key == "data_path" or not key.endswith(OUTPUT_PATH_KNOB_ENDINGS) or not isinstance(value, str):
+            continue
+        path = Path(value)
+        if path.is_absolute() or value.startswith("~") or ".." in path.parts:
+            raise ParamsError(
+                f"{source}: parameter '{key}' = {value!r} points outside the private run folder; "
+                "use a relative path without '..' (files with real ids are written under .crm_private/runs/<run>/)."
+            )

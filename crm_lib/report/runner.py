@@ -1,52 +1,82 @@
 """A whole run: params file in, ``reports/<run name>/`` out, published atomically.
 
-1. The params file is checked against the notebooks' knobs, and the input data is
-   loaded and validated once, before anything runs: bad input stops the run with a
-   clear error and nothing is written.
-2. Every notebook is executed with Papermill in a staging folder (the notebooks' working
-   directory, so files they export land next to the report) and rendered to HTML. A
-   failing notebook does not stop the others.
-3. The index and the manifest are written.
-4. If every notebook succeeded, the staging folder replaces ``reports/<run name>/``;
-   otherwise it becomes ``reports/<run name>.failed/`` and the last good report stays.
+1. The params file is checked against the notebooks' knobs and confined (notebooks only
+   from the notebooks folder, output paths only under the private folder, run names
+   without separators or reserved suffixes); the pseudonym key is found (or created);
+   the input data is loaded and validated once. Any problem stops the run (exit 2)
+   before anything is written.
+2. One lock per run name: a second run of the same name exits with a message or waits.
+3. Every notebook is executed with Papermill in the *private* staging folder
+   ``.crm_private/runs/.<run>.staging-*`` (its working directory, so real-id exports and
+   the executed notebooks land there, never in the reviewers' folder) and rendered to
+   HTML in the report staging folder. A failing notebook does not stop the others.
+4. The index and the manifest are written; ``--only`` merges the new pages into the last
+   good report.
+5. Both staging folders are published by an atomic symlink swap
+   (:mod:`crm_lib.report.publish`) as ``<run>`` when every notebook succeeded, otherwise
+   as ``<run>.failed`` and the last good report stays. SIGTERM cleans up like Ctrl-C;
+   staging folders of killed runs are removed by the next run.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import nbformat
+import pandas as pd
 
+from crm_lib.context import DATA_KNOBS
 from crm_lib.data import load_transactions
 from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
-from crm_lib.exceptions import ParamsError
-from crm_lib.report.execute import NotebookRun, execute_notebook, make_reproducible
+from crm_lib.exceptions import DataValidationError, ParamsError
+from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_FOLDER, PRIVATE_ROOT_ENV
+from crm_lib.keys import load_key, refuse_salt_knob
+from crm_lib.report.execute import (
+    DEFAULT_CELL_TIMEOUT_SECONDS,
+    DEFAULT_NOTEBOOK_TIMEOUT_SECONDS,
+    NotebookRun,
+    execute_notebook,
+    kill_kernels,
+    make_reproducible,
+)
 from crm_lib.report.index import manifest_json, package_versions, render_index
-from crm_lib.report.params import RunParams, load_run_params
+from crm_lib.report.params import (
+    RunParams,
+    check_notebook_confinement,
+    check_output_knobs,
+    check_run_name,
+    load_run_params,
+)
+from crm_lib.report.publish import (
+    ENVIRONMENT_ERRNOS,
+    RunEnvironmentError,
+    environment_error,
+    new_staging,
+    publish,
+    remove_published,
+    remove_stale_staging,
+    run_lock,
+)
 from crm_lib.report.render import render_html
 
 logger = logging.getLogger(__name__)
 
 #: Notebook knob -> keyword of :func:`crm_lib.data.load_transactions`.
-DATA_KNOBS = {
-    "column_map": "column_map",
-    "csv_separator": "sep",
-    "date_format": "date_format",
-    "observation_end": "observation_end",
-    "duplicate_rows": "duplicate_rows",
-    "negative_amounts": "negative_amounts",
-    "zero_amounts": "zero_amounts",
-}
+# The loader knobs and their keyword names: one table, in crm_lib.context.
 
 
 #: Knobs whose values are secrets (the salt of pseudonymous ids): never written to the
 #: index or the manifest, or the pseudonyms in the reports could be reversed.
-SECRET_KNOB_MARKERS = ("salt", "secret", "password", "token")
+SECRET_KNOB_MARKERS = ("salt", "secret", "password", "token", "pseudonym_key", "api_key")
 
 
 def redact(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +100,8 @@ class RunResult:
     published : bool
         True when every notebook succeeded and the report replaced the previous one.
     manifest : dict
+    private_dir : Path
+        ``.crm_private/runs/<run name>[.failed]/``: executed notebooks and real-id exports.
     """
 
     run_name: str
@@ -77,6 +109,7 @@ class RunResult:
     notebooks: list[NotebookRun]
     published: bool
     manifest: dict[str, Any] = field(default_factory=dict)
+    private_dir: Path | None = None
 
     @property
     def index_path(self) -> Path:
@@ -114,7 +147,50 @@ def resolve_run_data_path(params: RunParams) -> str | None:
     return str(resolve_data_path(value, base_dir=params.path.parent.resolve()))
 
 
-def check_data(params: RunParams) -> dict[str, Any] | None:
+#: Notebooks that compare customers (segments, models, lifetimes): one customer is not enough.
+MULTI_CUSTOMER_NOTEBOOKS = ("02_segmentation", "03_retention_survival", "04_lifetime_value", "05_loyalty_profit")
+
+
+def degenerate_problems(log: Any, knobs: dict[str, Any], notebooks: list[str]) -> list[str]:
+    """Why a valid log still cannot make the listed reports (one message per report).
+
+    A log on a single day, of a single customer, or without data after
+    ``calibration_end`` passes validation but makes a report crash half-way (01 took the
+    last of zero KPI periods); these are found before anything runs.
+    """
+    tx = log.transactions
+    days = tx["date"].dt.normalize().nunique()
+    customers = tx["customer_id"].nunique()
+    problems = []
+    where = f"{log.path.name}: {len(tx):,} rows of {customers:,} customer(s) on {days:,} day(s)"
+    example = f"e.g. {tx['date'].min():%Y-%m-%d}"
+    if days < 2:
+        problems.append(f"{where} ({example}): every report needs purchases on at least two days.")
+    period = knobs.get("kpi_period", "M")
+    if "01_data_overview" in notebooks and days >= 2:
+        try:
+            periods = tx["date"].dt.to_period(period).nunique()
+        except (ValueError, TypeError):
+            periods = 2
+        if periods < 2:
+            problems.append(f"{where} ({example}): 01_data_overview needs at least two kpi_period={period!r} "
+                            "periods; use a longer log or a shorter kpi_period.")
+    for name in MULTI_CUSTOMER_NOTEBOOKS:
+        if name in notebooks and customers < 2:
+            problems.append(f"{where}: {name} compares customers and needs at least two; use the whole log.")
+    calibration_end = knobs.get("calibration_end")
+    if "04_lifetime_value" in notebooks and calibration_end and days >= 2:
+        end = pd.Timestamp(calibration_end)
+        if not log.observation_start < end < log.observation_end:
+            problems.append(
+                f"{where}: 04_lifetime_value has no second period: calibration_end={calibration_end!r} is not "
+                f"inside the window {log.observation_start:%Y-%m-%d} to {log.observation_end:%Y-%m-%d}; move it "
+                "inside or leave it empty (mid-window)."
+            )
+    return problems
+
+
+def check_data(params: RunParams, notebooks: list[str] | None = None) -> dict[str, Any] | None:
     """Load and validate the run's input data once; its facts for the index and manifest.
 
     Raises
@@ -128,6 +204,9 @@ def check_data(params: RunParams) -> dict[str, Any] | None:
     knobs = params.effective()
     kwargs = {keyword: knobs[knob] for knob, keyword in DATA_KNOBS.items() if knob in knobs}
     log = load_transactions(data_path, **kwargs)
+    problems = degenerate_problems(log, knobs, notebooks or [nb.stem for nb in params.notebooks])
+    if problems:
+        raise DataValidationError(" ".join(problems))
     return {
         "file": log.path.name,
         "path": str(log.path),
@@ -151,14 +230,88 @@ def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
     return default
 
 
-def _replace_dir(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target``, replacing it; the old one is removed only after the swap."""
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    source.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
+#: Words in a notebook's source that mean it shows pseudonymous ids (so it needs the key).
+PSEUDONYM_MARKERS = ("pseudonym", "hide_customer_ids", "winback_list", "customer_actions(")
+
+
+def uses_pseudonyms(notebooks: list[Path]) -> bool:
+    """Whether any of ``notebooks`` computes pseudonymous ids."""
+    return any(marker in nb.read_text(encoding="utf-8") for nb in notebooks for marker in PSEUDONYM_MARKERS)
+
+
+def default_private_root(notebooks_dir: str | Path) -> Path:
+    """``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private`` (the notebooks folder's parent)."""
+    value = os.environ.get(PRIVATE_ROOT_ENV)
+    return Path(value).resolve() if value else Path(notebooks_dir).resolve().parent / PRIVATE_FOLDER
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the body, SIGTERM (a cron job's ``kill``) raises KeyboardInterrupt like Ctrl-C,
+    so the same clean-up runs; kernels started by this process are killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        kill_kernels()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def environment_errors(doing: str) -> Iterator[None]:
+    """Turn a full disk, a missing permission or exhausted memory into :class:`RunEnvironmentError`."""
+    try:
+        yield
+    except MemoryError:
+        raise RunEnvironmentError(
+            f"out of memory while trying to {doing}; close other programs, use a machine with more memory "
+            "or a smaller data set."
+        ) from None
+    except OSError as error:
+        if error.errno in ENVIRONMENT_ERRNOS:
+            raise environment_error(error, doing) from None
+        raise
+
+
+def _select(params: RunParams, only: list[str] | None) -> list[Path]:
+    notebooks = params.notebooks
+    if not only:
+        return notebooks
+    wanted = {name.removesuffix(".ipynb") for name in only}
+    unknown = wanted - {nb.stem for nb in notebooks}
+    if unknown:
+        raise ParamsError(
+            f"{params.path}: --only names {sorted(unknown)}, not in its notebooks list "
+            f"({', '.join(nb.stem for nb in notebooks)})."
+        )
+    return [nb for nb in notebooks if nb.stem in wanted]
+
+
+def _carry_over(target: Path, private_target: Path, staging: Path, private_staging: Path,
+                rerun: set[str]) -> dict[str, dict[str, Any]]:
+    """Copy the last good report's pages (and private files) of notebooks not rerun; their entries."""
+    manifest_path = target / "manifest.json"
+    if not manifest_path.is_file():
+        return {}
+    previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+    kept = {}
+    for entry in previous.get("notebooks", []):
+        if entry["name"] in rerun or not (target / entry["html"]).is_file():
+            continue
+        shutil.copy2(target / entry["html"], staging / entry["html"])
+        kept[entry["name"]] = {**entry, "carried_over": True}
+    if private_target.is_dir():
+        shutil.copytree(private_target, private_staging, dirs_exist_ok=True)
+    return kept
 
 
 def run_report(
@@ -169,7 +322,10 @@ def run_report(
     only: list[str] | None = None,
     kernel_name: str | None = None,
     progress_bar: bool = False,
-    timeout_seconds: int | None = None,
+    timeout_seconds: int | None = DEFAULT_CELL_TIMEOUT_SECONDS,
+    notebook_timeout_seconds: float | None = DEFAULT_NOTEBOOK_TIMEOUT_SECONDS,
+    private_root: str | Path | None = None,
+    wait: bool = False,
     on_progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Execute and render every notebook of a params file; publish when all succeed.
@@ -179,17 +335,25 @@ def run_report(
     params_path : str or Path
         The params file (``params/cdnow.yaml``).
     output_dir : str or Path
-        Folder of the reports; the run writes ``<output_dir>/<run name>/``.
+        Folder of the reports; the run publishes ``<output_dir>/<run name>/`` (HTML only).
     notebooks_dir : str or Path
-        Folder of the notebooks.
+        Folder of the notebooks; no notebook is run from anywhere else.
     only : list of str, optional
-        Run only these notebooks of the file (by name).
+        Run only these notebooks of the file (by name); their pages are merged into the
+        last good report, which keeps the others.
     kernel_name : str, optional
         Jupyter kernel; defaults to the notebook's (``python3``, this interpreter).
     progress_bar : bool
         Show Papermill's per-cell progress bar.
     timeout_seconds : int, optional
-        Longest a single cell may run.
+        Longest a single cell may run (default 1800 s; None: no limit).
+    notebook_timeout_seconds : float, optional
+        Longest a whole notebook may run (default 4 h; None: no limit).
+    private_root : str or Path, optional
+        The private folder (default ``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private``):
+        executed notebooks and real-id exports go to ``<private_root>/runs/<run name>/``.
+    wait : bool
+        When another run of the same name is in progress, wait for it instead of exiting.
     on_progress : callable, optional
         Called with one line of progress per step (the CLI prints them).
 
@@ -200,101 +364,120 @@ def run_report(
     Raises
     ------
     ParamsError, DataValidationError
-        Before anything runs or is written.
+        Before anything runs or is written (exit status 2).
+    RunEnvironmentError
+        Another run of the same name, a full disk, no permission (exit status 3).
     """
     say = on_progress or logger.info
     params = load_run_params(params_path, notebooks_dir)
-    notebooks = params.notebooks
-    if only:
-        wanted = {name.removesuffix(".ipynb") for name in only}
-        unknown = wanted - {nb.stem for nb in notebooks}
-        if unknown:
-            raise ParamsError(
-                f"{params.path}: --only names {sorted(unknown)}, not in its notebooks list "
-                f"({', '.join(nb.stem for nb in notebooks)})."
-            )
-        notebooks = [nb for nb in notebooks if nb.stem in wanted]
+    source = str(params.path)
+    check_run_name(params.run_name, source)
+    check_notebook_confinement(params.notebooks, Path(notebooks_dir), source)
+    refuse_salt_knob(params.parameters, source)
+    check_output_knobs(params.parameters, source)
+    notebooks = _select(params, only)
+    output_dir = Path(output_dir).resolve()
+    private = Path(private_root).resolve() if private_root else default_private_root(notebooks_dir)
+    if uses_pseudonyms(notebooks):
+        load_key(forbidden=[Path(notebooks_dir).resolve().parent, output_dir, private])
     say(f"checking the input data of {params.path} ...")
-    data = check_data(params)
+    data = check_data(params, [nb.stem for nb in notebooks])
     if data:
         say(f"data: {data['file']}: {data['rows_used']:,} transactions, {data['customers']:,} customers, "
             f"{data['observation_start']} to {data['observation_end']}")
-    data_path = resolve_run_data_path(params)
+    with terminate_as_interrupt(), environment_errors("write the report"):
+        runs_dir = private / "runs"
+        runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private.chmod(0o700)
+        with run_lock(runs_dir, params.run_name, wait=wait, say=say):
+            return _run_locked(params, notebooks, data, output_dir, runs_dir, private, say,
+                               kernel_name=kernel_name, progress_bar=progress_bar, only=bool(only),
+                               timeout_seconds=timeout_seconds, notebook_timeout_seconds=notebook_timeout_seconds)
 
-    output_dir = Path(output_dir)
+
+def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] | None, output_dir: Path,
+                runs_dir: Path, private: Path, say: Callable[[str], None], *, only: bool, **execute: Any) -> RunResult:
+    name = params.run_name
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = output_dir / f".{params.run_name}.staging-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    runs: list[NotebookRun] = []
-    entries: list[dict[str, Any]] = []
+    for parent in (output_dir, runs_dir):
+        remove_stale_staging(parent, name)
+    data_path = resolve_run_data_path(params)
+    staging = new_staging(output_dir, name)
+    private_staging = new_staging(runs_dir, name, private=True)
     try:
+        carried = (
+            _carry_over(output_dir / name, runs_dir / name, staging, private_staging, {nb.stem for nb in notebooks})
+            if only else {}
+        )
+        runs, entries = [], {}
         for number, notebook in enumerate(notebooks, start=1):
             say(f"[{number}/{len(notebooks)}] {notebook.stem}: running ...")
             parameters = params.parameters_for(notebook)
             if data_path is not None and "data_path" in params.declared.get(notebook.stem, {}):
                 parameters["data_path"] = data_path
-            executed = staging / notebook.name
+            executed = private_staging / notebook.name
             run = execute_notebook(
-                notebook.resolve(),
-                executed.resolve(),
-                parameters,
-                cwd=staging.resolve(),
-                kernel_name=kernel_name,
-                progress_bar=progress_bar,
-                timeout_seconds=timeout_seconds,
+                notebook.resolve(), executed, parameters, cwd=private_staging,
+                wall_seconds=execute["notebook_timeout_seconds"],
+                env={PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private)},
+                kernel_name=execute["kernel_name"], progress_bar=execute["progress_bar"],
+                timeout_seconds=execute["timeout_seconds"],
             )
             runs.append(run)
-            title = notebook.stem
-            html_name = f"{notebook.stem}.html"
+            title, html_name = notebook.stem, f"{notebook.stem}.html"
             if executed.exists():
                 nb = make_reproducible(nbformat.read(executed, as_version=4))
                 nbformat.write(nb, executed)
                 title = notebook_title(nb, notebook.stem)
                 (staging / html_name).write_text(render_html(nb, f"{params.title}: {title}"), encoding="utf-8")
-            status = "done" if run.ok else f"FAILED ({run.error})"
-            say(f"[{number}/{len(notebooks)}] {notebook.stem}: {status} in {run.seconds:.1f} s")
-            entries.append({"name": notebook.stem, "title": title, "html": html_name, "status": run.status,
-                            "error": run.error})
-
-        packages = package_versions()
-        (staging / "index.html").write_text(
-            render_index(
-                title=params.title,
-                run_name=params.run_name,
-                params_file=params.path.name,
-                parameters=redact(params.parameters),
-                notebooks=entries,
-                data={k: v for k, v in data.items() if k != "path"} if data else None,
-                packages=packages,
-            ),
-            encoding="utf-8",
-        )
-        manifest = {
-            "run_name": params.run_name,
-            "title": params.title,
-            "params_file": str(params.path),
-            "parameters": redact(params.parameters),
-            "effective_parameters": redact(params.effective()),
-            "data": data,
-            "packages": packages,
-            "notebooks": [
-                {**entry, "seconds": round(run.seconds, 2)} for entry, run in zip(entries, runs)
-            ],
-            "status": "ok" if all(r.ok for r in runs) else "failed",
-        }
-        (staging / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
-
+            say(f"[{number}/{len(notebooks)}] {notebook.stem}: "
+                f"{'done' if run.ok else f'FAILED ({run.error})'} in {run.seconds:.1f} s")
+            entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": html_name,
+                                      "status": run.status, "error": run.error, "seconds": round(run.seconds, 2)}
         published = all(r.ok for r in runs)
-        final = output_dir / (params.run_name if published else f"{params.run_name}.failed")
-        _replace_dir(staging, final)
+        merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
+                  if nb.stem in entries or nb.stem in carried]
+        manifest = _write_index_and_manifest(params, staging, merged, data, published)
+        final_name = name if published else f"{name}.failed"
+        final = publish(staging, output_dir / final_name)
+        publish(private_staging, runs_dir / final_name)
         if published:
-            stale = output_dir / f"{params.run_name}.failed"
-            if stale.exists():
-                shutil.rmtree(stale)
+            remove_published(output_dir / f"{name}.failed")
+            remove_published(runs_dir / f"{name}.failed")
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return RunResult(run_name=params.run_name, report_dir=final, notebooks=runs, published=published,
-                     manifest=manifest)
+        for folder in (staging, private_staging):
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+    return RunResult(run_name=name, report_dir=final, notebooks=runs, published=published, manifest=manifest,
+                     private_dir=runs_dir / final_name)
+
+
+def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[dict[str, Any]],
+                              data: dict[str, Any] | None, published: bool) -> dict[str, Any]:
+    packages = package_versions()
+    shown = [{k: v for k, v in e.items() if k not in {"seconds", "carried_over"}} for e in entries]
+    (staging / "index.html").write_text(
+        render_index(
+            title=params.title,
+            run_name=params.run_name,
+            params_file=params.path.name,
+            parameters=redact(params.parameters),
+            notebooks=shown,
+            data={k: v for k, v in data.items() if k != "path"} if data else None,
+            packages=packages,
+        ),
+        encoding="utf-8",
+    )
+    manifest = {
+        "run_name": params.run_name,
+        "title": params.title,
+        "params_file": str(params.path),
+        "parameters": redact(params.parameters),
+        "effective_parameters": redact(params.effective()),
+        "data": data,
+        "packages": packages,
+        "notebooks": entries,
+        "status": "ok" if published else "failed",
+    }
+    (staging / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
+    return manifest

@@ -43,7 +43,7 @@ Definitions (stated in the report too)
   inter-purchase time (last - first purchase day) / (purchase days - 1) and is at least
   ``min_silence_days`` long, and *active* otherwise.
 - *Pseudonymous ids* are the first ``length`` hex characters of
-  ``sha256(salt + customer_id)``: stable for a given salt, not reversible without it
+  ``HMAC-SHA256(key, customer_id)`` (:mod:`crm_lib.keys`): stable for a given secret key, not reversible without it
   (:mod:`crm_lib.privacy`).
 
 Modules: :mod:`~crm_lib.segments.rfm` (customer table, scores, rules, segmentation),

@@ -329,13 +329,13 @@ class LoyaltyStatus:
         """The count table."""
         return self.counts.copy()
 
-    def winback_list(self, salt: str, n: int = 10) -> pd.DataFrame:
+    def winback_list(self, salt: str | None = None, n: int = 10) -> pd.DataFrame:
         """The ``n`` most valuable passive customers, under pseudonymous ids only.
 
         Parameters
         ----------
-        salt : str
-            ``pseudonym_salt`` from the params.
+        salt : str, optional
+            Ignored (the secret pseudonym key of :mod:`crm_lib.keys` replaces the salt).
         n : int
             How many to list.
 
@@ -450,7 +450,7 @@ def customer_actions(
     segmentation: RFMSegmentation,
     portfolio: ValueLoyaltyPortfolio,
     loyalty: LoyaltyStatus,
-    salt: str,
+    salt: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer with segment, portfolio cell and the recommended action.
 
@@ -461,8 +461,8 @@ def customer_actions(
     ----------
     segmentation, portfolio, loyalty
         Results for the same customers.
-    salt : str
-        ``pseudonym_salt``: the export carries the pseudonymous id next to the real one
+    salt : str, optional
+        Ignored (the secret key of :mod:`crm_lib.keys` replaces it): the export carries the pseudonymous id next to the real one
         so that a row of the report can be found in the file.
 
     Returns
