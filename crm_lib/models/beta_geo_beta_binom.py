@@ -85,7 +85,7 @@ class BetaGeoBetaBinomFit(BTYDFit):
         """
         self._require_fit()
         alpha, beta, gamma, delta = params = self.params_.to_numpy()
-        x, tx, n = _as_array(frequency), _as_array(recency), _as_array(n_periods)
+        x, tx, n = np.broadcast_arrays(*(np.atleast_1d(_as_array(v)) for v in (frequency, recency, n_periods)))
         # FHS (2010), eq. 11: B(alpha + x, beta + n - x) / B(alpha, beta) x
         # B(gamma, delta + n + 1) / B(gamma, delta) / L(alpha, beta, gamma, delta | x, t_x, n).
         p1 = betaln(alpha + x, beta + n - x) - betaln(alpha, beta)
