@@ -421,6 +421,13 @@ class _Base:
         return float(self.gross_margin * np.sum(amounts / self.discount[month - 1]))
 
 
+def _require_predictive(model: BTYDFit) -> None:
+    if model.name not in _PREDICTIVE_MODELS:
+        raise ParamsError(f"customer equity: no predictive simulation for {model.label} (a discrete-time model has "
+                          f"no monthly CLV here); use one of {', '.join(MODEL_LABELS[k] for k in _PREDICTIVE_MODELS)}.")
+    model._require_fit()
+
+
 def _future_purchase_times(model: BTYDFit, x: np.ndarray, age: np.ndarray, horizon: float,
                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Purchases in (T, T + horizon] of customers known to be alive at T, from the posterior.
@@ -461,8 +468,7 @@ def _future_purchase_times(model: BTYDFit, x: np.ndarray, age: np.ndarray, horiz
         count = np.minimum(n_poisson, last)
         end[truncated] = horizon * rng.beta(last[truncated], n_poisson[truncated] - last[truncated] + 1)
     else:
-        raise ParamsError(f"customer equity: no predictive simulation for {model.label}; use one of "
-                          f"{', '.join(MODEL_LABELS[k] for k in _PREDICTIVE_MODELS)}.")
+        _require_predictive(model)
     owner = np.repeat(np.arange(n), count)
     times = rng.random(len(owner)) * end[owner]
     # A customer who drops out within the horizon makes her last purchase at `end`.
@@ -517,7 +523,7 @@ def simulate_future_purchases(
     --------
     >>> counts = simulate_future_purchases(bg, [2, 0], [30.4, 0], [38.9, 38.9], horizon_periods=52, seed=1)  # doctest: +SKIP
     """
-    transaction_model._require_fit()
+    _require_predictive(transaction_model)
     (hx, htx, hT), _, inverse = collapse_histories(frequency, recency, T)
     rng = np.random.default_rng(seed)
     customer, _ = _simulate_purchases(transaction_model, (hx, htx, hT), inverse, hx[inverse], hT[inverse],
@@ -555,6 +561,7 @@ def simulate_realised_equity(
     >>> sims = simulate_realised_equity(bg, gg, summary, n_simulations=200, seed=1)  # doctest: +SKIP
     >>> sims.mean(), sims.std()                                                      # doctest: +SKIP
     """
+    _require_predictive(transaction_model)
     base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin)
     rng = np.random.default_rng(seed)
     return np.array([base.realised_equity(transaction_model, spend_model, rng) for _ in range(int(n_simulations))])
@@ -624,6 +631,7 @@ def customer_equity(
         raise ParamsError(f"level must be between 0 and 1; got {level}.")
     if n_draws < 2:
         raise ParamsError(f"n_draws must be at least 2; got {n_draws}.")
+    _require_predictive(transaction_model)
     base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin)
     estimate = base.expected_equity(transaction_model, spend_model)
     rng = np.random.default_rng(seed)
