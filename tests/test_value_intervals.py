@@ -8,6 +8,8 @@ whose realised future the intervals must cover at their nominal rate.
 """
 from __future__ import annotations
 
+import logging
+
 import lifetimes
 import numpy as np
 import pandas as pd
@@ -16,6 +18,8 @@ import pytest
 from crm_lib import clv
 from crm_lib.exceptions import DataValidationError, ParamsError
 from crm_lib.models import BetaGeoBetaBinomFit, BetaGeoFit, GammaGammaFit, ModifiedBetaGeoFit, ParetoNBDFit
+
+logger = logging.getLogger(__name__)
 
 # CDNOW estimates: BG/NBD of Fader, Hardie & Lee (2005a); Gamma-Gamma p, q, gamma of
 # Fader, Hardie & Lee (2005b); Pareto/NBD of Fader & Hardie's note 009 (CDNOW sample).
@@ -182,19 +186,19 @@ def test_customer_equity_rejects_what_it_cannot_simulate(fitted_story):
 
 # --- coverage over simulated bases ---------------------------------------------------------------
 
-COVERAGE_SEEDS = 200
+COVERAGE_SEEDS = 150
 
 
 @pytest.mark.slow
 def test_equity_intervals_cover_at_their_nominal_rate():
-    """Over 200 simulated bases of 2,000 customers (BG/NBD + Gamma-Gamma, CDNOW-like
-    parameters), refitted each time, with 100 parameter draws:
+    """Over 150 simulated bases of 2,000 customers (BG/NBD + Gamma-Gamma, CDNOW-like
+    parameters), refitted each time, with 200 parameter draws:
 
     - the 95% parameter-uncertainty interval covers the TRUE expected equity (the closed
       form at the true parameters, given the observed histories),
     - the 95% predictive interval covers the REALISED equity of the next 12 months,
 
-    both within nominal +/- 3 binomial standard errors (0.95 +/- 0.046 for 200 bases).
+    both within nominal +/- 3 binomial standard errors (0.95 +/- 0.053 for 150 bases).
     The parameter-uncertainty interval covers the realised equity clearly less often,
     which is why it must not be called an interval of (realised) customer equity.
     """
@@ -205,7 +209,7 @@ def test_equity_intervals_cover_at_their_nominal_rate():
         bg, gg = clv.fit_model(summary, "bg_nbd"), clv.fit_spend_model(summary)
         truth = clv.customer_lifetime_value(_with_params(BetaGeoFit, BG_NBD), _with_params(GammaGammaFit, SPEND),
                                             summary, **kwargs).sum()
-        equity = clv.customer_equity(bg, gg, summary, n_draws=100, seed=seed, **kwargs)
+        equity = clv.customer_equity(bg, gg, summary, n_draws=200, seed=seed, **kwargs)
         rows.append({"expected_covers_truth": equity.expected_lower <= truth <= equity.expected_upper,
                      "predictive_covers_realised": equity.predictive_lower <= realised <= equity.predictive_upper,
                      "expected_covers_realised": equity.expected_lower <= realised <= equity.expected_upper})
@@ -214,3 +218,4 @@ def test_equity_intervals_cover_at_their_nominal_rate():
     assert abs(coverage["expected_covers_truth"] - 0.95) < bound, coverage
     assert abs(coverage["predictive_covers_realised"] - 0.95) < bound, coverage
     assert coverage["expected_covers_realised"] < 0.95 - bound, coverage
+    logger.info("equity interval coverage over %d bases: %s", COVERAGE_SEEDS, coverage.to_dict())

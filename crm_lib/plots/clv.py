@@ -173,7 +173,8 @@ def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) 
     ax.set_title(f"Customer equity over {equity.horizon_months} months: {equity.n_draws} parameter draws")
     ax.set_xlabel(f"customer equity ({currency}, discounted)")
     ax.set_ylabel("draws (count)")
-    ax.legend(fontsize="small")
+    # Below the axes: the histograms fill the plot area.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
     return ax
 
 
