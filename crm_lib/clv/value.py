@@ -271,8 +271,8 @@ def predict_customer_value(
 #: What the two equity intervals are, in words (``{n}`` is the number of draws).
 EXPECTED_METHOD = ("parameter-uncertainty interval: normal approximation to the maximum-likelihood estimates of both "
                    "models' log-parameters, {n} draws")
-PREDICTIVE_METHOD = ("predictive interval: the same {n} parameter draws, each with every customer's purchases and spend "
-                     "over the horizon simulated from the fitted models given the customer's history")
+PREDICTIVE_METHOD = ("predictive interval: the same {n} parameter draws, each with every customer's purchases and "
+                     "spend over the horizon simulated from the fitted models given the customer's history")
 
 #: Models whose future purchases :func:`simulate_realised_equity` can simulate.
 _PREDICTIVE_MODELS = ("bg_nbd", "mbg_nbd", "pareto_nbd")
@@ -521,7 +521,8 @@ def simulate_future_purchases(
 
     Examples
     --------
-    >>> counts = simulate_future_purchases(bg, [2, 0], [30.4, 0], [38.9, 38.9], horizon_periods=52, seed=1)  # doctest: +SKIP
+    >>> counts = simulate_future_purchases(bg, [2, 0], [30.4, 0], [38.9, 38.9],  # doctest: +SKIP
+    ...                                    horizon_periods=52, seed=1)
     """
     _require_predictive(transaction_model)
     (hx, htx, hT), _, inverse = collapse_histories(frequency, recency, T)
