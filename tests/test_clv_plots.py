@@ -91,3 +91,18 @@ def test_p_alive_history_title_shows_the_label_never_the_real_id(results):
     clv_plots.plot_p_alive_history(results["history"], ax=ax)
     assert "42" not in ax.get_title()
     plt.close(fig)
+
+
+def test_equity_chart_marks_both_intervals(results):
+    equity = results["equity"]
+    fig, ax = plt.subplots()
+    clv_plots.plot_equity_draws(equity, ax=ax)
+    marked = [line.get_xdata()[0] for line in ax.lines]
+    np.testing.assert_allclose(marked, [equity.estimate, equity.expected_lower, equity.expected_upper,
+                                        equity.predictive_lower, equity.predictive_upper])
+    # Two histograms (realised and expected equity), every draw counted once in each.
+    heights = [sum(p.get_height() for p in container) for container in ax.containers]
+    assert heights == [equity.n_draws, equity.n_draws]
+    labels = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "predictive interval" in labels and "parameter-uncertainty interval" in labels
+    plt.close(fig)

@@ -59,6 +59,8 @@ from crm_lib.clv.value import (  # noqa: F401
     discounted_expected_purchases,
     monthly_discount_rate,
     predict_customer_value,
+    simulate_future_purchases,
+    simulate_realised_equity,
     value_concentration,
     write_customer_table,
 )

@@ -1,6 +1,8 @@
 """Customer lifetime value from a fitted transaction model and the Gamma-Gamma spend model:
 discounted expected purchases, CLV per customer, the per-customer value table, customer
-equity with a parametric-bootstrap interval, and how concentrated value is."""
+equity with a parameter-uncertainty interval (expected equity) and a predictive interval
+(realised equity, adding customer-level purchase and spend noise), and how concentrated
+value is."""
 from __future__ import annotations
 
 import logging
@@ -28,6 +30,8 @@ __all__ = [
     "monthly_discount_rate",
     "predict_customer_value",
     "customer_equity",
+    "simulate_future_purchases",
+    "simulate_realised_equity",
     "value_concentration",
     "write_customer_table",
 ]
@@ -264,30 +268,304 @@ def predict_customer_value(
     return table
 
 
+#: What the two equity intervals are, in words (``{n}`` is the number of draws).
+EXPECTED_METHOD = ("parameter-uncertainty interval: normal approximation to the maximum-likelihood estimates of both "
+                   "models' log-parameters, {n} draws")
+PREDICTIVE_METHOD = ("predictive interval: the same {n} parameter draws, each with every customer's purchases and "
+                     "spend over the horizon simulated from the fitted models given the customer's history")
+
+#: Models whose future purchases :func:`simulate_realised_equity` can simulate.
+_PREDICTIVE_MODELS = ("bg_nbd", "mbg_nbd", "pareto_nbd")
+
+
 @dataclass(frozen=True)
 class CustomerEquity:
-    """Sum of CLV over the base with a parametric-bootstrap interval."""
+    """Customer equity (sum of CLV over the base) with two intervals that answer two questions.
+
+    ``estimate`` is the EXPECTED equity at the fitted parameters. The
+    parameter-uncertainty interval (``expected_lower``, ``expected_upper``) says where the
+    expected equity lies given the estimation uncertainty of both models. The predictive
+    interval (``predictive_lower``, ``predictive_upper``) says where the equity the base
+    will actually yield lies: it adds the customer-level noise of who stays, how often
+    they buy and how much they spend. ``lower``/``upper`` are the former names of the
+    parameter-uncertainty interval.
+    """
 
     estimate: float
-    lower: float
-    upper: float
+    expected_lower: float
+    expected_upper: float
+    predictive_lower: float
+    predictive_upper: float
     level: float
     n_customers: int
     n_draws: int
     seed: int
     horizon_months: int
-    method: str = "parametric bootstrap of the model parameters (asymptotic normal log-parameters)"
+    expected_method: str
+    predictive_method: str
     draws: np.ndarray = field(default=None, repr=False, compare=False)
+    predictive_draws: np.ndarray = field(default=None, repr=False, compare=False)
+
+    @property
+    def lower(self) -> float:
+        """Lower end of the parameter-uncertainty interval (former name)."""
+        return self.expected_lower
+
+    @property
+    def upper(self) -> float:
+        """Upper end of the parameter-uncertainty interval (former name)."""
+        return self.expected_upper
+
+    @property
+    def method(self) -> str:
+        """Both methods, in words."""
+        return f"{self.expected_method}; {self.predictive_method}"
+
+    @property
+    def parameter_sd(self) -> float:
+        """Standard deviation of the expected equity over the parameter draws."""
+        return float(np.nanstd(self.draws, ddof=1))
+
+    @property
+    def noise_sd(self) -> float:
+        """Standard deviation of realised minus expected equity at the same parameter draw:
+        the customer-level purchase and spend noise alone."""
+        return float(np.nanstd(self.predictive_draws - self.draws, ddof=1))
 
     def summary(self) -> str:
-        return (f"Customer equity over {fmt.count(self.horizon_months, 'month')}: {fmt.number(self.estimate)} "
-                f"({fmt.percent(self.level, 0)} interval {fmt.number(self.lower)} to {fmt.number(self.upper)}; "
-                f"{fmt.count(self.n_customers, 'customer')}, {fmt.count(self.n_draws, 'draw')}, seed {self.seed}).")
+        level = fmt.percent(self.level, 0)
+        return (
+            f"Expected customer equity over {fmt.count(self.horizon_months, 'month')}: {fmt.number(self.estimate)} "
+            f"({fmt.count(self.n_customers, 'customer')}). {level} parameter-uncertainty interval of the expected "
+            f"equity: {fmt.number(self.expected_lower)} to {fmt.number(self.expected_upper)} (normal approximation "
+            f"to the maximum-likelihood estimates of both models, {fmt.count(self.n_draws, 'draw')}). {level} "
+            f"predictive interval of the equity the base will realise: {fmt.number(self.predictive_lower)} to "
+            f"{fmt.number(self.predictive_upper)} (the same draws plus each customer's purchases and spend simulated "
+            f"from the fitted models). Standard deviations: {fmt.number(self.parameter_sd)} from the parameters, "
+            f"{fmt.number(self.noise_sd)} from customer-level noise; seed {self.seed}."
+        )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"estimate": self.estimate, "lower": self.lower, "upper": self.upper, "level": self.level,
-                              "n_customers": self.n_customers, "n_draws": self.n_draws, "seed": self.seed,
-                              "horizon_months": self.horizon_months, "method": self.method}])
+        """One row per interval: estimate, lower, upper, level, sd, draws, seed, horizon, method."""
+        common = {"estimate": self.estimate, "level": self.level, "n_customers": self.n_customers,
+                  "n_draws": self.n_draws, "seed": self.seed, "horizon_months": self.horizon_months}
+        rows = [
+            {"interval": "expected equity (parameter uncertainty)", "lower": self.expected_lower,
+             "upper": self.expected_upper, "sd": self.parameter_sd, **common, "method": self.expected_method},
+            {"interval": "realised equity (predictive)", "lower": self.predictive_lower,
+             "upper": self.predictive_upper, "sd": float(np.nanstd(self.predictive_draws, ddof=1)), **common,
+             "method": self.predictive_method},
+        ]
+        return pd.DataFrame(rows).set_index("interval")
+
+
+class _Base:
+    """The customers' histories and spend, checked once and collapsed to distinct histories."""
+
+    def __init__(self, summary: pd.DataFrame, horizon_months: int, discount_rate_monthly: float, time_unit: str,
+                 gross_margin: float) -> None:
+        require_columns(summary, ["frequency", "recency", "T", "monetary_value"], "customer equity", SUMMARY_HINT)
+        if not 0 < gross_margin <= 1:
+            raise ParamsError(f"gross_margin must be in (0, 1]; got {gross_margin}.")
+        if horizon_months < 1 or int(horizon_months) != horizon_months:
+            raise ParamsError(f"horizon_months must be a whole number >= 1; got {horizon_months}.")
+        if discount_rate_monthly <= -1:
+            raise ParamsError(f"discount_rate_monthly must be > -1; got {discount_rate_monthly}.")
+        self.x, self.m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "monetary_value"))
+        bad = ~np.isfinite(self.m) | (self.m < 0)
+        if bad.any():
+            raise DataValidationError(
+                f"customer equity: column 'monetary_value' has {int(bad.sum()):,} of {len(bad):,} values that are "
+                f"missing or negative (e.g. {self.m[bad][0]}); build the summary with crm_lib.summary.rfm_summary "
+                "from a log without returns (negative_amounts='drop').")
+        (self.hx, self.htx, self.hT), _, self.inverse = collapse_histories(
+            summary["frequency"], summary["recency"], summary["T"])
+        self.T = self.hT[self.inverse]
+        self.factor = _periods_per_month(time_unit)
+        self.horizon_months, self.gross_margin = int(horizon_months), float(gross_margin)
+        months = np.arange(1, self.horizon_months + 1)
+        self.t_grid = np.concatenate([[0.0], months * self.factor])
+        self.discount = (1 + discount_rate_monthly) ** months  # month k is discounted by (1 + d)^k
+
+    def expected_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit) -> float:
+        """Sum of CLV (as :func:`customer_lifetime_value`), purchases computed per distinct history."""
+        spend = np.asarray(spend_model.conditional_expected_average_profit(self.x, self.m), dtype=float)
+        transaction_model._require_fit()
+        purchases = transaction_model._discounted_purchases(self.t_grid, self.discount, self.hx, self.htx, self.hT)
+        # Summed per distinct history, without BLAS (a threaded dot product costs more than it saves here).
+        spend_per_history = np.bincount(self.inverse, weights=spend, minlength=len(self.hx))
+        return float(self.gross_margin * np.sum(purchases * spend_per_history))
+
+    def realised_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit,
+                        rng: np.random.Generator) -> float:
+        """One simulated realisation of the discounted gross profit of the base over the horizon.
+
+        Who is alive at T: Bernoulli(P(alive | history)). The alive customers' purchase
+        (and drop-out) parameters come from their posterior given the history, their
+        purchases over the horizon from the model's story, the spend per purchase from
+        Gamma(p, nu) with nu from its Gamma-Gamma posterior; each purchase is discounted
+        by (1 + d)^k in its month k, as the expected CLV is.
+        """
+        horizon = self.horizon_months * self.factor
+        customer, times = _simulate_purchases(transaction_model, (self.hx, self.htx, self.hT), self.inverse, self.x,
+                                              self.T, horizon, rng)
+        p, q, v = spend_model.params_.to_numpy()
+        buyers, owner = np.unique(customer, return_inverse=True)
+        x, m = self.x[buyers], self.m[buyers]
+        # Gamma-Gamma posterior of the spend rate nu given x repeat purchases of mean m:
+        # Gamma(q + p x, v + x m) (Fader, Hardie & Lee 2005b, section 4; Hardie, note 025, from which
+        # its eq. 5, the conditional expected spend, follows).
+        nu = rng.gamma(q + p * x, 1.0 / (v + x * m))
+        amounts = rng.gamma(p, 1.0, size=len(owner)) / nu[owner]
+        month = np.clip(np.ceil(times / self.factor), 1, self.horizon_months).astype(int)
+        return float(self.gross_margin * np.sum(amounts / self.discount[month - 1]))
+
+
+def _require_predictive(model: BTYDFit) -> None:
+    if model.name not in _PREDICTIVE_MODELS:
+        raise ParamsError(f"customer equity: no predictive simulation for {model.label} (a discrete-time model has "
+                          f"no monthly CLV here); use one of {', '.join(MODEL_LABELS[k] for k in _PREDICTIVE_MODELS)}.")
+    model._require_fit()
+
+
+def _future_purchase_times(model: BTYDFit, x: np.ndarray, age: np.ndarray, horizon: float,
+                           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Purchases in (T, T + horizon] of customers known to be alive at T, from the posterior.
+
+    Given alive at T with x repeat purchases, the purchase rate is Gamma(r + x, alpha + T)
+    in all three models; the drop-out probability is Beta(a, b + x) under BG/NBD (x
+    survived purchases), Beta(a, b + x + 1) under MBG/NBD (also the first purchase), and
+    the drop-out rate Gamma(s, beta + T) under Pareto/NBD. BG/NBD and MBG/NBD drop out
+    right after the G-th future purchase, G ~ Geometric(p); with N ~ Poisson(lambda h)
+    purchases in the horizon h, min(N, G) are made, and when G < N the last of them is the
+    G-th of N uniform order statistics, h Beta(G, N - G + 1), the others uniform before
+    it. Pareto/NBD buys at rate lambda until an exponential lifetime ends.
+
+    Returns
+    -------
+    owner, times : ndarray
+        For every simulated purchase, the position of its customer in ``x`` and its time
+        after T.
+    """
+    n = len(x)
+    params = model.params_.to_numpy()
+    r, alpha = params[0], params[1]
+    rate = rng.gamma(r + x, 1.0 / (alpha + age))
+    truncated = np.zeros(n, dtype=bool)
+    end = np.full(n, float(horizon))
+    if model.name == "pareto_nbd":
+        s, beta = params[2], params[3]
+        mu = rng.gamma(s, 1.0 / (beta + age))
+        with np.errstate(divide="ignore"):
+            end = np.minimum(rng.standard_exponential(n) / mu, horizon)
+        count = rng.poisson(rate * end)
+    elif model.name in ("bg_nbd", "mbg_nbd"):
+        a, b = params[2], params[3]
+        p = np.clip(rng.beta(a, b + x + (model.name == "mbg_nbd")), 1e-12, 1.0)
+        n_poisson = rng.poisson(rate * horizon)
+        last = rng.geometric(p)
+        truncated = n_poisson > last
+        count = np.minimum(n_poisson, last)
+        end[truncated] = horizon * rng.beta(last[truncated], n_poisson[truncated] - last[truncated] + 1)
+    else:
+        _require_predictive(model)
+    owner = np.repeat(np.arange(n), count)
+    times = rng.random(len(owner)) * end[owner]
+    # A customer who drops out within the horizon makes her last purchase at `end`.
+    times[(np.cumsum(count) - count)[truncated]] = end[truncated]
+    return owner, times
+
+
+def _simulate_purchases(model: BTYDFit, histories: tuple[np.ndarray, np.ndarray, np.ndarray], inverse: np.ndarray,
+                        x: np.ndarray, age: np.ndarray, horizon: float,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Who is alive at T (Bernoulli(P(alive)) per customer, P(alive) per distinct history),
+    then each alive customer's purchases over the horizon: (customer position, time after T)."""
+    p_alive = np.asarray(model.conditional_probability_alive(*histories), dtype=float)
+    alive = np.flatnonzero(rng.random(len(x)) < p_alive[inverse])
+    owner, times = _future_purchase_times(model, x[alive], age[alive], horizon, rng)
+    return alive[owner], times
+
+
+def simulate_future_purchases(
+    transaction_model: BTYDFit,
+    frequency,
+    recency,
+    T,
+    *,
+    horizon_periods: float,
+    seed: int = 0,
+) -> np.ndarray:
+    """One simulated future of every customer: repeat purchases in (T, T + horizon], given the history.
+
+    Alive or not from P(alive | history); an alive customer's purchase and drop-out
+    parameters from their posterior given the history, then purchases from the model's
+    story (see :func:`customer_equity`). Over many simulations the mean of a customer's
+    count is the model's conditional expectation
+    (``conditional_expected_number_of_purchases_up_to_time``).
+
+    Parameters
+    ----------
+    transaction_model : BTYDFit
+        Fitted BG/NBD, MBG/NBD or Pareto/NBD.
+    frequency, recency, T : array-like
+        Histories, in the time unit of the fit.
+    horizon_periods : float
+        Length of the future, in the time unit of the fit.
+    seed : int
+
+    Returns
+    -------
+    ndarray
+        Simulated number of purchases per customer (int).
+
+    Examples
+    --------
+    >>> counts = simulate_future_purchases(bg, [2, 0], [30.4, 0], [38.9, 38.9],  # doctest: +SKIP
+    ...                                    horizon_periods=52, seed=1)
+    """
+    _require_predictive(transaction_model)
+    (hx, htx, hT), _, inverse = collapse_histories(frequency, recency, T)
+    rng = np.random.default_rng(seed)
+    customer, _ = _simulate_purchases(transaction_model, (hx, htx, hT), inverse, hx[inverse], hT[inverse],
+                                      float(horizon_periods), rng)
+    return np.bincount(customer, minlength=len(inverse))
+
+
+def simulate_realised_equity(
+    transaction_model: BTYDFit,
+    spend_model: GammaGammaFit,
+    summary: pd.DataFrame,
+    *,
+    n_simulations: int = 100,
+    horizon_months: int = 12,
+    discount_rate_monthly: float = 0.01,
+    time_unit: str = "W",
+    gross_margin: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Simulated realised equity of the base at the fitted parameters (customer-level noise only).
+
+    Each simulation draws who is alive, each alive customer's purchases over the horizon
+    and the spend of each purchase from the fitted models given the customer's history
+    (see :func:`customer_equity`), discounts month by month and sums over the base. The
+    mean over simulations estimates the expected equity, ``customer_lifetime_value(...)
+    .sum()``; the spread is the customer-level noise.
+
+    Returns
+    -------
+    ndarray
+        ``n_simulations`` realised equities.
+
+    Examples
+    --------
+    >>> sims = simulate_realised_equity(bg, gg, summary, n_simulations=200, seed=1)  # doctest: +SKIP
+    >>> sims.mean(), sims.std()                                                      # doctest: +SKIP
+    """
+    _require_predictive(transaction_model)
+    base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin)
+    rng = np.random.default_rng(seed)
+    return np.array([base.realised_equity(transaction_model, spend_model, rng) for _ in range(int(n_simulations))])
 
 
 def customer_equity(
@@ -303,36 +581,81 @@ def customer_equity(
     level: float = 0.95,
     seed: int = 0,
 ) -> CustomerEquity:
-    """Customer equity (sum of CLV) with an uncertainty interval.
+    """Customer equity (sum of CLV) with a parameter-uncertainty and a predictive interval.
 
-    The interval reflects the estimation uncertainty of both models: parameters are drawn
-    ``n_draws`` times from the asymptotic normal distribution of the log-parameters
-    (inverse observed information), equity is recomputed for each draw, and the interval
-    is the central ``level`` percentile range of the draws (seeded).
+    Both intervals use the same ``n_draws`` draws of the two models' parameters from the
+    normal approximation to their maximum-likelihood estimates (log-parameters, inverse
+    observed information); nothing is refitted, so this is not a bootstrap.
+
+    - Parameter-uncertainty interval of the EXPECTED equity: the expected equity is
+      recomputed at each draw; the interval is the central ``level`` range of the draws.
+    - Predictive interval of the REALISED equity: at each draw, every customer's future is
+      simulated given the history: alive or not from P(alive), purchases over the horizon
+      from the posterior of the purchase and drop-out parameters, spend per purchase from
+      the Gamma-Gamma posterior, discounted by month; the interval is the central
+      ``level`` range of the simulated sums. It is wider because who stays, how often
+      they buy and how much they spend vary even at known parameters.
+
+    Parameters
+    ----------
+    transaction_model : BTYDFit
+        Fitted BG/NBD, MBG/NBD or Pareto/NBD.
+    spend_model : GammaGammaFit
+    summary : DataFrame
+        frequency, recency, T, monetary_value (same time unit as the fit).
+    horizon_months, discount_rate_monthly, time_unit, gross_margin
+        As :func:`customer_lifetime_value`.
+    n_draws : int
+        Parameter draws (one simulated future of the base per draw).
+    level : float
+        Coverage of both intervals.
+    seed : int
+        Seed of the draws and simulations.
 
     Returns
     -------
     CustomerEquity
+
+    Raises
+    ------
+    ParamsError
+        A bad level, horizon, margin or discount rate, or BG/BB (no continuous-time CLV).
+    DataValidationError
+        Missing or negative ``monetary_value``.
+
+    Examples
+    --------
+    >>> equity = customer_equity(bg, gg, summary, gross_margin=0.3, n_draws=200, seed=42)  # doctest: +SKIP
+    >>> print(equity.summary())                                                            # doctest: +SKIP
     """
     if not 0 < level < 1:
         raise ParamsError(f"level must be between 0 and 1; got {level}.")
-    kwargs = dict(horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly, time_unit=time_unit,
-                  gross_margin=gross_margin)
-    estimate = float(customer_lifetime_value(transaction_model, spend_model, summary, **kwargs).sum())
+    if n_draws < 2:
+        raise ParamsError(f"n_draws must be at least 2; got {n_draws}.")
+    _require_predictive(transaction_model)
+    base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin)
+    estimate = base.expected_equity(transaction_model, spend_model)
     rng = np.random.default_rng(seed)
     transaction_draws = transaction_model.draw_params(n_draws, rng)
     spend_draws = spend_model.draw_params(n_draws, rng)
-    draws = np.empty(n_draws)
+    draws, realised = np.empty(n_draws), np.empty(n_draws)
     for i in range(n_draws):
-        draws[i] = customer_lifetime_value(transaction_model.with_params(transaction_draws[i]),
-                                           spend_model.with_params(spend_draws[i]), summary, **kwargs).sum()
-    finite = draws[np.isfinite(draws)]
-    if len(finite) < n_draws:
+        model_i, spend_i = transaction_model.with_params(transaction_draws[i]), spend_model.with_params(spend_draws[i])
+        draws[i] = base.expected_equity(model_i, spend_i)
+        # A draw with q <= 1 has no finite mean spend; its expected equity is not finite either.
+        realised[i] = base.realised_equity(model_i, spend_i, rng) if np.isfinite(draws[i]) else np.nan
+    finite = np.isfinite(draws) & np.isfinite(realised)
+    if not finite.all():
         logger.warning("customer equity: %d of %d parameter draws gave a non-finite equity and were left out",
-                       n_draws - len(finite), n_draws)
-    lower, upper = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
-    return CustomerEquity(estimate, float(lower), float(upper), level, len(summary), n_draws, seed, horizon_months,
-                          draws=draws)
+                       int((~finite).sum()), n_draws)
+        draws[~finite] = realised[~finite] = np.nan
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    expected_lower, expected_upper = np.quantile(draws[finite], quantiles)
+    predictive_lower, predictive_upper = np.quantile(realised[finite], quantiles)
+    return CustomerEquity(
+        estimate, float(expected_lower), float(expected_upper), float(predictive_lower), float(predictive_upper),
+        level, len(summary), n_draws, seed, int(horizon_months), EXPECTED_METHOD.format(n=n_draws),
+        PREDICTIVE_METHOD.format(n=n_draws), draws=draws, predictive_draws=realised)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 the optimiser on log-parameters (BFGS, analytic gradient when the model has one),
 the observed information (Hessian) and the covariance of the parameters by the delta
 method, ``to_frame()``/``summary()``, fit statistics (log-likelihood, AIC, BIC) and
-parameter draws for parametric-bootstrap intervals. A model file only supplies its
+parameter draws from the normal approximation to the MLE (parameter-uncertainty
+intervals; nothing is refitted). A model file only supplies its
 log-likelihood and predictions.
 
 :class:`BTYDFit` adds the fitting on (frequency, recency, T) histories, collapsed to

@@ -61,12 +61,35 @@ class BetaGeoBetaBinomFit(BTYDFit):
         return self
 
     def conditional_probability_alive(self, frequency, recency, n_periods, m_periods_in_future=0):
-        """P(alive at period n + m | x, t_x, n), FHS (2010), eq. 11."""
+        """P(alive at opportunity n + 1 + m | x, t_x, n), Fader, Hardie & Shang (2010), eq. 11.
+
+        A customer alive at opportunity t has survived t drop-out chances, one at the
+        start of each of opportunities 1..t, so P(alive at t | theta) = (1 - theta)^t.
+        Eq. 11 gives the probability of being alive at the NEXT opportunity, n + 1, the
+        first one not yet observed; ``m_periods_in_future`` looks m opportunities further
+        (n + 1 + m). lifetimes' ``BetaGeoBetaBinomFitter.conditional_probability_alive(m,
+        ...)`` counts from n instead: its m = 1 is this method's m = 0.
+
+        Parameters
+        ----------
+        frequency, recency, n_periods : array-like
+            x (opportunities with a purchase), t_x (last opportunity with a purchase,
+            0 if none) and n (opportunities observed).
+        m_periods_in_future : int
+            Opportunities after n + 1 (0 gives eq. 11 itself).
+
+        Returns
+        -------
+        ndarray or Series
+            One probability per history.
+        """
         self._require_fit()
         alpha, beta, gamma, delta = params = self.params_.to_numpy()
-        x, tx, n = _as_array(frequency), _as_array(recency), _as_array(n_periods)
+        x, tx, n = np.broadcast_arrays(*(np.atleast_1d(_as_array(v)) for v in (frequency, recency, n_periods)))
+        # FHS (2010), eq. 11: B(alpha + x, beta + n - x) / B(alpha, beta) x
+        # B(gamma, delta + n + 1) / B(gamma, delta) / L(alpha, beta, gamma, delta | x, t_x, n).
         p1 = betaln(alpha + x, beta + n - x) - betaln(alpha, beta)
-        p2 = betaln(gamma, delta + n + m_periods_in_future) - betaln(gamma, delta)
+        p2 = betaln(gamma, delta + n + 1 + m_periods_in_future) - betaln(gamma, delta)
         out = np.exp(p1 + p2 - self._log_likelihood_rows(params, x, tx, n))
         return _like_input(np.atleast_1d(out), frequency, recency, n_periods)
 

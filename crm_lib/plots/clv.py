@@ -140,8 +140,12 @@ def plot_lorenz(concentration, *, ax: Axes | None = None) -> Axes:
 
 
 def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) -> Axes:
-    """Histogram of the parametric-bootstrap draws of customer equity, with the estimate
-    and the interval marked.
+    """The two distributions behind customer equity's intervals, with the estimate and both
+    intervals marked.
+
+    The expected equity over the parameter draws (its central range is the
+    parameter-uncertainty interval) and the simulated realised equity (its central range
+    is the predictive interval), on shared bins.
 
     Parameters
     ----------
@@ -149,16 +153,28 @@ def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) 
         From :func:`crm_lib.clv.customer_equity`.
     """
     ax = _axes(ax)
-    draws = np.asarray(equity.draws, dtype=float)
-    ax.hist(draws[np.isfinite(draws)], bins=30, color=sns.color_palette()[0], alpha=0.7)
-    ax.axvline(equity.estimate, color="black", label="estimate")
-    ax.axvline(equity.lower, color="grey", linestyle="--", label=f"{equity.level:.0%} interval")
-    ax.axvline(equity.upper, color="grey", linestyle="--")
+    expected = np.asarray(equity.draws, dtype=float)
+    expected = expected[np.isfinite(expected)]
+    realised = np.asarray(equity.predictive_draws, dtype=float)
+    realised = realised[np.isfinite(realised)]
+    bins = np.histogram_bin_edges(np.concatenate([expected, realised]), bins=30)
+    colors = sns.color_palette()
+    level = f"{equity.level:.0%}"
+    ax.axvline(equity.estimate, color="black", label="expected equity (estimate)")
+    ax.hist(realised, bins=bins, color=colors[1], alpha=0.45,
+            label=f"realised equity: parameters and customer noise ({level} predictive interval, dotted)")
+    ax.hist(expected, bins=bins, color=colors[0], alpha=0.7,
+            label=f"expected equity: parameter draws ({level} parameter-uncertainty interval, dashed)")
+    for value in (equity.expected_lower, equity.expected_upper):
+        ax.axvline(value, color=colors[0], linestyle="--")
+    for value in (equity.predictive_lower, equity.predictive_upper):
+        ax.axvline(value, color=colors[1], linestyle=":")
     ax.xaxis.set_major_formatter(money_formatter(currency))
     ax.set_title(f"Customer equity over {equity.horizon_months} months: {equity.n_draws} parameter draws")
     ax.set_xlabel(f"customer equity ({currency}, discounted)")
     ax.set_ylabel("draws (count)")
-    ax.legend()
+    # Below the axes: the histograms fill the plot area.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
     return ax
 
 
