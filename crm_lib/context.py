@@ -285,7 +285,7 @@ class RunContext:
 
     @property
     def equity(self):
-        """Customer equity with its parametric-bootstrap interval (``crm_lib.clv.customer_equity``)."""
+        """Customer equity with its parameter-uncertainty and predictive intervals (``crm_lib.clv.customer_equity``)."""
         from crm_lib.clv import customer_equity, monthly_discount_rate
 
         if self.value_model is None:

@@ -71,6 +71,9 @@ def test_notebook_04_states_the_computed_figures(small_cdnow_run):
     next_year = model.conditional_expected_number_of_purchases_up_to_time(
         52, summary["frequency"], summary["recency"], summary["T"]).sum()
     assert f"{next_year:,.0f} repeat transactions in the next 52 weeks" in html
+    # Both equity intervals are named for what they cover (issue 10): the expected equity and the realised one.
+    assert "parameter-uncertainty interval" in html and "predictive interval" in html
+    assert "bootstrap" not in html
     # Every chart is embedded and titled; the code is hidden.
     assert html.count("data:image/png;base64,") >= 9
     assert "holdout_validation(" not in html
