@@ -10,6 +10,7 @@ import copy
 import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -37,6 +38,12 @@ def _in_git_checkout() -> bool:
 
 def _filter_installed() -> bool:
     return _in_git_checkout() and _git("config", "filter.notebook-clean.clean", cwd=REPO, check=False).returncode == 0
+
+
+def _committed(notebook: Path) -> str:
+    """The notebook as committed (HEAD), or the file itself where git has none."""
+    shown = _git("show", f"HEAD:notebooks/{notebook.name}", cwd=REPO, check=False) if _in_git_checkout() else None
+    return shown.stdout if shown is not None and shown.returncode == 0 else notebook.read_text(encoding="utf-8")
 
 
 def _as_lab_saves_it(path: Path) -> nbformat.NotebookNode:
@@ -74,8 +81,7 @@ def test_notebooks_are_committed_clean(notebook):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_filter_turns_a_lab_save_back_into_the_committed_file(notebook):
-    committed = _git("show", f"HEAD:notebooks/{notebook.name}", cwd=REPO).stdout if _in_git_checkout() else None
-    committed = committed if committed is not None else notebook.read_text(encoding="utf-8")
+    committed = _committed(notebook)
     saved = nbformat.writes(_as_lab_saves_it(notebook)) + "\n"
     assert saved != committed
     cleaned = notebook_filter.dumps(notebook_filter.clean_notebook(nbformat.reads(saved, as_version=4)))
@@ -154,3 +160,16 @@ def test_committed_files_are_not_ignored():
     tracked = _git("ls-files", cwd=REPO).stdout.split()
     ignored = _git("check-ignore", "--no-index", *tracked, cwd=REPO, check=False).stdout.split()
     assert ignored == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_notebooks_strips_in_place(tmp_path):
+    for name in ("Makefile", "tools/notebook_filter.py", "notebooks/04_lifetime_value.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, tmp_path / name)
+    notebook = tmp_path / "notebooks" / "04_lifetime_value.ipynb"
+    nbformat.write(_as_lab_saves_it(notebook), notebook)
+    result = subprocess.run(["make", "-s", "clean-notebooks", f"PYTHON={sys.executable}"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert notebook.read_text(encoding="utf-8") == _committed(REPO / "notebooks" / "04_lifetime_value.ipynb")

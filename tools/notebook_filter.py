@@ -97,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.in_place:
         if args.files:
             parser.error("without --in-place the notebook is read from stdin")
-        text = sys.stdin.buffer.read().decode("utf-8")
-        sys.stdout.buffer.write(dumps(clean_notebook(json.loads(text))).encode("utf-8"))
+        try:
+            cleaned = dumps(clean_notebook(json.loads(sys.stdin.buffer.read().decode("utf-8"))))
+        except ValueError as error:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            sys.stderr.write(f"notebook-clean filter: the notebook is not valid JSON or not nbformat 4 ({error}); "
+                             "fix it (conflict markers?) before git add\n")
+            return 1
+        sys.stdout.buffer.write(cleaned.encode("utf-8"))
         return 0
     for path in args.files:
         before = path.read_text(encoding="utf-8")
