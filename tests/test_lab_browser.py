@@ -217,11 +217,12 @@ def test_notebook_04_in_lab_shows_the_reports_equity_and_leaves_git_clean(projec
     # (so that neither side reads the other's cached models).
     report_private = str(tmp_path / "report_private")
     report_env = dict(env, CRM_PRIVATE_DIR=report_private, CRM_PRIVATE_ROOT=report_private)
-    subprocess.run(
+    rendered = subprocess.run(
         [str(Path(sys.executable).parent / "crm-workbench"), "run", "params/cdnow.yaml", "--only", NOTEBOOK[:-6],
          "--output-dir", str(tmp_path / "reports"), "-q"],
-        cwd=project, env=report_env, check=True, capture_output=True, text=True, timeout=600,
+        cwd=project, env=report_env, capture_output=True, text=True, timeout=600,
     )
+    assert rendered.returncode == 0, f"the runner failed: {(rendered.stdout + rendered.stderr)[-3000:]}"
     report_sentence = _equity_sentence_of_report(tmp_path / "reports" / "cdnow" / f"{NOTEBOOK[:-6]}.html")
     assert re.search(r"customer equity is [\d,]+ [A-Z]{3}", report_sentence), report_sentence
     report_seconds = time.monotonic() - started
