@@ -7,7 +7,7 @@ PARAMS ?= $(sort $(wildcard params/*.yaml))
 BENCH_CUSTOMERS ?= 1000000
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install install-dev report test test-fast lab bench lock clean
+.PHONY: help install install-dev report test test-fast lab notebook-filter clean-notebooks bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed  ## create .venv and install the project (pinned)
+install: $(VENV)/.installed notebook-filter  ## create .venv and install the project (pinned)
 
 install-dev: $(VENV)/.installed-dev  ## install the project with the test extras
 
@@ -37,8 +37,29 @@ test: install-dev  ## run the whole test suite, slow tests included
 test-fast: install-dev  ## run the tests that take seconds (skip notebook rendering)
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: install  ## open JupyterLab on notebooks/ with crm_lib importable
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks
+# JupyterLab rooted at the project (params/, data, reports/ reachable) with notebooks/ open first;
+# LAB_ARGS passes options through: make lab LAB_ARGS="--port 8899 --no-browser".
+# --allow-root only when running as root (Jupyter refuses root without it).
+LAB_ARGS ?=
+LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+lab: install  ## JupyterLab on the project, notebooks/ open, crm_lib importable (LAB_ARGS="--port 8899 --no-browser")
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks $(LAB_ROOT_FLAG) $(LAB_ARGS)
+
+# Notebooks are committed without outputs: .gitattributes routes *.ipynb through git's clean
+# filter tools/notebook_filter.py (standard library only), so git stores and compares the stripped
+# notebook while the working copy keeps its outputs. Set up in this checkout only (nothing outside one);
+# the fallback to `cat` keeps git working in a checkout of an older commit without the script.
+NOTEBOOK_FILTER = test -f tools/notebook_filter.py && exec $(PYTHON) tools/notebook_filter.py || exec cat
+notebook-filter:  ## install the git filter that commits notebooks without outputs (part of make install)
+	@if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+		git config filter.notebook-clean.clean '$(NOTEBOOK_FILTER)' && \
+		git config filter.notebook-clean.required true && \
+		echo "git filter notebook-clean installed: notebooks are committed without outputs"; \
+	else echo "not a git checkout: notebook filter not installed (make clean-notebooks strips outputs)"; fi
+
+clean-notebooks:  ## strip outputs and execution counts from notebooks/*.ipynb in place
+	$(PYTHON) tools/notebook_filter.py --in-place notebooks/*.ipynb
 
 bench: install  ## print the speed benchmarks against lifetimes (BENCH_CUSTOMERS scales the CLV one)
 	$(BIN)/python benchmarks/bench_summary.py

@@ -68,12 +68,7 @@ def test_every_knob_of_every_notebook_is_readable(notebook):
     assert assigned and assigned == set(notebook_knobs(notebook))
 
 
-@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
-def test_notebooks_are_committed_clean(notebook):
-    nb = nbformat.read(notebook, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert not any(c.outputs or c.execution_count for c in code)
-    assert not any("def " in c.source.split("\n", 1)[0] or "\ndef " in c.source for c in code), "logic belongs in crm_lib"
+# The clean-notebook test is in tests/test_notebooks_clean.py (with the git filter's tests).
 
 
 @pytest.mark.parametrize("params_file", sorted((REPO / "params").glob("*.yaml")), ids=lambda p: p.stem)
