@@ -98,7 +98,7 @@ RULES: dict[str, Rule] = {
     "contract_period": _r("str", choices=("Y", "Q", "M")),
     "time_unit": _r("str", choices=("W", "D", "h")),
     "value_model": _r("str", choices=("auto",) + MODEL_CHOICES, nullable=True),
-    "p_alive_model": _r("str", choices=MODEL_CHOICES, nullable=True),
+    "p_alive_model": _r("str", choices=("value_model", *MODEL_CHOICES), nullable=True),
     "lifetime_model": _r("str", choices=MODEL_CHOICES),
     "alternative_model": _r("str", choices=MODEL_CHOICES, nullable=True),
     "candidate_models": _r("list"),
