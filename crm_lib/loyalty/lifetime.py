@@ -171,6 +171,7 @@ def lifetime_durations(
     observation_end: str | pd.Timestamp | None = None,
     crossing: str = "last",
     cohort_freq: str = "M",
+    allow_immortal_one_time_buyers: bool = False,
 ) -> pd.DataFrame:
     """Lifetime of each customer: from the first purchase until P(alive) falls below a threshold.
 
@@ -202,6 +203,9 @@ def lifetime_durations(
         and purchases after it are outside the lifetime.
     cohort_freq : str
         Pandas period frequency of the acquisition cohort (``"M"`` months, ``"Q"``).
+    allow_immortal_one_time_buyers : bool
+        Accept a model that keeps one-time buyers alive for ever (BG/NBD). Only to check
+        the lifetime rule against the BG/NBD closed form; the analysis refuses it.
 
     Returns
     -------
@@ -248,7 +252,8 @@ def lifetime_durations(
     codes, periods, customers = _purchase_periods(tx, time_unit)
     n = len(customers)
     end_period = int(period_numbers(pd.Series([end]), time_unit)[0])
-    check_lifetime_model(model, end_period - periods.min())
+    if not allow_immortal_one_time_buyers:
+        check_lifetime_model(model, end_period - periods.min())
 
     first_row = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     first_period = periods[first_row]
