@@ -169,10 +169,11 @@ class CalibratedTests:
     def matrix_shares(self) -> pd.DataFrame:
         """Observed share of each matrix cell beside its null mean and 95% range."""
         rows = []
-        for column in CELL_COLUMNS + ["share_long_low_profit", "share_high_profit_short"]:
+        labels = {"share_long_low_profit": "long-lived with low profit", "share_high_profit_short": "high-profit that are short-lived"}
+        for column in CELL_COLUMNS + list(labels):
             null = self.null[column].dropna()
             rows.append({
-                "share": column.removeprefix("share ").replace("_", " "),
+                "share": labels.get(column, column.removeprefix("share ")),
                 "observed": float(self.observed[column]),
                 "no loyalty effect (mean)": float(null.mean()),
                 "null 2.5%": float(null.quantile(0.025)),

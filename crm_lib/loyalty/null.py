@@ -459,7 +459,9 @@ def base_statistics(
         cost = np.zeros(len(g))
     profit = gross_margin * base.amount - cost
     sums = {
-        name: np.bincount(g[inside], weights=w[inside], minlength=n * D).reshape(D, n)
+        # Rounded to 1e-9 so that the last bit of a sum does not depend on the order of the
+        # orders: customers tied at a split point then fall on the same side in every draw.
+        name: np.bincount(g[inside], weights=w[inside], minlength=n * D).reshape(D, n).round(9)
         for name, w in (("orders", np.ones(len(g))), ("revenue", base.amount), ("cost", cost), ("profit", profit))
     }
     per = sums["orders"] if base.units is None else np.bincount(g[inside], weights=base.units[inside], minlength=n * D).reshape(D, n)
