@@ -217,11 +217,28 @@ def test_size_and_power_with_refitted_models():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
     import loyalty_size_power as study
 
-    n_seeds, customers, draws = 20, 1500, 39
+    n_seeds, customers, draws = 20, 1500, 79
     null_runs = pd.DataFrame([study.one_run("null", seed, customers, draws) for seed in range(n_seeds)])
     for h in study.STATISTICS:
         rate = (null_runs[f"p {h}"] < 0.05).mean()
         assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / n_seeds), f"{h}: size {rate:.0%}"
-    # Planted effect of a stated size: cost to serve falls by 90% of its level per year of tenure.
-    runs = pd.DataFrame([study.one_run("strong_cost_drop", seed, customers, draws) for seed in range(10)])
-    assert (runs["p H4"] < 0.05).mean() >= 0.8
+    # Planted effects of a stated size (study.SCENARIOS): the cost to serve falls by 90% of
+    # its level per year of tenure (H4); 30% of customers are butterflies, six times the
+    # purchase rate and 0.15 times the lifetime (H1).
+    for scenario, h in (("cost_drop", "H4"), ("butterflies", "H1")):
+        runs = pd.DataFrame([study.one_run(scenario, seed, customers, draws) for seed in range(10)])
+        assert (runs[f"p {h}"] < 0.05).mean() >= 0.8, f"{scenario}: power {(runs[f'p {h}'] < 0.05).mean():.0%}"
+
+
+def test_calibrated_robustness_rows_share_one_null_and_leave_out_invalid_models(log):
+    bgnbd = BetaGeoFitter()
+    bgnbd.params_ = pd.Series({"r": 0.8, "alpha": 25.0, "a": 0.6, "b": 2.5})
+    table = loyalty.robustness_table(
+        log, {"Pareto/NBD": pnbd(), "BG/NBD": bgnbd}, spend_model=gamma_gamma(), null_draws=9,
+        thresholds=(0.7,), split_quantiles=(), crossings=(), panel_ends=(), gross_margin=0.3, cost_per_order=1.5,
+    )
+    assert list(table.index) == ["baseline", "P(alive) threshold 0.7"]
+    assert list(table.attrs["left_out"]) == ["BG/NBD"] and table.attrs["null_draws"] == 9
+    observed = null.base_statistics(null.observed_base(log), pnbd(), gross_margin=0.3, cost_per_order=1.5).iloc[0]
+    assert table.loc["baseline", "H1 rho"] == pytest.approx(observed["rho"])
+    assert set(table["M verdict"]) <= set(calibration.CALIBRATED_VERDICTS)

@@ -42,10 +42,10 @@ from crm_lib.summary import rfm_summary  # noqa: E402
 #: Planted effects, each of a stated size (per year of tenure), and the statistic that should see it.
 SCENARIOS = {
     "null": {},
-    "spend_lift": {"spend_lift_per_year": 0.5},  # order value +50% per year of tenure: H2, H3
-    "cost_drop": {"cost_drop_per_year": 0.5},  # cost to serve -50% per year of tenure: H4
-    "rate_lift": {"rate_lift_per_year": 1.0},  # purchase rate doubles after a year: H2, H1
-    "butterflies": {"butterfly_share": 0.2},  # 20% heavy short-lived buyers: H1, M
+    "spend_lift": {"spend_lift_per_year": 1.0},  # order value +100% per year of tenure: H2, H3 (and H4 via revenue)
+    "cost_drop": {"cost_drop_per_year": 0.9},  # cost to serve -90% of its level per year of tenure: H4
+    "rate_lift": {"rate_lift_per_year": 3.0},  # purchase rate x4 after a year of tenure: H2, H1
+    "butterflies": {"butterfly_share": 0.3},  # 30% heavy (rate x6) short-lived (lifetime x0.15) buyers: H1, M
 }
 STATISTICS = ["H1", "H2", "H3", "H4", "M"]
 SETTINGS = {"gross_margin": 0.3, "cost_per_order": 2.0}
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=500)
     parser.add_argument("--draws", type=int, default=99, help="calibration draws per run (the report uses 249)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "validation" / "loyalty_size_power.jsonl")
+    # Under reports/*/ (git-ignored): results are not committed.
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "validation" / "loyalty_size_power.jsonl")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     scenarios = [s for s in SCENARIOS if s != "null"] if args.scenario == "all-effects" else [args.scenario]
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             done.add((r["scenario"], r["seed"], r["customers"], r["draws"]))
     todo = [(s, seed, args.customers, args.draws) for s in scenarios for seed in range(args.seeds)
             if (s, seed, args.customers, args.draws) not in done]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with Pool(args.workers) as pool, args.out.open("a") as out:
         for record in pool.imap_unordered(_task, todo):
             out.write(json.dumps(record) + "\n")

@@ -50,8 +50,8 @@ def monte_carlo_p_value(observed: float, null: np.ndarray) -> float:
 
     Examples
     --------
-    >>> monte_carlo_p_value(5.0, np.arange(99.0))   # in the middle of 99 draws
-    0.12
+    >>> monte_carlo_p_value(5.0, np.arange(99.0))   # 6 of 99 draws at or below 5: 2 * 7 / 100
+    0.14
     >>> monte_carlo_p_value(200.0, np.arange(99.0))  # beyond every draw: 2 / 100
     0.02
     """

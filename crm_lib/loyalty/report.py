@@ -122,7 +122,8 @@ def format_customers(customers: pd.DataFrame, currency: str = "USD", time_unit: 
         out[f"{column} ({currency})"] = customers[column].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
     out["cost share"] = customers["cost_share"].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
     if "segment" in customers.columns:
-        out["cell"] = customers["segment"]
+        # Running (censored) lifetimes are not placed in the matrix by default.
+        out["cell"] = customers["segment"].astype(object).where(customers["segment"].notna(), "(lifetime running)")
     return out
 
 
