@@ -102,11 +102,20 @@ def log() -> pd.DataFrame:
     return tx
 
 
-@pytest.mark.parametrize("crossing, censored", [("last", "exclude"), ("first", "include")])
-def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored):
+@pytest.mark.parametrize(
+    "crossing, censored, unit, panel_end",
+    [("last", "exclude", "D", "lifetime_end"), ("first", "include", "D", "lifetime_end"), ("last", "exclude", "W", "last_purchase")],
+)
+def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored, unit, panel_end):
     settings = dict(gross_margin=0.3, cost_per_order=1.5)
-    observed = null.base_statistics(null.observed_base(log), pnbd(), crossing=crossing, censored=censored, **settings).iloc[0]
-    d = loyalty.lifetime_durations(log, pnbd(), crossing=crossing)
+    model = pnbd()
+    if unit == "W":  # the same customers in weeks: rates per week
+        model.params_ = model.params_ / pd.Series({"r": 1.0, "alpha": 7.0, "s": 1.0, "beta": 7.0})
+    observed = null.base_statistics(
+        null.observed_base(log, time_unit=unit), model, time_unit=unit, crossing=crossing, censored=censored,
+        panel_end=panel_end, **settings,
+    ).iloc[0]
+    d = loyalty.lifetime_durations(log, model, crossing=crossing, time_unit=unit)
     c = loyalty.lifetime_profit(log, d, **settings)
     used = c[~c["censored"]] if censored == "exclude" else c
     assert observed["censored_share"] == pytest.approx(c["censored"].mean())
@@ -117,7 +126,7 @@ def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored)
     assert observed["cost_share_difference"] == pytest.approx(
         used["cost_share"][long].mean() - used["cost_share"][~long].mean()
     )
-    panel = loyalty.tenure_panel(log, used, skip_first_period=True, **settings)
+    panel = loyalty.tenure_panel(log, used, skip_first_period=True, panel_end=panel_end, **settings)
     assert observed["slope"] == pytest.approx(loyalty.fixed_effects_slope(panel)["slope"])
     # The pipeline rounds sums to 1e-9 (ties at a split point fall the same way in every draw).
     matrix = loyalty.loyalty_profit_matrix(used.assign(profit=used["profit"].round(9)))
