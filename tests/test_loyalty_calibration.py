@@ -123,6 +123,11 @@ def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored,
     assert observed["rho"] == pytest.approx(stats.spearmanr(used["duration"], used["profit"]).statistic)
     long = loyalty.long_lived(used)
     assert observed["price_difference"] == pytest.approx(used["price"][long].mean() - used["price"][~long].mean())
+    # Ties matter to ranks: the pipeline rounds revenue sums to 1e-9.
+    price = used["revenue"].round(9) / used["units"]
+    a, b = price[long].dropna(), price[~long].dropna()
+    u = stats.mannwhitneyu(a, b, alternative="two-sided").statistic
+    assert observed["price_auc"] == pytest.approx(u / (len(a) * len(b)) - 0.5)
     assert observed["cost_share_difference"] == pytest.approx(
         used["cost_share"][long].mean() - used["cost_share"][~long].mean()
     )
@@ -165,19 +170,19 @@ def _frames(observed_values: dict, n_draws: int = 399) -> tuple[pd.Series, pd.Da
     rng = np.random.default_rng(0)
     null_frame = pd.DataFrame({
         "rho": rng.normal(0.5, 0.01, n_draws), "slope": rng.normal(-0.2, 0.01, n_draws),
-        "price_difference": rng.normal(0.0, 0.1, n_draws), "cost_share_difference": rng.normal(0.0, 0.001, n_draws),
+        "price_auc": rng.normal(0.0, 0.01, n_draws), "cost_share_difference": rng.normal(0.0, 0.001, n_draws),
         "phi": rng.normal(0.4, 0.01, n_draws),
     })
-    observed = pd.Series({"rho": 0.5, "slope": -0.2, "price_difference": 0.0, "cost_share_difference": 0.0, "phi": 0.4,
+    observed = pd.Series({"rho": 0.5, "slope": -0.2, "price_auc": 0.0, "cost_share_difference": 0.0, "phi": 0.4,
                           "mean_price": 10.0, "mean_cost_share": 0.1, "mean_period_profit": 1.0,
                           "customers_used": 1000, "censored_share": 0.3, **observed_values})
     return observed, null_frame
 
 
 def test_verdict_words_follow_direction_significance_and_practical_effect():
-    # rho far above the null by 0.1 (> 0.05): supported; price 2 USD below the null mean
-    # (20% of the mean price): contradicted; phi 0.03 above (< 0.05 practical): no evidence.
-    observed, null_frame = _frames({"rho": 0.6, "price_difference": -2.0, "phi": 0.43})
+    # rho far above the null by 0.1 (> 0.05): supported; P(long > short) 0.1 below the
+    # null: contradicted; phi 0.03 above (< 0.05 practical): no evidence.
+    observed, null_frame = _frames({"rho": 0.6, "price_auc": -0.1, "phi": 0.43})
     tests = {t.hypothesis: t for t in calibration.calibrate(observed, null_frame, practical_effect=0.05)}
     assert tests["H1"].verdict == "supported" and tests["H1"].p_value == pytest.approx(2 / 400)
     assert tests["H3"].verdict == "contradicted"

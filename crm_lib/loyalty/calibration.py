@@ -37,7 +37,7 @@ from crm_lib.loyalty.null import (
 CLAIMS = {
     "H1": ("longer lifetimes bring more lifetime profit", "Spearman rho of duration and profit", +1),
     "H2": ("profit per period rises with tenure", "profit change per tenure period", +1),
-    "H3": ("long-lived customers pay higher prices", "mean price, long - short", +1),
+    "H3": ("long-lived customers pay higher prices", "P(price of a long-lived > a short-lived customer) - 0.5", +1),
     "H4": ("long-lived customers cost less to serve, as a share of revenue", "mean cost share, long - short", -1),
     "M": ("long-lived customers are the high-profit ones (loyalty-profit matrix)", "phi of long-lived x high-profit", +1),
 }
@@ -190,8 +190,8 @@ def _effect(hypothesis: str, observed: pd.Series, null_mean: float, period_days:
     """Observed minus null mean on a common scale: rho and phi as they are, the others
     relative to their level (H2 per year of tenure)."""
     excess = float(observed[STATISTICS[hypothesis]]) - null_mean
-    if hypothesis in ("H1", "M"):
-        return excess, f"excess {'rho' if hypothesis == 'H1' else 'phi'} over the null"
+    if hypothesis in ("H1", "H3", "M"):
+        return excess, f"excess {({'H1': 'rho', 'H3': 'P(long > short) - 0.5', 'M': 'phi'})[hypothesis]} over the null"
     if hypothesis == "H2":
         level = float(observed["mean_period_profit"])
         return excess * 365.25 / period_days / abs(level) if level else np.nan, "excess change per year, share of mean profit per period"
@@ -249,7 +249,7 @@ def calibrate(
         values = values[np.isfinite(values)]
         obs = float(observed[column])
         if hypothesis == "H3":
-            statistic_name = f"mean price per {price_per}, long - short"
+            statistic_name = f"P(price per {price_per} of a long-lived > a short-lived customer) - 0.5"
         testable = np.isfinite(obs) and len(values) > 0 and not (hypothesis == "H4" and cost_source == "none")
         mean = float(values.mean()) if testable else np.nan
         effect, effect_name = _effect(hypothesis, observed, mean, tenure_period_days) if testable else (np.nan, "")
