@@ -7,7 +7,9 @@
 3. the per-customer loop: one vectorised call per customer (on a subset, extrapolated).
 
 All three must give the same durations (1 and 2 on every customer, 1 and 3 on the
-subset). Prints a table of wall times.
+subset). Prints a table of wall times, then the cost of the calibrated battery
+(``crm_lib.loyalty.calibrated_tests``): the observed statistics and ``--null-draws``
+bases with no loyalty effect, per draw.
 
     python benchmarks/bench_loyalty.py                  # full CDNOW, Pareto/NBD in days
     python benchmarks/bench_loyalty.py --loop-customers 500
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crm_lib import loyalty
-from crm_lib.clv import fit_model
+from crm_lib.clv import fit_model, fit_spend_model
 from crm_lib.data import load_transactions
 from crm_lib.datasets import CDNOW_COLUMN_MAP
 from crm_lib.summary import rfm_summary
@@ -77,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--loop-customers", type=int, default=1000, help="customers in the per-customer loop")
+    parser.add_argument("--null-draws", type=int, default=50, help="null bases of the calibration timing")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -106,6 +109,16 @@ def main() -> None:
     print(f"{'bisection per gap (lifetime_durations)':<42} {t_fast:>9.2f}  -")
     print(f"{f'dense grid ({evaluations:,} P(alive) values)':<42} {t_dense:>9.2f}  {same_dense}")
     print(f"{f'per-customer loop (from {len(subset):,} customers)':<42} {t_loop:>9.2f}  {same_loop}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spend = fit_spend_model(rfm_summary(tx, observation_end=END), nonpositive_spend="exclude")
+        started = time.perf_counter()
+        result = loyalty.calibrated_tests(tx, model, spend, null_draws=args.null_draws, observation_end=END,
+                                          gross_margin=0.3, cost_per_order=2.0)
+        t_cal = time.perf_counter() - started
+    print(f"calibrated battery, {args.null_draws} null bases: {t_cal:.2f} s ({t_cal / args.null_draws * 1000:.0f} ms a base)")
+    print(result.summary())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ __all__ = [
     "simulate_bg_bb",
     "simulate_gamma_gamma_spend",
     "simulate_base",
+    "simulate_loyalty_log",
+    "simulate_loyalty_orders",
+    "simulate_stationary_log",
 ]
 
 
@@ -265,3 +268,280 @@ def simulate_base(
     base = simulator(ages, *params, seed=seed + 1, whole_periods=True)
     base["monetary_value"] = simulate_gamma_gamma_spend(base["frequency"], *spend_params, seed=seed + 2).to_numpy()
     return base
+
+def simulate_loyalty_log(
+    n_customers: int = 500,
+    *,
+    seed: int = 0,
+    observation_days: int = 540,
+    acquisition_days: int = 90,
+    r: float = 0.8,
+    alpha: float = 25.0,
+    s: float = 0.6,
+    beta: float = 120.0,
+    mean_order_value: float = 40.0,
+    order_value_cv: float = 0.5,
+    within_customer_cv: float = 0.1,
+    price_lift_per_year: float = 0.0,
+    start: str = "2020-01-01",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A transaction log from the Pareto/NBD process with a known link of price and lifetime.
+
+    Each customer arrives uniformly in the first ``acquisition_days``, buys at once and
+    then as a Poisson process with rate lambda ~ Gamma(r, alpha) per day until an
+    exponential dropout time with rate mu ~ Gamma(s, beta) per day (Schmittlein,
+    Morrison & Colombo 1987; gamma shape and rate as in Fader, Hardie & Lee 2005, so
+    ``ParetoNBDFitter`` with ``params_ = (r, alpha, s, beta)`` is the true model in
+    days). Each customer has a gamma-distributed
+    typical order value (mean ``mean_order_value``, coefficient of variation
+    ``order_value_cv``); orders vary around it by ``within_customer_cv``.
+
+    With ``price_lift_per_year = 0`` order values are independent of the lifetime: H3
+    (price) and H4 (cost share under a constant cost per order) are then true nulls.
+    A positive ``price_lift_per_year`` plants the loyalty effect: a customer's typical
+    order value is multiplied by ``1 + lift * years alive inside the window``.
+
+    Parameters
+    ----------
+    n_customers : int
+    seed : int
+    observation_days, acquisition_days : int
+    r, alpha, s, beta : float
+        Pareto/NBD parameters (rates per day).
+    mean_order_value, order_value_cv, within_customer_cv : float
+    price_lift_per_year : float
+    start : str
+        First day of the window.
+
+    Returns
+    -------
+    transactions : DataFrame
+        Canonical columns ``customer_id``, ``date``, ``amount``, ``quantity`` (1).
+    truth : DataFrame
+        Per customer: ``true_lifetime_days`` (uncensored), ``days_alive_in_window``,
+        ``typical_order_value``.
+    """
+    rng = np.random.default_rng(seed)
+    arrival = rng.integers(0, acquisition_days, n_customers)
+    purchase_rate = rng.gamma(r, 1 / alpha, n_customers)
+    lifetime = rng.exponential(1 / rng.gamma(s, 1 / beta, n_customers))
+    shape = 1 / order_value_cv**2
+    # Purchases after the first: Poisson counts over the active part of the window,
+    # uniform times within it (the order statistics of a Poisson process).
+    active = np.minimum(lifetime, observation_days - 1 - arrival)
+    value = rng.gamma(shape, mean_order_value / shape, n_customers) * (1 + price_lift_per_year * active / 365.25)
+    counts = rng.poisson(purchase_rate * active)
+    who = np.repeat(np.arange(n_customers), counts)
+    offsets = rng.uniform(0, 1, counts.sum()) * active[who]
+    customer = np.r_[np.arange(n_customers), who]
+    day = np.r_[arrival, arrival[who] + np.floor(offsets).astype(int)]
+    noise_shape = 1 / within_customer_cv**2
+    amount = value[customer] * rng.gamma(noise_shape, 1 / noise_shape, len(customer))
+    ids = np.char.add("c", np.char.zfill(customer.astype(str), 5))
+    transactions = (
+        pd.DataFrame(
+            {
+                "customer_id": ids,
+                "date": pd.Timestamp(start) + pd.to_timedelta(day, unit="D"),
+                "amount": np.round(amount, 2),
+                "quantity": 1.0,
+            }
+        )
+        .sort_values(["customer_id", "date"], kind="stable")
+        .reset_index(drop=True)
+    )
+    truth = pd.DataFrame(
+        {"true_lifetime_days": lifetime, "days_alive_in_window": active, "typical_order_value": value},
+        index=pd.Index(np.char.add("c", np.char.zfill(np.arange(n_customers).astype(str), 5)), name="customer_id"),
+    )
+    return transactions, truth
+
+
+# ---------------------------------------------------------------------------------------
+# The stationary null of the loyalty battery, and planted loyalty effects
+# ---------------------------------------------------------------------------------------
+
+
+def _arrival_times(rate: np.ndarray, window: np.ndarray, lift_per_day: float, rng: np.random.Generator):
+    """Repeat-purchase times in (0, window) of a Poisson process with intensity
+    ``rate * (1 + lift_per_day * t)``: the count is Poisson with the integrated intensity
+    ``Lambda = rate * (w + lift w^2 / 2)`` and, given the count, the times are independent
+    with density proportional to the intensity (inverse of the integrated intensity)."""
+    b = lift_per_day / 2.0
+    integrated = window + b * window**2
+    counts = rng.poisson(rate * integrated)
+    who = np.repeat(np.arange(len(window)), counts)
+    y = rng.uniform(0.0, 1.0, counts.sum()) * integrated[who]
+    times = y if b == 0 else (np.sqrt(1.0 + 4.0 * b * y) - 1.0) / (2.0 * b)
+    return who, times
+
+
+def simulate_loyalty_orders(
+    window_days: np.ndarray,
+    purchase_params: tuple[float, float, float, float],
+    spend_params: tuple[float, float, float],
+    *,
+    n_draws: int = 1,
+    seed: int = 0,
+    spend_lift_per_year: float = 0.0,
+    cost_drop_per_year: float = 0.0,
+    rate_lift_per_year: float = 0.0,
+    butterfly_share: float = 0.0,
+    butterfly_rate_factor: float = 6.0,
+    butterfly_lifetime_factor: float = 0.15,
+) -> pd.DataFrame:
+    """Orders of customers whose first purchase is known, under the Pareto/NBD and Gamma-Gamma.
+
+    The stationary null of the loyalty battery (issue 15): customer ``i`` made a first
+    purchase at day 0 and is observed for ``window_days[i]`` days (to the end of the
+    observation window). Repeat purchases arrive as a Poisson process with rate
+    lambda ~ Gamma(r, alpha) per day until an exponential lifetime with rate
+    mu ~ Gamma(s, beta) (Schmittlein, Morrison & Colombo 1987); every order, the first
+    included, has a Gamma(p, nu) amount with nu ~ Gamma(q, v) per customer (Fader, Hardie
+    & Lee 2005b; the parameterisation of :func:`simulate_gamma_gamma_spend`). Nothing
+    changes with tenure, and spend is independent of the purchase process.
+
+    The planted-effect variants break exactly one of these:
+    ``spend_lift_per_year`` multiplies an order's amount by ``1 + lift * tenure_years``;
+    ``cost_drop_per_year`` gives each order a cost factor ``max(0, 1 - drop * tenure_years)``
+    (multiply by the cost per order); ``rate_lift_per_year`` lets the purchase rate grow
+    as ``lambda (1 + lift * tenure_years)``; ``butterfly_share`` of the customers are
+    butterflies, heavy and short-lived buyers (rate times ``butterfly_rate_factor``,
+    mean lifetime times ``butterfly_lifetime_factor``).
+
+    Parameters
+    ----------
+    window_days : array
+        Days from each customer's first purchase to the end of observation, inclusive
+        (>= 1).
+    purchase_params : tuple
+        Pareto/NBD ``(r, alpha, s, beta)`` with rates per day.
+    spend_params : tuple
+        Gamma-Gamma ``(p, q, v)``.
+    n_draws : int
+        Independent bases of the same customers, stacked (column ``draw``).
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+    spend_lift_per_year, cost_drop_per_year, rate_lift_per_year, butterfly_share : float
+        Planted effects (0: the stationary null).
+    butterfly_rate_factor, butterfly_lifetime_factor : float
+        How heavy and how short-lived the butterflies are.
+
+    Returns
+    -------
+    DataFrame
+        One row per order, sorted by draw, customer and day: ``draw``, ``customer``
+        (position in ``window_days``), ``day`` (whole days since the first purchase, 0 for
+        the first order), ``amount`` and ``cost_factor`` (1 without a cost effect).
+
+    Examples
+    --------
+    >>> orders = simulate_loyalty_orders(np.array([30, 200]), (0.6, 95.0, 0.3, 43.0), (5.1, 4.0, 21.3), seed=1)
+    >>> orders.groupby("customer")["day"].min().tolist()
+    [0, 0]
+    """
+    return pd.DataFrame(
+        _loyalty_order_arrays(
+            window_days, purchase_params, spend_params, n_draws=n_draws, seed=seed,
+            spend_lift_per_year=spend_lift_per_year, cost_drop_per_year=cost_drop_per_year,
+            rate_lift_per_year=rate_lift_per_year, butterfly_share=butterfly_share,
+            butterfly_rate_factor=butterfly_rate_factor, butterfly_lifetime_factor=butterfly_lifetime_factor,
+        )
+    )
+
+
+def _loyalty_order_arrays(
+    window_days, purchase_params, spend_params, *, n_draws, seed, spend_lift_per_year, cost_drop_per_year,
+    rate_lift_per_year, butterfly_share, butterfly_rate_factor, butterfly_lifetime_factor,
+) -> dict[str, np.ndarray]:
+    """:func:`simulate_loyalty_orders` as a dict of arrays (no copy into a DataFrame)."""
+    r, alpha, s, beta = purchase_params
+    _check_positive(r=r, alpha=alpha, s=s, beta=beta, **dict(zip("pqv", spend_params)))
+    window = np.asarray(window_days, dtype=float)
+    if window.ndim != 1 or (window < 1).any():
+        raise ParamsError("simulate_loyalty_orders: window_days must be a 1-d array of days >= 1.")
+    if not 0.0 <= butterfly_share <= 1.0:
+        raise ParamsError(f"simulate_loyalty_orders: butterfly_share={butterfly_share!r} must be in [0, 1].")
+    rng = np.random.default_rng(seed)
+    n = len(window)
+    p, q, v = spend_params
+    parts: dict[str, list[np.ndarray]] = {"draw": [], "customer": [], "day": [], "amount": [], "cost_factor": []}
+    for draw in range(int(n_draws)):
+        rate = rng.gamma(r, 1.0 / alpha, n)
+        mu = rng.gamma(s, 1.0 / beta, n)
+        if butterfly_share > 0:
+            butterfly = rng.random(n) < butterfly_share
+            rate = np.where(butterfly, rate * butterfly_rate_factor, rate)
+            mu = np.where(butterfly, mu / butterfly_lifetime_factor, mu)
+        active = np.minimum(rng.exponential(1.0 / mu), window)
+        who, times = _arrival_times(rate, active, rate_lift_per_year / 365.25, rng)
+        # Orders of customer i sit at start_i (the first order), then its repeats by time.
+        counts = np.bincount(who, minlength=n)
+        start = np.arange(n) + np.r_[0, np.cumsum(counts)[:-1]]
+        rank = np.arange(len(who)) - np.repeat(np.cumsum(counts) - counts, counts)
+        times = np.sort(times + who * (2.0 * window.max() + 2.0)) - who * (2.0 * window.max() + 2.0)
+        customer = np.repeat(np.arange(n), counts + 1)
+        tenure = np.zeros(n + len(who))
+        tenure[start[who] + 1 + rank] = times
+        nu = rng.gamma(q, 1.0 / v, n)
+        parts["amount"].append(rng.gamma(p, 1.0 / nu[customer]) * (1.0 + spend_lift_per_year * tenure / 365.25))
+        parts["day"].append(np.minimum(np.floor(tenure).astype(np.int64), window[customer].astype(np.int64) - 1))
+        parts["cost_factor"].append(np.maximum(0.0, 1.0 - cost_drop_per_year * tenure / 365.25))
+        parts["customer"].append(customer.astype(np.int32))
+        parts["draw"].append(np.full(len(customer), draw, dtype=np.int32))
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def simulate_stationary_log(
+    n_customers: int = 2000,
+    *,
+    seed: int = 0,
+    observation_days: int = 540,
+    acquisition_days: int = 180,
+    purchase_params: tuple[float, float, float, float] = (0.61, 95.3, 0.31, 43.0),
+    spend_params: tuple[float, float, float] = (5.09, 4.0, 21.25),
+    cost_per_order: float = 2.0,
+    start: str = "2020-01-06",
+    **effects: float,
+) -> pd.DataFrame:
+    """A transaction log from :func:`simulate_loyalty_orders`: the stationary null, or a planted effect.
+
+    Customers arrive uniformly in the first ``acquisition_days`` and are observed to day
+    ``observation_days - 1``. Defaults are the Pareto/NBD (rates per day) and Gamma-Gamma
+    estimates on CDNOW (fitted by ``crm_lib.clv`` on the full log to 1998-06-30).
+
+    Parameters
+    ----------
+    n_customers, seed, observation_days, acquisition_days : int
+    purchase_params, spend_params : tuple
+        As in :func:`simulate_loyalty_orders`.
+    cost_per_order : float
+        Cost to serve one order; the log's ``cost`` column is this times the cost factor.
+    start : str
+        First day of the window.
+    **effects : float
+        Planted effects of :func:`simulate_loyalty_orders` (``spend_lift_per_year``,
+        ``cost_drop_per_year``, ``rate_lift_per_year``, ``butterfly_share``, ...).
+
+    Returns
+    -------
+    DataFrame
+        Canonical columns ``customer_id``, ``date``, ``amount``, ``quantity`` (1) and ``cost``.
+    """
+    if not 0 < acquisition_days < observation_days:
+        raise ParamsError("simulate_stationary_log: need 0 < acquisition_days < observation_days.")
+    rng = np.random.default_rng(seed)
+    arrival = rng.integers(0, acquisition_days, n_customers)
+    orders = simulate_loyalty_orders(
+        observation_days - arrival, purchase_params, spend_params, seed=seed + 1, **effects
+    )
+    customer = orders["customer"].to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": np.char.add("c", np.char.zfill(customer.astype(str), 6)),
+            "date": pd.Timestamp(start) + pd.to_timedelta(arrival[customer] + orders["day"].to_numpy(), unit="D"),
+            "amount": np.round(orders["amount"].to_numpy(), 2),
+            "quantity": 1.0,
+            "cost": cost_per_order * orders["cost_factor"].to_numpy(),
+        }
+    )

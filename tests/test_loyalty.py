@@ -73,7 +73,7 @@ def bgnbd_crossing(x: int, t_x: float, r=1.0, alpha=10.0, a=0.5, b=1.5, threshol
 
 
 def test_durations_on_hand_log_match_the_bgnbd_closed_form():
-    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END)
+    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END, allow_immortal_one_time_buyers=True)
     # A: last purchase day 10 (x = 1); closed form gives day 25, before day 60.
     assert bgnbd_crossing(1, 10) == 25
     assert d.loc["A", "duration"] == 25 and not d.loc["A", "censored"]
@@ -93,7 +93,7 @@ def test_durations_on_hand_log_match_the_bgnbd_closed_form():
 
 
 def test_first_crossing_rule_ends_the_lifetime_at_the_first_dip():
-    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END, crossing="first")
+    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END, crossing="first", allow_immortal_one_time_buyers=True)
     assert d.loc["B", "duration"] == 25 and not d.loc["B", "censored"]
     profit = loyalty.lifetime_profit(hand_log(), d, gross_margin=0.5)
     # B's day-50 purchase lies after its lifetime: revenue 5 + 5 only.
@@ -102,7 +102,7 @@ def test_first_crossing_rule_ends_the_lifetime_at_the_first_dip():
 
 
 def test_lifetime_profit_exact_values_with_cost_column():
-    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END)
+    d = loyalty.lifetime_durations(hand_log(), bgnbd(), observation_end=OBS_END, allow_immortal_one_time_buyers=True)
     p = loyalty.lifetime_profit(hand_log(), d, gross_margin=0.5, cost_per_order=99.0)
     # The cost column (1 per order) wins over cost_per_order.
     assert set(p["cost_source"]) == {"cost column"}
@@ -117,7 +117,7 @@ def test_lifetime_profit_exact_values_with_cost_column():
 
 def test_cost_per_order_and_price_per_order_without_quantity():
     tx = hand_log(with_cost=False).drop(columns="quantity")
-    d = loyalty.lifetime_durations(tx, bgnbd(), observation_end=OBS_END)
+    d = loyalty.lifetime_durations(tx, bgnbd(), observation_end=OBS_END, allow_immortal_one_time_buyers=True)
     p = loyalty.lifetime_profit(tx, d, gross_margin=0.4, cost_per_order=2.0)
     assert set(p["cost_source"]) == {"cost per order"}
     assert p.loc["B", "profit"] == pytest.approx(0.4 * 40 - 3 * 2.0)
@@ -235,7 +235,7 @@ def test_h1_exact_correlations_and_ols_slope():
     smallest = min(t.p_value for t in h1.tests)
     assert min(t.p_holm for t in h1.tests) == pytest.approx(min(1.0, 3 * smallest))
     # n = 5 cannot show it after Holm: not supported.
-    assert h1.verdict == "not supported"
+    assert h1.verdict == "no evidence either way"
 
 
 def test_h1_ols_controls_for_cohort_with_robust_errors():
@@ -400,7 +400,10 @@ def test_battery_holm_family_and_verdict_lines(simulated):
     assert verdicts.loc["H1", "verdict"] == "supported"
     assert verdicts.loc["H4", "explanation"].endswith("not measured costs.")
     assert result.tests["H3"].explanation.startswith("long-lived customers pay higher prices: difference in mean price")
-    assert set(result.customers["segment"]) == set(loyalty.SEGMENT_ORDER)
+    # Running lifetimes are left out of the tests and the matrix: they have no cell.
+    running = result.customers["censored"]
+    assert set(result.customers.loc[~running, "segment"]) == set(loyalty.SEGMENT_ORDER)
+    assert result.customers.loc[running, "segment"].isna().all()
     assert "H2: profit per period rises with tenure" in result.summary()
 
 
@@ -419,11 +422,15 @@ def test_h4_not_testable_without_cost_says_why(simulated):
 def test_profit_by_tenure_groups(simulated):
     tx, _ = simulated
     result = loyalty.loyalty_analysis(tx, pnbd(), gross_margin=0.3, n_bootstrap=0)
-    curve = loyalty.profit_by_tenure(result.panel, result.customers)
+    used = result.customers[~result.customers["censored"]]
+    curve = loyalty.profit_by_tenure(result.panel, used)
     assert set(curve["group"]) == {"long-lived", "short-lived"}
-    first = curve[curve["tenure_period"] == 0].set_index("group")["customers"]
-    long = loyalty.long_lived(result.customers)
-    assert first["long-lived"] == long.sum() and first["short-lived"] == (~long).sum()
+    # The H2 panel starts at tenure period 1 (period 0 always holds the first order).
+    assert curve["tenure_period"].min() == 1
+    first = curve[curve["tenure_period"] == 1].set_index("group")["customers"]
+    long = loyalty.long_lived(used)
+    in_panel = long.reindex(result.panel.loc[result.panel["tenure_period"] == 1, "customer_id"])
+    assert first["long-lived"] == in_panel.sum() and first["short-lived"] == (~in_panel).sum()
 
 
 def test_robustness_table_one_change_per_row(simulated):
@@ -438,16 +445,14 @@ def test_robustness_table_one_change_per_row(simulated):
         "splits at the 67% quantile",
         "crossing rule 'first'",
         "H2 panel up to the last purchase",
-        "model BG/NBD",
     ]
+    # BG/NBD keeps every one-time buyer alive: it is left out, with the reason.
+    assert "P(alive) = 1 to every one-time buyer" in table.attrs["left_out"]["BG/NBD"]
     base = loyalty.loyalty_analysis(tx, pnbd(), gross_margin=0.3, cost_per_order=1.5, n_bootstrap=0)
     assert table.loc["baseline", "H3 verdict"] == base.tests["H3"].verdict
     assert table.loc["baseline", "Cramer's V"] == pytest.approx(base.matrix.cramers_v)
     # A higher threshold ends lifetimes sooner.
     assert table.loc["P(alive) threshold 0.7", "median duration"] <= table.loc["P(alive) threshold 0.3", "median duration"]
-    # BG/NBD keeps every one-time buyer alive: at least those lifetimes are censored.
-    one_time = (tx.groupby("customer_id")["date"].nunique() == 1).mean()
-    assert table.loc["model BG/NBD", "censored lifetimes"] >= one_time
 
 
 # ---------------------------------------------------------------------------------------
@@ -468,7 +473,7 @@ def test_object_without_p_alive_is_a_model_error():
 def test_unknown_crossing_rule_and_bad_margin():
     with pytest.raises(ParamsError, match=r"crossing='middle' is not a rule; use one of last, first"):
         loyalty.lifetime_durations(hand_log(), bgnbd(), crossing="middle")
-    d = loyalty.lifetime_durations(hand_log(), bgnbd())
+    d = loyalty.lifetime_durations(hand_log(), bgnbd(), allow_immortal_one_time_buyers=True)
     with pytest.raises(ParamsError, match=r"gross_margin=30 must be a share of revenue in \(0, 1\]"):
         loyalty.lifetime_profit(hand_log(), d, gross_margin=30)
     with pytest.raises(ParamsError, match=r"cost_per_order=-1.0 must be a non-negative amount"):
@@ -590,7 +595,10 @@ def test_conclusion_names_what_holds_and_what_is_fragile(simulated):
     held = [h for h in ("H1", "H2", "H3") if verdicts[h] == "supported"]
     stability = pd.DataFrame({"differs under": ["none", "model BG/NBD: supported"]}, index=["H1", "H3"])
     text = loyalty.conclusion(result, stability)
-    assert text.startswith(f"On this log, **{len(held)} of 3 testable loyalty beliefs hold** ({', '.join(held)})")
+    assert text.startswith(
+        "On this log, on classical tests that ignore the mechanical ties of P(alive) lifetimes (no calibration was run), "
+        f"**{len(held)} of 3 testable statements are supported** ({', '.join(held) or 'none'})"
+    )
     assert "H4 could not be tested." in text
     assert f"**{result.matrix.share_long_low_profit:.0%}** of the long-lived customers" in text
     assert text.endswith("The verdicts of H3 change with at least one analysis choice (robustness table): read them with care.")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crm_lib import loyalty
-from crm_lib.clv import fit_model
+from crm_lib.clv import fit_model, fit_spend_model
 from crm_lib.report.runner import run_report
 from crm_lib.summary import rfm_summary
 
@@ -47,14 +47,20 @@ def test_report_states_the_computed_verdicts_and_shares(rendered):
     text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
     # The same analysis in this process, with the notebook's defaults and the file's knobs.
     # time_unit "W" is the one default of every notebook (knob registry).
-    model = fit_model(rfm_summary(tx, time_unit="W", observation_end=tx["date"].max()), "pareto_nbd")
-    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100, time_unit="W", seed=42)
+    summary = rfm_summary(tx, time_unit="W", observation_end=tx["date"].max())
+    model = fit_model(summary, "pareto_nbd")
+    spend = fit_spend_model(summary, nonpositive_spend="exclude")
+    expected = loyalty.loyalty_analysis(tx, model, gross_margin=0.3, n_bootstrap=100, time_unit="W", seed=42,
+                                        spend_model=spend, null_draws=249)
     assert f"{expected.matrix.share_long_low_profit:.0%} of long-lived customers are in the low-profit group" in text
     assert f"{expected.matrix.share_high_profit_short:.0%} of the high-profit customers are short-lived" in text
-    for hypothesis in expected.tests.hypotheses[:3]:
-        assert f"{hypothesis.hypothesis} {hypothesis.verdict}: {hypothesis.explanation}" in text
+    # Both numbers: the statistic and what a base with no loyalty effect gives.
+    for test in expected.calibration.tests[:3]:
+        assert f"{test.hypothesis} {test.verdict} ({test.claim}): {test.explanation}" in text
+        assert "a base with no loyalty effect would give" in test.explanation
+    assert f"{expected.customers['censored'].mean():.0%} of lifetimes are censored" in text
     # No cost column and no cost_per_order: H4 says why it was not tested.
-    assert "H4 not testable: the data have no cost column and no cost_per_order is set" in text
+    assert "H4 not testable" in text and "the cost to serve is unknown" in text
     # Figures are embedded and every section rendered; the code is hidden.
     assert html.count("data:image/png;base64,") >= 5
     for heading in ("1. Lifetime and profit per customer", "2. The hypotheses", "3. The loyalty-profit matrix",
