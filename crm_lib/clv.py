@@ -611,11 +611,14 @@ class BetaGeoFit(BTYDFit):
         r, alpha, a, b = self.params_.to_numpy()
         _a, _b, _c = r + x, b + x, a + b + x - 1
         z = t / (alpha + age + t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
+        log_power = (r + x) * np.log((alpha + age) / (alpha + t + age))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            hyp = hyp2f1(_a, _b, _c, z)
             ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log(1 - z)
-        ln_hyp = np.where(np.isinf(ln_hyp), ln_hyp_alt, ln_hyp)
-        return (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + age) / (alpha + t + age))))
+            # 2F1 is negative when a + b + x - 1 < 0 (x = 0, a + b < 1): keep its sign rather
+            # than take its log (lifetimes' log form returns NaN there).
+            term = np.where(np.isfinite(hyp) & (hyp != 0), hyp * np.exp(log_power), np.exp(ln_hyp_alt + log_power))
+        return (a + b + x - 1) / (a - 1) * (1 - term)
 
     def _denominator(self, x, tx, age):
         # FHL (2005a), eq. 10, denominator: 1 / P(alive) (note 021).
