@@ -172,3 +172,71 @@ def test_survivors_from_contracts_counts_anniversaries_by_hand():
         survivors_from_contracts(contracts, cancel_col="end")
     with pytest.raises(DataValidationError, match=r"column 'start_date' has 1 of 6 values that are not dates"):
         survivors_from_contracts(contracts.assign(start_date=["x"] + contracts["start_date"].tolist()[1:]))
+
+
+def test_value_by_cohort_rows_equal_each_model(high_end):
+    from crm_lib.retention import fit_cohort_models, project_cohorts, value_by_cohort
+
+    models = fit_cohort_models({"high end": HIGH_END, "regular": REGULAR})
+    table = value_by_cohort(models, margin_per_period=50.0, discount_rate=0.1, horizon=6)
+    assert table.index.name == "cohort" and list(table.index) == ["high end", "regular"]
+    row = table.loc["high end"]
+    alpha, beta = high_end.params_["alpha"], high_end.params_["beta"]
+    assert (row["alpha"], row["beta"]) == pytest.approx((alpha, beta), rel=1e-6)
+    assert row["retention_first_period"] == pytest.approx(beta / (alpha + beta), rel=1e-6)
+    assert row["expected_lifetime"] == np.inf
+    assert row["expected_periods_within_horizon"] == pytest.approx(float(np.sum(survival(np.arange(6), alpha, beta))))
+    assert row["discounted_expected_lifetime"] == pytest.approx(high_end.discounted_expected_lifetime(0.1), rel=1e-6)
+    assert row["clv"] == pytest.approx(50.0 * row["discounted_expected_lifetime"])
+    assert row["derl_after_first_renewal"] == pytest.approx(
+        high_end.discounted_expected_residual_lifetime(0.1, renewals=1), rel=1e-6)
+    stacked = project_cohorts(models, 9)
+    assert stacked["cohort"].tolist() == ["high end"] * 10 + ["regular"] * 10
+    assert stacked.loc[stacked["cohort"] == "regular", "survivors_observed"].dropna().tolist() == REGULAR
+
+
+def test_survivor_inputs_in_every_form_give_the_same_fit():
+    reference = ShiftedBetaGeometricFitter().fit(HIGH_END).params_
+    for form in (HIGH_END, np.array(HIGH_END), pd.Series(HIGH_END, name="x"), {"x": HIGH_END},
+                 pd.DataFrame([HIGH_END], index=["x"])):
+        np.testing.assert_allclose(ShiftedBetaGeometricFitter().fit(form).params_, reference, rtol=1e-8)
+    fitted = ShiftedBetaGeometricFitter().fit(pd.Series(HIGH_END, name="x"))
+    assert list(fitted.survivors_.index) == ["x"] and list(fitted.survivors_.columns) == list(range(8))
+    assert list(ShiftedBetaGeometricFitter().fit(pd.Series(HIGH_END)).survivors_.index) == ["cohort"]
+    # Cohorts of different lengths: the shorter one is NaN after its last period.
+    both = ShiftedBetaGeometricFitter().fit({"long": HIGH_END, "short": REGULAR[:4]})
+    assert both.survivors_.loc["short"].isna().tolist() == [False] * 4 + [True] * 4
+
+
+def test_survivor_count_errors_name_the_cohort_and_the_fix():
+    with pytest.raises(DataValidationError, match=r"cohort 'a': survivors rise from 90 in period 1 to 95 in period 2"):
+        ShiftedBetaGeometricFitter().fit({"a": [100, 90, 95]})
+    with pytest.raises(DataValidationError, match=r"cohort 'a' has a gap in its survivor counts"):
+        ShiftedBetaGeometricFitter().fit(pd.DataFrame([[100, np.nan, 80]], index=["a"]))
+    with pytest.raises(DataValidationError, match=r"cohort 'a': survivor counts must be whole numbers >= 0"):
+        ShiftedBetaGeometricFitter().fit({"a": [100, -1]})
+
+
+def test_load_survivors_from_params_or_a_contracts_file(tmp_path):
+    from crm_lib.retention import load_survivors
+
+    counts = load_survivors({"high end": HIGH_END})
+    assert counts.loc["high end"].tolist() == [float(n) for n in HIGH_END]
+    path = tmp_path / "contracts.csv"
+    path.write_text("begin,end\n2020-01-10,\n2020-03-01,2021-02-28\n2021-02-01,\n")
+    from_file = load_survivors(contracts_path=str(path), start_col="begin", cancel_col="end",
+                               observation_end="2022-06-01")
+    assert from_file.loc["2020"].dropna().tolist() == [2, 1, 1] and from_file.loc["2021"].dropna().tolist() == [1, 1]
+    monthly = load_survivors(contracts_path=str(path), start_col="begin", cancel_col="end", contract_period="M",
+                             observation_end="2020-04-15")
+    assert monthly.loc["2020-01"].dropna().tolist() == [1, 1, 1]
+    with pytest.raises(ParamsError, match=r"not both"):
+        load_survivors({"a": HIGH_END}, contracts_path=str(path))
+    with pytest.raises(ParamsError, match=r"not neither"):
+        load_survivors()
+    with pytest.raises(ParamsError, match=r"contracts_path: file not found"):
+        load_survivors(contracts_path=str(tmp_path / "missing.csv"))
+    with pytest.raises(ParamsError, match=r"survivors\['a'\] must be a list of counts"):
+        load_survivors({"a": "1000, 900"})
+    with pytest.raises(ParamsError, match=r"survivors must map each cohort name to its survivor counts"):
+        load_survivors([1000, 900])
