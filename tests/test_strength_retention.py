@@ -229,7 +229,7 @@ def test_load_survivors_from_params_or_a_contracts_file(tmp_path):
     assert from_file.loc["2020"].dropna().tolist() == [2, 1, 1] and from_file.loc["2021"].dropna().tolist() == [1, 1]
     monthly = load_survivors(contracts_path=str(path), start_col="begin", cancel_col="end", contract_period="M",
                              observation_end="2020-04-15")
-    assert monthly.loc["2020-01"].dropna().tolist() == [1, 1, 1]
+    assert monthly.loc["2020-01"].dropna().tolist() == [1, 1, 1, 1]  # anniversaries 02-10, 03-10, 04-10
     with pytest.raises(ParamsError, match=r"not both"):
         load_survivors({"a": HIGH_END}, contracts_path=str(path))
     with pytest.raises(ParamsError, match=r"not neither"):
