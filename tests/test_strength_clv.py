@@ -347,3 +347,25 @@ def test_standard_errors_equal_an_independent_numerical_hessian(model, simulator
     hessian = approx_hess(fit.params_.to_numpy(), lifetimes_log_likelihood(model, f, r, T))
     independent = np.sqrt(np.diag(np.linalg.inv(-hessian)))
     np.testing.assert_allclose(fit.standard_errors_, independent, rtol=0.02)
+
+
+# --- value concentration: Lorenz curve and input errors ----------------------------------------------
+
+
+def test_value_concentration_lorenz_points_and_errors():
+    from crm_lib.exceptions import DataValidationError
+
+    values = pd.Series([0.0, 2.0, 3.0, 5.0, 10.0])  # a zero value is allowed; total 20
+    result = clv.value_concentration(values, top=(0.2, 0.5), n_points=6)
+    # Lorenz curve at customer shares 0, 0.2, ..., 1 (poorest first): cumulative shares by hand.
+    np.testing.assert_allclose(result.lorenz["customer_share"], [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    np.testing.assert_allclose(result.lorenz["value_share"], [0, 0, 0.1, 0.25, 0.5, 1.0], atol=1e-12)
+    # top 20% = 1 customer (10 of 20); top 50% = ceil(2.5) = 3 customers (18 of 20).
+    assert result.top_shares.to_dict() == pytest.approx({0.2: 0.5, 0.5: 0.9})
+    assert result.gini == pytest.approx(1 - (0 + 0.1 + 0.35 + 0.75 + 1.5) / 5)
+    with pytest.raises(DataValidationError, match=r"1 negative values \(e\.g\. -1\.0\)"):
+        clv.value_concentration(pd.Series([3.0, -1.0, 2.0, -4.0]).iloc[:3])
+    with pytest.raises(DataValidationError, match=r"need finite values; got 2 values, 1 not finite"):
+        clv.value_concentration(pd.Series([1.0, np.nan]))
+    with pytest.raises(DataValidationError, match=r"all values are zero"):
+        clv.value_concentration(pd.Series([0.0, 0.0]))
