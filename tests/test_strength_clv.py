@@ -369,3 +369,25 @@ def test_value_concentration_lorenz_points_and_errors():
         clv.value_concentration(pd.Series([1.0, np.nan]))
     with pytest.raises(DataValidationError, match=r"all values are zero"):
         clv.value_concentration(pd.Series([0.0, 0.0]))
+
+
+def test_holdout_table_reports_each_fit_and_passes_the_penalizer():
+    from crm_lib.exceptions import ParamsError
+
+    cal = hand_cal_holdout()
+    calib = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
+    rmse = []
+    for penalizer in (0.0, 0.05):
+        comparison = clv.holdout_validation(cal, ("bg_nbd",), penalizer_coef=penalizer)
+        rmse.append(comparison.table.loc["bg_nbd", "holdout_rmse"])
+        direct = clv.fit_model(calib, "bg_nbd", penalizer_coef=penalizer)
+        row = comparison.table.loc["bg_nbd"]
+        assert comparison.fits["bg_nbd"].params_.to_numpy() == pytest.approx(direct.params_.to_numpy(), rel=1e-6)
+        assert row["n_params"] == 4
+        assert row["log_likelihood"] == pytest.approx(direct.log_likelihood_, rel=1e-9)
+        assert row["aic"] == pytest.approx(8 - 2 * direct.log_likelihood_, rel=1e-9)
+        assert row["bic"] == pytest.approx(4 * np.log(48) - 2 * direct.log_likelihood_, rel=1e-9)
+        assert bool(row["converged"]) and row["error"] == ""
+    assert abs(rmse[0] - rmse[1]) > 1e-3  # the penalizer reached the fit
+    with pytest.raises(ParamsError, match=r"model='mbg_nbd': use 'auto' or one of bg_nbd, pareto_nbd\."):
+        clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"), choose="mbg_nbd")
