@@ -5,9 +5,15 @@ BIN    := $(VENV)/bin
 # Every params file is a run; `make report PARAMS=params/cdnow.yaml` renders one.
 PARAMS ?= $(sort $(wildcard params/*.yaml))
 BENCH_CUSTOMERS ?= 1000000
+# Modules `make mutation` mutates: whichever of these paths exist, so the list follows the
+# files as they move (crm_lib/clv.py -> crm_lib/models/ + crm_lib/clv/, loyalty.py -> loyalty/).
+MUTATE ?= $(wildcard crm_lib/models crm_lib/clv crm_lib/clv.py crm_lib/survival crm_lib/survival.py \
+                     crm_lib/retention.py crm_lib/loyalty crm_lib/loyalty.py)
+# Optional mutmut mutant-name globs to restrict a run, e.g. 'crm_lib.clv.x_customer_equity*'.
+MUTATE_ONLY ?=
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install install-dev report test test-fast lab notebook-filter clean-notebooks bench lock clean
+.PHONY: help install install-dev report test test-fast lab notebook-filter clean-notebooks bench bench-scale mutation lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,17 +22,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Versions are pinned by constraints.txt so that a report re-rendered later uses the same libraries.
+# The test extras (pytest, hypothesis) come with it, so a researcher can run a test from the
+# same .venv that renders the reports.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install -q -c constraints.txt -e .
-	@touch $@
-
-$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed notebook-filter  ## create .venv and install the project (pinned)
+$(VENV)/.installed-dev: $(VENV)/.installed
+	@touch $@
 
-install-dev: $(VENV)/.installed-dev  ## install the project with the test extras
+$(VENV)/.installed-mutation: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[dev,mutation]'
+	@touch $@
+
+install: $(VENV)/.installed notebook-filter  ## create .venv and install the project with its test tools (pinned)
+
+install-dev: $(VENV)/.installed-dev  ## same as install (kept for old instructions)
 
 report: install  ## render the reports of every params file (or PARAMS=...) into reports/<run name>/
 	@status=0; for params in $(PARAMS); do $(BIN)/crm-workbench run $$params || status=1; done; exit $$status
@@ -66,8 +77,12 @@ bench: install  ## print the speed benchmarks against lifetimes (BENCH_CUSTOMERS
 	$(BIN)/python benchmarks/bench_clv.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python benchmarks/bench_loyalty.py
 
+mutation: $(VENV)/.installed-mutation  ## mutation run (mutmut) over MUTATE with the fast tests; prints kill rate and survivors (hours; not CI)
+	$(BIN)/python tools/mutation.py --modules $(MUTATE) $(if $(MUTATE_ONLY),--only $(MUTATE_ONLY))
+
 lock: install-dev  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --exclude-editable | grep -v '^crm-workbench' > constraints.txt
 
-clean:  ## remove the virtual environment and rendered reports
-	rm -rf $(VENV) reports/*/ reports/*.failed
+clean:  ## remove the virtual environment, rendered reports and the private run folders (not the cache)
+	rm -rf $(VENV) reports/*/ reports/*.failed reports/.[!.]* .crm_private/runs
+	find reports -maxdepth 1 -type l -delete

@@ -180,8 +180,8 @@ def test_parameter_recovery_transaction_models(model, simulator, truth):
     fit = clv.fit_model(base, model)
     z = (fit.params_ - pd.Series(truth)) / fit.standard_errors_
     assert (z.abs() < 3).all(), z
-    # Standard errors are informative, not huge: under 40% of the estimate here.
-    assert (fit.standard_errors_ / fit.params_ < 0.4).all()
+    # The standard errors themselves are checked against an independent numerical Hessian in
+    # tests/test_strength_clv.py (test_standard_errors_equal_an_independent_numerical_hessian).
 
 
 def test_parameter_recovery_bg_bb():
@@ -493,6 +493,8 @@ def test_pareto_nbd_log_likelihood_is_finite_for_a_very_frequent_buyer(cdnow_log
         warnings.simplefilter("error", RuntimeWarning)
         fit = clv.fit_model(summary, "pareto_nbd")
     assert np.isfinite(fit.log_likelihood_) and np.isfinite(fit.aic_)
+    # Source: the Pareto/NBD likelihood in its integral form (no 2F1), by quadrature, at these
+    # estimates (tests/test_strength_clv.py, ..._equals_quadrature; lifetimes gives inf here).
     assert fit.log_likelihood_ == pytest.approx(-258_988.9, abs=0.5)
 
 
@@ -533,8 +535,8 @@ def test_predict_customer_value_equals_lifetimes_on_the_cdnow_sample():
         ours["expected_purchases"],
         bgf.conditional_expected_number_of_purchases_up_to_time(52, ref["frequency"], ref["recency"], ref["T"]),
         rtol=1e-5)
-    # The base's 12-month CLV, in USD.
-    assert ours["clv"].sum() == pytest.approx(69_863, rel=1e-4)
+    # The base's 12-month CLV, in USD (about 69,863): lifetimes' total on the same data.
+    assert ours["clv"].sum() == pytest.approx(expected_clv.sum(), rel=1e-5)
     assert ours.attrs["transaction_model"] == "bg_nbd" and ours.attrs["discount_rate_annual"] == 0.10
 
 

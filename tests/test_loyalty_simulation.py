@@ -60,6 +60,9 @@ def rejection_bounds(n_seeds: int) -> tuple[float, float]:
 
 
 def test_false_positive_rate_of_every_test_is_near_its_size():
+    # 300 seeds: binomial SE of a 5% rate sqrt(.05 * .95 / 300) = 1.26 points, so the band
+    # (+/- 3 SE) is 1.2% to 8.8%. It cannot tell a 5% test from a 10% one for sure;
+    # validation/size_checks.py (loyalty_tables, 1,000 seeds: 2.9% to 7.1%) can.
     n_seeds = 300
     p_values = []
     any_verdict = 0
@@ -104,6 +107,9 @@ def log_battery(seed: int, n: int, lift: float) -> dict:
 
 
 def test_price_and_cost_tests_keep_their_size_on_whole_simulated_logs():
+    # 120 seeds: binomial SE sqrt(.05 * .95 / 120) = 1.99 points, upper bound (+3 SE) 11.0%,
+    # so this loose check would accept a test of true size 10%; validation/size_checks.py
+    # (loyalty_log, 1,000 seeds: upper bound 7.1%) tells 5% from 10%.
     n_seeds = 120
     runs = pd.DataFrame([log_battery(seed, 200, 0.0) for seed in range(n_seeds)])
     low, high = rejection_bounds(n_seeds)

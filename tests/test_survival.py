@@ -360,6 +360,8 @@ def test_cox_recovers_simulated_hazard_ratios():
     assert hr.loc["first_order_amount", "coef"] == pytest.approx(-0.3, abs=3 * hr.loc["first_order_amount", "se"])
     assert hr.loc["channel[web]", "coef"] == pytest.approx(0.5, abs=3 * hr.loc["channel[web]", "se"])
     assert hr.loc["channel[web]", "lower"] < np.exp(0.5) < hr.loc["channel[web]", "upper"]
+    # The SEs used above are checked against an independent partial likelihood and against the
+    # spread over simulated seeds in tests/test_strength_survival.py.
     assert cox.events == int(churn["churned"].sum()) and cox.n == 3000
     assert "channel[web] (channel web vs store) has a hazard ratio of 1.6" in cox.verdict
     # Proportional hazards hold by construction: no term flagged.
