@@ -162,7 +162,12 @@ def test_customer_equity_interval_is_the_central_quantile_range_of_its_draws(cdn
     assert equity.level == level
     assert equity.lower == pytest.approx(low, rel=1e-12) and equity.upper == pytest.approx(high, rel=1e-12)
     assert np.mean((draws >= equity.lower) & (draws <= equity.upper)) == pytest.approx(level, abs=2 / 80)
-    assert f"{level:.0%} interval" in equity.summary()
+    assert f"{level:.0%} parameter-uncertainty interval" in equity.summary()
+    # The predictive interval is the same central range of the simulated realised equities.
+    predictive = np.asarray(equity.predictive_draws, dtype=float)
+    low, high = np.quantile(predictive, [(1 - level) / 2, (1 + level) / 2])
+    assert equity.predictive_lower == pytest.approx(low, rel=1e-12)
+    assert equity.predictive_upper == pytest.approx(high, rel=1e-12)
 
 
 def gamma_gamma_covariance(frequency: np.ndarray, spend: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -293,7 +298,7 @@ def test_pareto_nbd_log_likelihood_on_the_full_cdnow_log_equals_quadrature(cdnow
     # and those estimates must be a maximum of the independent likelihood.
     from crm_lib.summary import rfm_summary
 
-    summary = rfm_summary(cdnow_log.transactions, time_unit="D")
+    summary = rfm_summary(cdnow_log, time_unit="D")
     fit = clv.fit_model(summary, "pareto_nbd")
     (x, tx, T), counts, _ = clv.collapse_histories(summary["frequency"], summary["recency"], summary["T"])
     params = fit.params_[["r", "alpha", "s", "beta"]].to_numpy()

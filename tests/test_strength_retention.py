@@ -52,7 +52,11 @@ def test_fit_attributes_equal_independent_likelihood_and_hessian(high_end):
     assert list(high_end.covariance_.index) == ["alpha", "beta"] == list(high_end.covariance_.columns)
     np.testing.assert_allclose(high_end.covariance_.to_numpy(dtype=float), covariance, rtol=0.01)
     frame = high_end.to_frame()
-    assert list(frame.columns) == ["estimate", "standard_error"] and list(frame.index) == ["alpha", "beta"]
+    assert list(frame.columns) == ["estimate", "standard_error", "lower_95", "upper_95"]
+    assert list(frame.index) == ["alpha", "beta"]
+    # 95% Wald intervals: estimate -/+ 1.96 standard errors (the rounded 97.5% normal quantile).
+    np.testing.assert_allclose(frame["lower_95"], frame["estimate"] - 1.96 * frame["standard_error"], rtol=1e-6)
+    np.testing.assert_allclose(frame["upper_95"], frame["estimate"] + 1.96 * frame["standard_error"], rtol=1e-6)
     np.testing.assert_allclose(frame["standard_error"], np.sqrt(np.diag(covariance)), rtol=0.01)
     np.testing.assert_allclose(frame["estimate"], [0.668, 3.806], atol=6e-4)  # published, F&H (2007)
 
@@ -117,16 +121,17 @@ def test_expected_lifetime_closed_form_for_alpha_above_one():
 def test_summary_states_the_fitted_figures(high_end):
     alpha, beta = high_end.params_["alpha"], high_end.params_["beta"]
     text = high_end.summary()
-    assert text.startswith("Shifted-beta-geometric fit (Fader & Hardie 2007) on 1 cohort(s)")
-    assert f"alpha {alpha:.3f} (s.e. {high_end.standard_errors_['alpha']:.3f})" in text
-    assert f"beta {beta:.3f} (s.e. {high_end.standard_errors_['beta']:.3f})" in text
-    assert f"log-likelihood {high_end.log_likelihood_:,.1f}" in text
+    assert text.startswith("sBG fitted on 1,000 customers (converged)")
+    assert "Shifted-beta-geometric model (Fader & Hardie 2007) on 1 cohort:" in text
+    assert f"{alpha:.4f}" in text and f"{high_end.standard_errors_['alpha']:.4f}" in text
+    assert f"{beta:.4f}" in text and f"{high_end.standard_errors_['beta']:.4f}" in text
+    assert f"log-likelihood {high_end.log_likelihood_:,.2f}" in text
     assert f"first-period retention {beta / (alpha + beta):.1%}" in text
     assert f"rising to {(beta + 9) / (alpha + beta + 9):.1%} by period 10" in text
 
 
 def test_unfitted_and_unidentified_models_say_what_to_do():
-    with pytest.raises(ModelFitError, match=r"not fitted yet; call fit\(survivors\) first"):
+    with pytest.raises(ModelFitError, match=r"not fitted yet; call fit\(\) first"):
         ShiftedBetaGeometricFitter().survival_function(3)
     with pytest.raises(ModelFitError, match=r"no customer cancelled in any cohort \(a, b\)"):
         ShiftedBetaGeometricFitter().fit({"a": [100, 100, 100], "b": [50, 50]})

@@ -54,7 +54,7 @@ SETTINGS = {"gross_margin": 0.3, "cost_per_order": 2.0}
 def one_run(scenario: str, seed: int, customers: int, draws: int) -> dict:
     """Simulate one log, fit the models on it, calibrate: raw p-values and verdicts."""
     tx = simulate_stationary_log(customers, seed=seed, **SCENARIOS[scenario])
-    summary = rfm_summary(tx, time_unit="D")
+    summary = rfm_summary(tx, time_unit="D", observation_end=tx["date"].max())
     model = fit_model(summary, "pareto_nbd")
     spend = fit_spend_model(summary, nonpositive_spend="exclude")
     result = loyalty.calibrated_tests(tx, model, spend, null_draws=draws, seed=seed, **SETTINGS)
