@@ -29,7 +29,7 @@ Example
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+NUMERIC_TYPES = INTEGER_TYPES + ("DOUBLE", "FLOAT", "REAL", "DECIMAL")
 
 
 def _quote(name: str) -> str:
@@ -94,6 +96,7 @@ class DuckDBLog:
     rows_read: int
     name: str
     table: str = "transactions"
+    summaries: dict = field(default_factory=dict, repr=False)
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run SQL on the log's connection (the log is the view ``transactions``)."""
@@ -215,51 +218,68 @@ def open_log(
         date_expr = f"try_strptime(trim(CAST({date_col} AS VARCHAR)), {_literal(date_format)})"
     else:
         date_expr = f"TRY_CAST(trim(CAST({date_col} AS VARCHAR)) AS TIMESTAMP)"
+    def number(column: str) -> str:
+        # Numbers stored as numbers are used as they are; text is parsed (bad values become NULL and are reported).
+        if types[column].startswith(NUMERIC_TYPES):
+            return f"CAST({_quote(column)} AS DOUBLE)"
+        return f"TRY_CAST(trim(CAST({_quote(column)} AS VARCHAR)) AS DOUBLE)"
+
+    id_col = _quote(mapping["customer_id"])
+    # Integer ids stay integers (cheaper to group); they are shown as text, as crm_lib.data reads them.
+    id_expr = id_col if types[mapping["customer_id"]].startswith(INTEGER_TYPES) else f"trim(CAST({id_col} AS VARCHAR))"
     select = [
-        f"trim(CAST({_quote(mapping['customer_id'])} AS VARCHAR)) AS customer_id",
+        f"{id_expr} AS customer_id",
         f"{date_expr} AS date",
-        f"TRY_CAST(trim(CAST({_quote(mapping['amount'])} AS VARCHAR)) AS DOUBLE) AS amount",
+        f"{number(mapping['amount'])} AS amount",
         f"CAST({date_col} AS VARCHAR) AS raw_date",
         f"CAST({_quote(mapping['amount'])} AS VARCHAR) AS raw_amount",
     ]
     for canonical in optional:
-        column = _quote(mapping[canonical])
-        select.append(f"coalesce(CAST({column} AS VARCHAR), '(missing)') AS channel" if canonical == "channel"
-                      else f"TRY_CAST(trim(CAST({column} AS VARCHAR)) AS DOUBLE) AS {canonical}")
+        column = mapping[canonical]
+        select.append(f"coalesce(CAST({_quote(column)} AS VARCHAR), '(missing)') AS channel" if canonical == "channel"
+                      else f"{number(column)} AS {canonical}")
     con.execute(f"CREATE OR REPLACE VIEW canonical_input AS SELECT {', '.join(select)} FROM raw_input")
-    n = int(_scalar(con, "SELECT count(*) FROM raw_input"))
-    if n == 0:
-        raise DataValidationError(f"{path.name}: the file has a header but no rows; export the log again.")
-    missing = _scalar(con, "SELECT count(*) FROM canonical_input WHERE customer_id IS NULL OR customer_id = ''")
-    if missing:
-        raise DataValidationError(
-            f"{path.name}: column '{mapping['customer_id']}' (customer_id) is empty in {missing:,} of {n:,} rows; "
-            "drop those rows or fill in the customer ids."
-        )
-    _check_values(con, path.name, "date IS NULL", mapping["date"], "date", "dates",
-                  "set date_format in params or fix the rows.", n)
-    _check_values(con, path.name, "amount IS NULL OR NOT isfinite(amount)", mapping["amount"], "amount", "numbers",
-                  "remove currency symbols and thousands separators, use '.' for decimals, or drop the rows.", n)
     canonical_columns = ", ".join(["customer_id", "date", "amount"] + optional)
-    start, last = con.execute("SELECT min(date), max(date) FROM canonical_input").fetchall()[0]
-    end = pd.Timestamp(last).normalize() if observation_end is None else pd.Timestamp(observation_end)
-    end_exclusive = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
-    late = f"date >= TIMESTAMP {_literal(str(end_exclusive))}"
-    counts = con.execute(
-        f"SELECT count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0), "
-        f"count(*) FILTER (WHERE {late}) FROM canonical_input"
-    ).fetchall()[0]
-    distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
+    if observation_end is not None:
+        end = pd.Timestamp(observation_end)
+        end_exclusive = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
+        late = f"date >= TIMESTAMP {_literal(str(end_exclusive))}"
+    else:
+        late = "FALSE"  # the window ends on the last day with a purchase
     keep = [f"NOT ({late})"]
     if negative_amounts == "drop":
         keep.append("amount >= 0")
     if zero_amounts == "drop":
         keep.append("amount <> 0")
+    # One scan for every count; a second one for the duplicates.
+    n, missing, bad_dates, bad_amounts, start, last, negative, zero, n_late, kept = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE customer_id IS NULL OR CAST(customer_id AS VARCHAR) = ''),
+               count(*) FILTER (WHERE date IS NULL), count(*) FILTER (WHERE amount IS NULL OR NOT isfinite(amount)),
+               min(date), max(date), count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0),
+               count(*) FILTER (WHERE {late}), count(*) FILTER (WHERE {' AND '.join(keep)})
+        FROM canonical_input""").fetchall()[0]
+    if n == 0:
+        raise DataValidationError(f"{path.name}: the file has a header but no rows; export the log again.")
+    if missing:
+        raise DataValidationError(
+            f"{path.name}: column '{mapping['customer_id']}' (customer_id) is empty in {missing:,} of {n:,} rows; "
+            "drop those rows or fill in the customer ids."
+        )
+    if bad_dates:
+        _check_values(con, path.name, "date IS NULL", mapping["date"], "date", "dates",
+                      "set date_format in params or fix the rows.", n)
+    if bad_amounts:
+        _check_values(con, path.name, "amount IS NULL OR NOT isfinite(amount)", mapping["amount"], "amount",
+                      "numbers", "remove currency symbols and thousands separators, use '.' for decimals, or drop "
+                      "the rows.", n)
+    end = pd.Timestamp(last).normalize() if observation_end is None else end
+    counts = (negative, zero, n_late)
+    distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
     body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
     if duplicate_rows == "drop":
         body = f"SELECT DISTINCT * FROM ({body})"
     con.execute(f"CREATE OR REPLACE VIEW transactions AS {body}")
-    used = int(_scalar(con, "SELECT count(*) FROM transactions"))
+    used = int(_scalar(con, "SELECT count(*) FROM transactions")) if duplicate_rows == "drop" else int(kept)
     if used == 0:
         raise DataValidationError(
             f"{path.name}: no rows are left after the data rules (of {n:,} rows read); check observation_end "
@@ -339,7 +359,7 @@ def rfm_summary(
     """
     end_period = _end_period(log, observation_end, time_unit)
     query = _summary_sql(log, end_period, time_unit, unit_multiplier, include_first_transaction)
-    out = log.sql(query + " ORDER BY customer_id").df().set_index("customer_id")
+    out = log.sql(query + " ORDER BY CAST(customer_id AS VARCHAR)").df().set_index("customer_id")
     out.index = pd.Index(out.index.astype(str), name="customer_id")
     return (out if amount else out.drop(columns="monetary_value")).astype(float)
 
@@ -396,10 +416,22 @@ def calibration_holdout_summary(
                CAST(coalesce(hold.periods, 0) AS DOUBLE) AS frequency_holdout,
                coalesce(hold.total / hold.n, 0.0) AS monetary_value_holdout,
                {float(duration)!r} AS duration_holdout
-        FROM cal LEFT JOIN hold USING (customer_id) ORDER BY cal.customer_id"""
+        FROM cal LEFT JOIN hold USING (customer_id) ORDER BY CAST(cal.customer_id AS VARCHAR)"""
     out = log.sql(query).df().set_index("customer_id")
     out.index = pd.Index(out.index.astype(str), name="customer_id")
     return out.astype(float)
+
+
+def _summary_table(log: DuckDBLog, observation_end, time_unit: str, unit_multiplier: float) -> str:
+    """Name of a temporary table with the per-customer summary, computed once per (end, unit)."""
+    end_period = _end_period(log, observation_end, time_unit)
+    key = (end_period, time_unit, float(unit_multiplier))
+    if key not in log.summaries:
+        name = f"customer_summary_{len(log.summaries)}"
+        log.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                               f"{_summary_sql(log, end_period, time_unit, unit_multiplier, False)}")
+        log.summaries[key] = name
+    return log.summaries[key]
 
 
 def collapsed_histories(
@@ -421,9 +453,8 @@ def collapsed_histories(
     DataFrame
         ``frequency``, ``recency``, ``T``, ``weight`` (float), sorted by the first three.
     """
-    end_period = _end_period(log, observation_end, time_unit)
-    summary = _summary_sql(log, end_period, time_unit, unit_multiplier, False)
-    return log.sql(f"SELECT frequency, recency, T, CAST(count(*) AS DOUBLE) AS weight FROM ({summary}) "
+    summary = _summary_table(log, observation_end, time_unit, unit_multiplier)
+    return log.sql(f"SELECT frequency, recency, T, CAST(count(*) AS DOUBLE) AS weight FROM {summary} "
                    "GROUP BY ALL ORDER BY ALL").df()
 
 
@@ -441,9 +472,8 @@ def collapsed_spend(
     DataFrame
         ``frequency``, ``monetary_value``, ``weight``: repeat buyers only (frequency > 0).
     """
-    end_period = _end_period(log, observation_end, time_unit)
-    summary = _summary_sql(log, end_period, time_unit, unit_multiplier, False)
-    return log.sql(f"SELECT frequency, monetary_value, CAST(count(*) AS DOUBLE) AS weight FROM ({summary}) "
+    summary = _summary_table(log, observation_end, time_unit, unit_multiplier)
+    return log.sql(f"SELECT frequency, monetary_value, CAST(count(*) AS DOUBLE) AS weight FROM {summary} "
                    "WHERE frequency > 0 GROUP BY ALL ORDER BY ALL").df()
 
 
@@ -482,10 +512,9 @@ def score_customers(
     """
     from crm_lib.clv import discounted_expected_purchases
 
-    end_period = _end_period(log, observation_end, time_unit)
     con = log.connection
-    con.execute(f"CREATE OR REPLACE TEMP TABLE scored_summary AS {_summary_sql(log, end_period, time_unit, 1, False)}")
-    histories = con.sql("SELECT DISTINCT frequency, recency, T FROM scored_summary").df()
+    summary = _summary_table(log, observation_end, time_unit, 1)
+    histories = con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df()
     x, tx, age = (histories[c].to_numpy() for c in ("frequency", "recency", "T"))
     histories["p_alive"] = np.asarray(transaction_model.conditional_probability_alive(x, tx, age), dtype=float)
     histories["expected_purchases"] = np.asarray(
@@ -493,7 +522,7 @@ def score_customers(
     histories["discounted_purchases"] = np.asarray(discounted_expected_purchases(
         transaction_model, x, tx, age, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
         time_unit=time_unit), dtype=float)
-    spend = con.sql("SELECT DISTINCT frequency, monetary_value FROM scored_summary").df()
+    spend = con.sql(f"SELECT DISTINCT frequency, monetary_value FROM {summary}").df()
     spend["expected_spend_per_purchase"] = np.asarray(
         spend_model.conditional_expected_average_profit(spend["frequency"].to_numpy(), spend["monetary_value"].to_numpy()),
         dtype=float)
@@ -503,20 +532,19 @@ def score_customers(
         SELECT s.customer_id, s.frequency, s.recency, s.T, s.monetary_value, h.p_alive, h.expected_purchases,
                p.expected_spend_per_purchase,
                {float(gross_margin)!r} * p.expected_spend_per_purchase * h.discounted_purchases AS clv
-        FROM scored_summary s
+        FROM {summary} s
         JOIN history_predictions h USING (frequency, recency, T)
         JOIN spend_predictions p USING (frequency, monetary_value)"""
     try:
         if output is not None:
             con.execute(f"COPY ({query}) TO {_literal(str(output))} (FORMAT PARQUET)")
             return Path(output)
-        out = con.sql(query + " ORDER BY customer_id").df().set_index("customer_id")
+        out = con.sql(query + " ORDER BY CAST(customer_id AS VARCHAR)").df().set_index("customer_id")
         out.index = pd.Index(out.index.astype(str), name="customer_id")
         return out
     finally:
         con.unregister("history_predictions")
         con.unregister("spend_predictions")
-        con.execute("DROP TABLE IF EXISTS scored_summary")
 
 
 # ---------------------------------------------------------------------------------------
