@@ -321,10 +321,10 @@ def _summary_sql(log: DuckDBLog, end_period: int, time_unit: str, unit_multiplie
                  include_first_transaction: bool, where: str = "TRUE") -> str:
     count = "count(*)" if include_first_transaction else "(count(*) - 1)"
     # Same arithmetic as crm_lib.summary: total of the merged periods minus the first one.
-    total = "sum(amount)" if include_first_transaction else "(sum(amount) - arg_min(amount, period))"
+    total = "fsum(amount)" if include_first_transaction else "(fsum(amount) - arg_min(amount, period))"
     return f"""
         WITH merged AS (
-            SELECT customer_id, {_period_sql(time_unit)} AS period, sum(amount) AS amount
+            SELECT customer_id, {_period_sql(time_unit)} AS period, fsum(amount) AS amount
             FROM {log.table} WHERE {where} GROUP BY ALL
         )
         SELECT customer_id,
