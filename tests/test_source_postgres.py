@@ -119,3 +119,34 @@ def test_cli_check_reads_the_warehouse_and_exits_2_on_a_missing_table(warehouse,
     path.write_text(yaml.safe_dump(params))
     assert cli_main(["check", str(path), "--notebooks-dir", notebooks]) == 2
     assert f"PostgreSQL table {warehouse}.nope: relation" in capsys.readouterr().err
+
+
+def _outputs(notebook_path, replace: str) -> list[str]:
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    shown = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for mime in ("text/markdown", "text/html", "text/plain", "image/png"):
+                if mime in output.get("data", {}):
+                    shown.append(f"{mime}: {output['data'][mime]}".replace(replace, "<source>"))
+    return shown
+
+
+@pytest.mark.slow
+def test_report_from_postgresql_equals_report_from_file(warehouse, tmp_path):
+    """The data-overview report rendered from the warehouse shows what the file's shows (but the source's name)."""
+    params = yaml.safe_load((REPO / "params" / "cdnow.yaml").read_text())
+    file_params, pg_params = tmp_path / "file.yaml", tmp_path / "pg.yaml"
+    params["parameters"]["data_path"] = str(cdnow_master_path())
+    file_params.write_text(yaml.safe_dump({**params, "run_name": "from_file"}))
+    params["parameters"]["data_path"] = f"postgresql:{warehouse}.cdnow"
+    pg_params.write_text(yaml.safe_dump({**params, "run_name": "from_pg"}))
+    for path in (file_params, pg_params):
+        assert cli_main(["run", str(path), "--notebooks-dir", str(REPO / "notebooks"), "--only", "01_data_overview",
+                         "--output-dir", str(tmp_path / "reports")]) == 0
+    from_file = _outputs(tmp_path / "reports" / "from_file" / "01_data_overview.ipynb", "CDNOW_master.txt")
+    from_pg = _outputs(tmp_path / "reports" / "from_pg" / "01_data_overview.ipynb", f"PostgreSQL table {warehouse}.cdnow")
+    assert len(from_file) > 10
+    assert from_pg == from_file
