@@ -165,7 +165,9 @@ def open_log(
     ----------
     path : str or Path
         A CSV file (any single-character separator, optionally gzip-compressed), a
-        Parquet file, or a folder of Parquet files (a partitioned extract).
+        Parquet file, a folder of Parquet files (a partitioned extract), or a warehouse
+        ``data_path`` (``postgresql:schema.table`` or a query, see :mod:`crm_lib.sources`),
+        streamed into an extract file first.
     connection : duckdb connection, optional
         Reuse a connection (for example a file database for very large logs).
     memory_limit : str, optional
@@ -185,7 +187,10 @@ def open_log(
         Missing file or column, empty customer ids, dates or amounts that do not parse,
         an unknown rule, or no rows left after the rules.
     """
-    path = Path(path)
+    from crm_lib.sources import parse_source
+
+    source = parse_source(str(path))  # a PostgreSQL table or query: read its extract
+    path = source.extract() if source else Path(path)
     for rule_name, value, allowed in (
         ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
         ("negative_amounts", negative_amounts, NEGATIVE_RULES),

@@ -53,6 +53,9 @@ def local_session(app_name: str = "crm-workbench", cores: int = 2, shuffle_parti
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
+        # Local mode needs no network: bind to loopback so that an unresolvable host name cannot stop it.
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.extraJavaOptions", "-Dlog4j.rootLogger=ERROR")
         .getOrCreate()
