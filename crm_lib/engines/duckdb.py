@@ -140,6 +140,52 @@ def _check_values(con, name: str, where: str, column: str, canonical: str, what:
         )
 
 
+def _canonical_view(con, path: Path, sep, column_map, date_format) -> tuple[dict, list[str]]:
+    """Views ``raw_input`` (the file) and ``canonical_input`` (canonical names and types, NULL where unparsable)."""
+    con.execute(f"CREATE OR REPLACE VIEW raw_input AS SELECT * FROM {_reader(path, sep)}")
+    columns = [row[0] for row in con.sql("DESCRIBE raw_input").fetchall()]
+    mapping = {name: name for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    mapping.update(column_map or {})
+    for canonical in REQUIRED_COLUMNS:
+        if mapping[canonical] not in columns:
+            raise DataValidationError(
+                f"{path.name}: column '{mapping[canonical]}' ({canonical}) not found; the file has columns "
+                f"{columns}. Set column_map in params to name the {canonical} column."
+            )
+    optional = [c for c in OPTIONAL_COLUMNS if mapping[c] in columns]
+    types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE raw_input)").fetchall())
+    date_col = _quote(mapping["date"])
+    if types[mapping["date"]].startswith(("TIMESTAMP", "DATE")):
+        date_expr = f"CAST({date_col} AS TIMESTAMP)"
+    elif date_format:
+        date_expr = f"try_strptime(trim(CAST({date_col} AS VARCHAR)), {_literal(date_format)})"
+    else:
+        date_expr = f"TRY_CAST(trim(CAST({date_col} AS VARCHAR)) AS TIMESTAMP)"
+
+    def number(column: str) -> str:
+        # Numbers stored as numbers are used as they are; text is parsed (bad values become NULL and are reported).
+        if types[column].startswith(NUMERIC_TYPES):
+            return f"CAST({_quote(column)} AS DOUBLE)"
+        return f"TRY_CAST(trim(CAST({_quote(column)} AS VARCHAR)) AS DOUBLE)"
+
+    id_col = _quote(mapping["customer_id"])
+    # Integer ids stay integers (cheaper to group); they are shown as text, as crm_lib.data reads them.
+    id_expr = id_col if types[mapping["customer_id"]].startswith(INTEGER_TYPES) else f"trim(CAST({id_col} AS VARCHAR))"
+    select = [
+        f"{id_expr} AS customer_id",
+        f"{date_expr} AS date",
+        f"{number(mapping['amount'])} AS amount",
+        f"CAST({date_col} AS VARCHAR) AS raw_date",
+        f"CAST({_quote(mapping['amount'])} AS VARCHAR) AS raw_amount",
+    ]
+    for canonical in optional:
+        column = mapping[canonical]
+        select.append(f"coalesce(CAST({_quote(column)} AS VARCHAR), '(missing)') AS channel" if canonical == "channel"
+                      else f"{number(column)} AS {canonical}")
+    con.execute(f"CREATE OR REPLACE VIEW canonical_input AS SELECT {', '.join(select)} FROM raw_input")
+    return mapping, optional
+
+
 def open_log(
     path: str | Path,
     *,
@@ -204,46 +250,7 @@ def open_log(
     for setting, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory), ("threads", threads)):
         if value is not None:
             con.execute(f"SET {setting} = {_literal(str(value))}")
-    con.execute(f"CREATE OR REPLACE VIEW raw_input AS SELECT * FROM {_reader(path, sep)}")
-    columns = [row[0] for row in con.sql("DESCRIBE raw_input").fetchall()]
-    mapping = {name: name for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
-    mapping.update(column_map or {})
-    for canonical in REQUIRED_COLUMNS:
-        if mapping[canonical] not in columns:
-            raise DataValidationError(
-                f"{path.name}: column '{mapping[canonical]}' ({canonical}) not found; the file has columns "
-                f"{columns}. Set column_map in params to name the {canonical} column."
-            )
-    optional = [c for c in OPTIONAL_COLUMNS if mapping[c] in columns]
-    types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE raw_input)").fetchall())
-    date_col = _quote(mapping["date"])
-    if types[mapping["date"]].startswith(("TIMESTAMP", "DATE")):
-        date_expr = f"CAST({date_col} AS TIMESTAMP)"
-    elif date_format:
-        date_expr = f"try_strptime(trim(CAST({date_col} AS VARCHAR)), {_literal(date_format)})"
-    else:
-        date_expr = f"TRY_CAST(trim(CAST({date_col} AS VARCHAR)) AS TIMESTAMP)"
-    def number(column: str) -> str:
-        # Numbers stored as numbers are used as they are; text is parsed (bad values become NULL and are reported).
-        if types[column].startswith(NUMERIC_TYPES):
-            return f"CAST({_quote(column)} AS DOUBLE)"
-        return f"TRY_CAST(trim(CAST({_quote(column)} AS VARCHAR)) AS DOUBLE)"
-
-    id_col = _quote(mapping["customer_id"])
-    # Integer ids stay integers (cheaper to group); they are shown as text, as crm_lib.data reads them.
-    id_expr = id_col if types[mapping["customer_id"]].startswith(INTEGER_TYPES) else f"trim(CAST({id_col} AS VARCHAR))"
-    select = [
-        f"{id_expr} AS customer_id",
-        f"{date_expr} AS date",
-        f"{number(mapping['amount'])} AS amount",
-        f"CAST({date_col} AS VARCHAR) AS raw_date",
-        f"CAST({_quote(mapping['amount'])} AS VARCHAR) AS raw_amount",
-    ]
-    for canonical in optional:
-        column = mapping[canonical]
-        select.append(f"coalesce(CAST({_quote(column)} AS VARCHAR), '(missing)') AS channel" if canonical == "channel"
-                      else f"{number(column)} AS {canonical}")
-    con.execute(f"CREATE OR REPLACE VIEW canonical_input AS SELECT {', '.join(select)} FROM raw_input")
+    mapping, optional = _canonical_view(con, path, sep, column_map, date_format)
     canonical_columns = ", ".join(["customer_id", "date", "amount"] + optional)
     if observation_end is not None:
         end = pd.Timestamp(observation_end)
