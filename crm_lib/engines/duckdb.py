@@ -299,9 +299,10 @@ def open_log(
         )
     rows = [
         ("rows read", n, ""),
-        ("exact duplicate rows", n - distinct_rows, "kept" if duplicate_rows == "keep" else "dropped"),
+        ("exact duplicate rows", n - distinct_rows, "kept: no order id tells a double export from two identical orders"
+         if duplicate_rows == "keep" else "dropped (first copy kept)"),
         ("negative amounts (returns)", counts[0], "dropped" if negative_amounts == "drop" else "kept"),
-        ("zero amounts", counts[1], "kept" if zero_amounts == "keep" else "dropped"),
+        ("zero amounts", counts[1], "kept as purchases with no revenue" if zero_amounts == "keep" else "dropped"),
         (f"after observation end ({end:%Y-%m-%d})", counts[2], "dropped"),
         ("rows used", used, ""),
     ]
