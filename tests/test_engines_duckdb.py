@@ -52,9 +52,9 @@ def random_log(seed: int, n: int = 3000, native: bool = False) -> pd.DataFrame:
 
 def test_cdnow_summary_equals_pandas(cdnow_log, cdnow_duck):
     for time_unit in ("D", "W"):
-        expected = summary.rfm_summary(cdnow_log.transactions, time_unit=time_unit)
+        expected = summary.rfm_summary(cdnow_log, time_unit=time_unit)
         pd.testing.assert_frame_equal(engine.rfm_summary(cdnow_duck, time_unit=time_unit), expected, **TOL)
-    expected = summary.calibration_holdout_summary(cdnow_log.transactions, calibration_end="1997-09-30", time_unit="W")
+    expected = summary.calibration_holdout_summary(cdnow_log, calibration_end="1997-09-30", time_unit="W")
     got = engine.calibration_holdout_summary(cdnow_duck, calibration_end="1997-09-30", time_unit="W")
     pd.testing.assert_frame_equal(got, expected, **TOL)
 
@@ -63,11 +63,11 @@ def test_cdnow_quality_kpis_and_cohorts_equal_pandas(cdnow_log, cdnow_duck):
     # 255 duplicates and 80 free orders: the counts crm_lib.data finds in the file.
     columns = ["check", "rows", "share_of_rows", "rule"]
     pd.testing.assert_frame_equal(cdnow_duck.quality[columns], cdnow_log.quality[columns])
-    expected, got = kpi.headline_kpis(cdnow_log.transactions), engine.headline_kpis(cdnow_duck)
+    expected, got = kpi.headline_kpis(cdnow_log), engine.headline_kpis(cdnow_duck)
     for name, value in vars(expected).items():
         assert getattr(got, name) == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), name
     for period in ("M", "Q"):
-        tx = cdnow_log.transactions
+        tx = cdnow_log  # the log: its window end bounds the tables, as in the engine
         pd.testing.assert_frame_equal(engine.activity_by_period(cdnow_duck, period), kpi.activity_by_period(tx, period), **TOL)
         pd.testing.assert_frame_equal(engine.cohort_sizes(cdnow_duck, period), kpi.cohort_sizes(tx, period), **TOL)
         pd.testing.assert_frame_equal(engine.cohort_retention(cdnow_duck, period), kpi.cohort_retention(tx, period), **TOL)
@@ -83,7 +83,7 @@ def test_random_logs_equal_pandas(tmp_path, seed, native, rules):
     duck = engine.open_log(path, **rules)
     columns = ["check", "rows", "share_of_rows", "rule"]
     pd.testing.assert_frame_equal(duck.quality[columns], log.quality[columns])
-    tx = log.transactions
+    tx = log  # the log carries the window; a bare frame has none
     for time_unit in ("D", "W", "h"):
         pd.testing.assert_frame_equal(engine.rfm_summary(duck, time_unit=time_unit),
                                       summary.rfm_summary(tx, time_unit=time_unit), **TOL)
@@ -96,7 +96,7 @@ def test_random_logs_equal_pandas(tmp_path, seed, native, rules):
 
 
 def test_collapsed_fit_and_scores_equal_per_customer_path(cdnow_log, cdnow_duck):
-    per_customer = summary.rfm_summary(cdnow_log.transactions, time_unit="W")
+    per_customer = summary.rfm_summary(cdnow_log, time_unit="W")
     rows = engine.collapsed_histories(cdnow_duck, time_unit="W")
     assert rows["weight"].sum() == len(per_customer) == 23570
     assert len(rows) < len(per_customer) / 5
@@ -118,3 +118,27 @@ def test_bad_input_is_a_data_validation_error(tmp_path):
         engine.open_log(bad)
     with pytest.raises(DataValidationError, match="column 'spend' \\(amount\\) not found"):
         engine.open_log(bad, column_map={"amount": "spend"})
+
+
+@pytest.mark.parametrize("as_float", [False, True])
+def test_decimal_ids_are_normalised_as_in_pandas(tmp_path, as_float):
+    # "7" and "7.0" are one customer, "007" another (crm_lib.data.normalise_ids); a float
+    # column (an integer id exported through a spreadsheet) has every whole value flagged.
+    rng = np.random.default_rng(5)
+    n = 400
+    ids = rng.integers(1, 60, n)
+    dates = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D")
+    if as_float:
+        customer = ids.astype(float)
+        customer[:5] = ids[:5] + 0.5
+    else:
+        customer = np.where(rng.random(n) < 0.3, np.char.add(ids.astype(str), ".0"), ids.astype(str)).astype(object)
+        customer[:3] = ["007", " 7 ", "7.00"]
+    frame = pd.DataFrame({"customer_id": customer, "date": dates, "amount": rng.gamma(2.0, 10.0, n).round(2)})
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path)
+    log, duck = load_transactions(path), engine.open_log(path)
+    columns = ["check", "rows", "share_of_rows", "rule"]
+    pd.testing.assert_frame_equal(duck.quality[columns], log.quality[columns])
+    assert log.quality.set_index("check").loc["customer ids written as decimals (1.0)", "rows"] > 0
+    pd.testing.assert_frame_equal(engine.rfm_summary(duck, time_unit="D"), summary.rfm_summary(log, time_unit="D"), **TOL)

@@ -36,11 +36,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from crm_lib.data import DUPLICATE_RULES, NEGATIVE_RULES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ZERO_RULES
+from crm_lib.data import (
+    DECIMAL_MARKS,
+    DEFAULT_TIME_UNIT,
+    DUPLICATE_RULES,
+    NEGATIVE_RULES,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    TIME_UNITS,
+    ZERO_RULES,
+    ObservationWindow,
+    observation_end_day,
+)
+from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
 from crm_lib.exceptions import DataValidationError
 from crm_lib.kpi import PERIODS, HeadlineKPIs, _check_period
-from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
-from crm_lib.summary import TIME_UNITS
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +70,8 @@ __all__ = [
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
-NUMERIC_TYPES = INTEGER_TYPES + ("DOUBLE", "FLOAT", "REAL", "DECIMAL")
+FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL", "DECIMAL")
+NUMERIC_TYPES = INTEGER_TYPES + FLOAT_TYPES
 
 
 def _quote(name: str) -> str:
@@ -85,9 +96,14 @@ class DuckDBLog:
         Data-quality counts: ``check``, ``rows``, ``share_of_rows`` and ``rule``, as in
         :attr:`crm_lib.data.TransactionLog.quality` (without the example column).
     observation_start, observation_end : Timestamp
+        First transaction date and the last day of the window (included), by the one
+        window rule :func:`crm_lib.data.observation_end_day`, as in
+        :class:`crm_lib.data.TransactionLog`.
     rows_read : int
     name : str
         File name, for messages.
+    time_unit : {"D", "W", "h"}
+        Default unit of the summaries built from this log (``TransactionLog.time_unit``).
     """
 
     connection: duckdb.DuckDBPyConnection
@@ -98,6 +114,12 @@ class DuckDBLog:
     name: str
     table: str = "transactions"
     summaries: dict = field(default_factory=dict, repr=False)
+    time_unit: str = DEFAULT_TIME_UNIT
+
+    @property
+    def window(self) -> ObservationWindow:
+        """The observation window (start, last day included, time unit), as ``TransactionLog.window``."""
+        return ObservationWindow(self.observation_start, self.observation_end, self.time_unit)
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run SQL on the log's connection (the log is the view ``transactions``)."""
@@ -114,7 +136,7 @@ class DuckDBLog:
         return int(_scalar(self.connection, f"SELECT count(DISTINCT customer_id) FROM {self.table}"))
 
 
-def _reader(path: Path, sep: str | None) -> str:
+def _reader(path: Path, sep: str | None, encoding: str | None = None) -> str:
     if path.suffix.lower() in PARQUET_SUFFIXES or path.is_dir():
         target = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
         return f"read_parquet({_literal(target)})"
@@ -124,7 +146,8 @@ def _reader(path: Path, sep: str | None) -> str:
             f"sep={sep!r}; convert the file to Parquet or CSV first (crm_lib.data.load_transactions reads it)."
         )
     delim = sep or ","
-    return f"read_csv({_literal(str(path))}, delim={_literal(delim)}, header=true, all_varchar=true)"
+    encoding_option = f", encoding={_literal(encoding)}" if encoding else ""
+    return f"read_csv({_literal(str(path))}, delim={_literal(delim)}, header=true, all_varchar=true{encoding_option})"
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, query: str):
@@ -141,9 +164,39 @@ def _check_values(con, name: str, where: str, column: str, canonical: str, what:
         )
 
 
-def _canonical_view(con, path: Path, sep, column_map, date_format) -> tuple[dict, list[str]]:
+def _id_sql(column: str, column_type: str) -> tuple[str, str]:
+    """Customer id and "written as a decimal" flag, as :func:`crm_lib.data.normalise_ids`.
+
+    Integer ids stay integers (cheaper to group; shown as text). A float column's whole
+    values become integers (every one is flagged, as pandas does); text ``1.0`` becomes
+    ``1``; leading zeros are kept.
+    """
+    if column_type.startswith(INTEGER_TYPES):
+        return column, "FALSE"
+    if column_type.startswith(FLOAT_TYPES):
+        whole = f"({column} = floor({column}))"
+        return (f"CASE WHEN {whole} THEN CAST(CAST({column} AS HUGEINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END",
+                f"coalesce({whole}, FALSE)")
+    text = f"trim(CAST({column} AS VARCHAR))"
+    decimal = f"coalesce(regexp_full_match({text}, '-?\\d+\\.0+'), FALSE)"
+    return f"CASE WHEN {decimal} THEN regexp_replace({text}, '\\.0+$', '') ELSE {text} END", decimal
+
+
+def _text_number_sql(column: str, decimal: str) -> str:
+    """Text to DOUBLE as :func:`crm_lib.data._parse_numbers` (with ``decimal=","``, dots are thousands separators)."""
+    text = f"trim(CAST({column} AS VARCHAR))"
+    if decimal == ",":
+        text = f"replace(CASE WHEN contains({text}, ',') THEN replace({text}, '.', '') ELSE {text} END, ',', '.')"
+    return f"TRY_CAST({text} AS DOUBLE)"
+
+
+# A UTC offset at the end of a time (crm_lib.data._to_datetime): dropped, the local calendar date is kept.
+_OFFSET = r"(\d{2}:\d{2}(:\d{2}(\.\d+)?)?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})$"
+
+
+def _canonical_view(con, path: Path, sep, column_map, date_format, decimal=".", encoding=None) -> tuple[dict, list[str]]:
     """Views ``raw_input`` (the file) and ``canonical_input`` (canonical names and types, NULL where unparsable)."""
-    con.execute(f"CREATE OR REPLACE VIEW raw_input AS SELECT * FROM {_reader(path, sep)}")
+    con.execute(f"CREATE OR REPLACE VIEW raw_input AS SELECT * FROM {_reader(path, sep, encoding)}")
     columns = [row[0] for row in con.sql("DESCRIBE raw_input").fetchall()]
     mapping = {name: name for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
     mapping.update(column_map or {})
@@ -156,24 +209,29 @@ def _canonical_view(con, path: Path, sep, column_map, date_format) -> tuple[dict
     optional = [c for c in OPTIONAL_COLUMNS if mapping[c] in columns]
     types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE raw_input)").fetchall())
     date_col = _quote(mapping["date"])
+    date_text = f"regexp_replace(trim(CAST({date_col} AS VARCHAR)), {_literal(_OFFSET)}, '\\1')"
+    if types[mapping["date"]].startswith("TIMESTAMP WITH TIME ZONE"):
+        raise DataValidationError(
+            f"{path.name}: column '{mapping['date']}' holds timestamps with a time zone; the DuckDB engine reads "
+            "local (naive) timestamps only. Store local times, or read the file with crm_lib.data.load_transactions."
+        )
     if types[mapping["date"]].startswith(("TIMESTAMP", "DATE")):
         date_expr = f"CAST({date_col} AS TIMESTAMP)"
     elif date_format:
-        date_expr = f"try_strptime(trim(CAST({date_col} AS VARCHAR)), {_literal(date_format)})"
+        date_expr = f"try_strptime({date_text}, {_literal(date_format)})"
     else:
-        date_expr = f"TRY_CAST(trim(CAST({date_col} AS VARCHAR)) AS TIMESTAMP)"
+        date_expr = f"TRY_CAST({date_text} AS TIMESTAMP)"
 
     def number(column: str) -> str:
         # Numbers stored as numbers are used as they are; text is parsed (bad values become NULL and are reported).
         if types[column].startswith(NUMERIC_TYPES):
             return f"CAST({_quote(column)} AS DOUBLE)"
-        return f"TRY_CAST(trim(CAST({_quote(column)} AS VARCHAR)) AS DOUBLE)"
+        return _text_number_sql(_quote(column), decimal)
 
-    id_col = _quote(mapping["customer_id"])
-    # Integer ids stay integers (cheaper to group); they are shown as text, as crm_lib.data reads them.
-    id_expr = id_col if types[mapping["customer_id"]].startswith(INTEGER_TYPES) else f"trim(CAST({id_col} AS VARCHAR))"
+    id_expr, decimal_id = _id_sql(_quote(mapping["customer_id"]), types[mapping["customer_id"]])
     select = [
         f"{id_expr} AS customer_id",
+        f"{decimal_id} AS decimal_id",
         f"{date_expr} AS date",
         f"{number(mapping['amount'])} AS amount",
         f"CAST({date_col} AS VARCHAR) AS raw_date",
@@ -197,6 +255,10 @@ def open_log(
     duplicate_rows: str = "keep",
     negative_amounts: str = "drop",
     zero_amounts: str = "keep",
+    time_unit: str = DEFAULT_TIME_UNIT,
+    encoding: str | None = None,
+    decimal: str = ".",
+    timezone: str | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
     memory_limit: str | None = None,
     temp_directory: str | Path | None = None,
@@ -205,8 +267,11 @@ def open_log(
     """Open a CSV or Parquet transaction log in DuckDB, validate it and apply the data rules.
 
     The keywords mean what they mean in :func:`crm_lib.data.load_transactions`
-    (``column_map``, ``sep``, ``date_format``, ``observation_end`` and the three rules).
-    Nothing is read into Python: the file stays on disk and every later query streams it.
+    (``column_map``, ``sep``, ``date_format``, ``observation_end``, the three rules,
+    ``time_unit``, ``encoding`` and ``decimal``), and the result is the same: ids
+    normalised (``1.0`` is customer ``1``), the same data-quality rows, the same window
+    (the last day included, :func:`crm_lib.data.observation_end_day`). Nothing is read
+    into Python: the file stays on disk and every later query streams it.
 
     Parameters
     ----------
@@ -232,7 +297,8 @@ def open_log(
     ------
     DataValidationError
         Missing file or column, empty customer ids, dates or amounts that do not parse,
-        an unknown rule, or no rows left after the rules.
+        an unknown rule, or no rows left after the rules; a ``timezone`` (converting
+        offsets to a zone is done by :func:`crm_lib.data.load_transactions` only).
     """
     from crm_lib.sources import parse_source
 
@@ -245,28 +311,37 @@ def open_log(
     ):
         if value not in allowed:
             raise DataValidationError(f"{rule_name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+    if decimal not in DECIMAL_MARKS:
+        raise DataValidationError(f"decimal={decimal!r} is not a decimal mark; use '.' or ','.")
+    if time_unit not in TIME_UNITS:
+        raise DataValidationError(f"time_unit={time_unit!r} is not supported; use one of {', '.join(TIME_UNITS)}.")
+    if timezone:
+        raise DataValidationError(
+            f"timezone={timezone!r}: the DuckDB engine keeps each purchase's local calendar date and does not "
+            "convert time zones; leave timezone empty, or read the log with crm_lib.data.load_transactions."
+        )
     if not path.exists():
         raise DataValidationError(f"{path.name}: file not found (looked at {path}); check data_path.")
     con = connection or duckdb.connect()
     for setting, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory), ("threads", threads)):
         if value is not None:
             con.execute(f"SET {setting} = {_literal(str(value))}")
-    mapping, optional = _canonical_view(con, path, sep, column_map, date_format)
+    mapping, optional = _canonical_view(con, path, sep, column_map, date_format, decimal, encoding)
     canonical_columns = ", ".join(["customer_id", "date", "amount"] + optional)
     if observation_end is not None:
-        end = pd.Timestamp(observation_end)
-        end_exclusive = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
-        late = f"date >= TIMESTAMP {_literal(str(end_exclusive))}"
+        end = observation_end_day(observation_end)  # the one window rule: the last day included, whole
+        late = f"date >= TIMESTAMP {_literal(str(end + pd.Timedelta(days=1)))}"
     else:
-        late = "FALSE"  # the window ends on the last day with a purchase
+        late = "FALSE"  # the window ends on the day of the last purchase
     keep = [f"NOT ({late})"]
     if negative_amounts == "drop":
         keep.append("amount >= 0")
     if zero_amounts == "drop":
         keep.append("amount <> 0")
     # One scan for every count; a second one for the duplicates.
-    n, missing, bad_dates, bad_amounts, start, last, negative, zero, n_late, kept = con.execute(f"""
+    n, missing, decimal_ids, bad_dates, bad_amounts, start, last, negative, zero, n_late, kept = con.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE customer_id IS NULL OR CAST(customer_id AS VARCHAR) = ''),
+               count(*) FILTER (WHERE decimal_id),
                count(*) FILTER (WHERE date IS NULL), count(*) FILTER (WHERE amount IS NULL OR NOT isfinite(amount)),
                min(date), max(date), count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0),
                count(*) FILTER (WHERE {late}), count(*) FILTER (WHERE {' AND '.join(keep)})
@@ -285,7 +360,7 @@ def open_log(
         _check_values(con, path.name, "amount IS NULL OR NOT isfinite(amount)", mapping["amount"], "amount",
                       "numbers", "remove currency symbols and thousands separators, use '.' for decimals, or drop "
                       "the rows.", n)
-    end = pd.Timestamp(last).normalize() if observation_end is None else end
+    end = observation_end_day(last) if observation_end is None else end
     counts = (negative, zero, n_late)
     distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
     body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
@@ -300,6 +375,7 @@ def open_log(
         )
     rows = [
         ("rows read", n, ""),
+        ("customer ids written as decimals (1.0)", decimal_ids, "read as whole numbers: 1.0 and 1 are one customer"),
         ("exact duplicate rows", n - distinct_rows, "kept: no order id tells a double export from two identical orders"
          if duplicate_rows == "keep" else "dropped (first copy kept)"),
         ("negative amounts (returns)", counts[0], "dropped" if negative_amounts == "drop" else "kept"),
@@ -310,7 +386,7 @@ def open_log(
     quality = pd.DataFrame(rows, columns=["check", "rows", "rule"])
     quality.insert(2, "share_of_rows", quality["rows"] / n)
     logger.info("duckdb: %s, %d rows read, %d used", path.name, n, used)
-    return DuckDBLog(con, quality, pd.Timestamp(start), end, n, path.name)
+    return DuckDBLog(con, quality, pd.Timestamp(start), end, n, path.name, time_unit=time_unit)
 
 
 # ---------------------------------------------------------------------------------------
@@ -350,17 +426,26 @@ def _summary_sql(log: DuckDBLog, end_period: int, time_unit: str, unit_multiplie
         GROUP BY customer_id"""
 
 
-def _end_period(log: DuckDBLog, observation_end, time_unit: str, where: str = "TRUE") -> int:
-    if observation_end is not None:
-        return _period_number(observation_end, time_unit)
-    return int(_scalar(log.connection, f"SELECT max({_period_sql(time_unit)}) FROM {log.table} WHERE {where}"))
+def _window_end(log: DuckDBLog, observation_end, what: str) -> pd.Timestamp:
+    """The log's last day of observation; an ``observation_end`` must agree (as :func:`crm_lib.data.resolve_window`)."""
+    if observation_end is not None and observation_end_day(observation_end) != log.observation_end:
+        raise DataValidationError(
+            f"{what}: observation_end={observation_end!r} differs from the log's window end "
+            f"({log.observation_end:%Y-%m-%d}); pass the log alone (its window is the rule), or open it "
+            "again with that observation_end."
+        )
+    return log.observation_end
+
+
+def _end_period(log: DuckDBLog, observation_end, time_unit: str, what: str = "rfm_summary") -> int:
+    return _period_number(_window_end(log, observation_end, what), time_unit)
 
 
 def rfm_summary(
     log: DuckDBLog,
     *,
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
     include_first_transaction: bool = False,
     amount: bool = True,
@@ -370,7 +455,10 @@ def rfm_summary(
     Same definitions, arguments and output as :func:`crm_lib.summary.rfm_summary`
     (indexed by customer id, sorted). For a base too large for a per-customer frame in
     memory, use :func:`collapsed_histories` and :func:`score_customers` instead.
+    ``time_unit`` defaults to the log's; ``observation_end``, when given, must be the
+    log's window end.
     """
+    time_unit = time_unit or log.time_unit
     end_period = _end_period(log, observation_end, time_unit)
     query = _summary_sql(log, end_period, time_unit, unit_multiplier, include_first_transaction)
     out = log.sql(query + " ORDER BY CAST(customer_id AS VARCHAR)").df().set_index("customer_id")
@@ -381,9 +469,9 @@ def rfm_summary(
 def calibration_holdout_summary(
     log: DuckDBLog,
     *,
-    calibration_end: str | pd.Timestamp,
+    calibration_end: str | pd.Timestamp | None = None,
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
 ) -> pd.DataFrame:
     """Calibration summary and holdout repeat purchases, as :func:`crm_lib.summary.calibration_holdout_summary`.
@@ -393,22 +481,27 @@ def calibration_holdout_summary(
     DataValidationError
         When the calibration or the holdout period holds no purchase.
     """
-    calibration_end = pd.Timestamp(calibration_end)
-    first, last = log.connection.execute(f"SELECT min(date), max(date) FROM {log.table}").fetchall()[0]
-    observation_end = pd.Timestamp(last) if observation_end is None else pd.Timestamp(observation_end)
+    time_unit = time_unit or log.time_unit
+    observation_end = _window_end(log, observation_end, "calibration_holdout_summary")
+    first = pd.Timestamp(_scalar(log.connection, f"SELECT min(date) FROM {log.table}"))
+    if calibration_end is None:
+        calibration_end = ObservationWindow(first, observation_end).midpoint()
+    calibration_end = observation_end_day(calibration_end)  # the calibration period includes its last day whole
     if observation_end <= calibration_end:
         raise DataValidationError(
             f"calibration_end ({calibration_end:%Y-%m-%d}) must be before observation_end "
             f"({observation_end:%Y-%m-%d}); move calibration_end earlier in params."
         )
-    cal_where = f"date <= TIMESTAMP {_literal(str(calibration_end))}"
-    hold_where = f"date > TIMESTAMP {_literal(str(calibration_end))} AND date <= TIMESTAMP {_literal(str(observation_end))}"
+    calibration_stop = _literal(str(calibration_end + pd.Timedelta(days=1)))
+    cal_where = f"date < TIMESTAMP {calibration_stop}"
+    hold_where = (f"date >= TIMESTAMP {calibration_stop} "
+                  f"AND date < TIMESTAMP {_literal(str(observation_end + pd.Timedelta(days=1)))}")
     counts = log.connection.execute(f"SELECT count(*) FILTER (WHERE {cal_where}), count(*) FILTER (WHERE {hold_where}) "
                      f"FROM {log.table}").fetchall()[0]
     if not counts[0]:
         raise DataValidationError(
             f"no purchase on or before calibration_end ({calibration_end:%Y-%m-%d}); the data start on "
-            f"{pd.Timestamp(first):%Y-%m-%d}. Move calibration_end later in params."
+            f"{first:%Y-%m-%d}. Move calibration_end later in params."
         )
     if not counts[1]:
         raise DataValidationError(
@@ -438,6 +531,7 @@ def calibration_holdout_summary(
 
 def _summary_table(log: DuckDBLog, observation_end, time_unit: str, unit_multiplier: float) -> str:
     """Name of a temporary table with the per-customer summary, computed once per (end, unit)."""
+    time_unit = time_unit or log.time_unit
     end_period = _end_period(log, observation_end, time_unit)
     key = (end_period, time_unit, float(unit_multiplier))
     if key not in log.summaries:
@@ -452,7 +546,7 @@ def collapsed_histories(
     log: DuckDBLog,
     *,
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "W",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
 ) -> pd.DataFrame:
     """Distinct (frequency, recency, T) rows of the summary with the number of customers behind each.
@@ -476,7 +570,7 @@ def collapsed_spend(
     log: DuckDBLog,
     *,
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "W",
+    time_unit: str | None = None,
     unit_multiplier: float = 1,
 ) -> pd.DataFrame:
     """Distinct (frequency, monetary_value) pairs of repeat buyers with their counts, for the Gamma-Gamma fit.
@@ -497,7 +591,7 @@ def score_customers(
     spend_model,
     *,
     observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "W",
+    time_unit: str | None = None,
     horizon_periods: float = 52,
     horizon_months: int = 12,
     discount_rate_monthly: float = 0.01,
@@ -527,6 +621,7 @@ def score_customers(
     from crm_lib.clv import discounted_expected_purchases
 
     con = log.connection
+    time_unit = time_unit or log.time_unit
     summary = _summary_table(log, observation_end, time_unit, 1)
     histories = con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df()
     x, tx, age = (histories[c].to_numpy() for c in ("frequency", "recency", "T"))
@@ -579,6 +674,11 @@ def _ordinal_sql(period: str, column: str = "date") -> str:
     return f"(year({column}) - 1970)"
 
 
+def _end_ordinal(log: DuckDBLog, period: str) -> int:
+    """pandas Period ordinal of the log's last day (the tables run to the window end)."""
+    return int(log.observation_end.to_period(period).ordinal)
+
+
 def _periods(ordinals, period: str, name: str) -> pd.PeriodIndex:
     return pd.PeriodIndex.from_ordinals(np.asarray(ordinals, dtype=np.int64), freq=period).rename(name)
 
@@ -614,7 +714,8 @@ def activity_by_period(log: DuckDBLog, period: str = "M") -> pd.DataFrame:
                count(*) AS transactions, sum(amount) AS revenue, any_value(r.retained) AS retained_customers
         FROM tx t LEFT JOIN retained r USING (period) GROUP BY t.period ORDER BY t.period"""
     raw = log.sql(query).df()
-    full = np.arange(raw["period"].min(), raw["period"].max() + 1)
+    # Periods run to the window end (crm_lib.kpi._full_range), empty ones with zeros.
+    full = np.arange(raw["period"].min(), max(raw["period"].max(), _end_ordinal(log, period)) + 1)
     out = raw.set_index("period").reindex(full).fillna(0)
     out.index = _periods(full, period, "period")
     for column in ("active_customers", "new_customers", "transactions", "retained_customers"):
@@ -636,7 +737,7 @@ def cohort_sizes(log: DuckDBLog, cohort_period: str = "Q") -> pd.DataFrame:
                sum(amount) FILTER (WHERE period = cohort) AS first_purchase_revenue
         FROM tx GROUP BY cohort ORDER BY cohort"""
     raw = log.sql(query).df()
-    full = np.arange(raw["cohort"].min(), raw["cohort"].max() + 1)
+    full = np.arange(raw["cohort"].min(), max(raw["cohort"].max(), _end_ordinal(log, cohort_period)) + 1)
     out = raw.set_index("cohort").reindex(full).fillna(0)
     out.index = _periods(full, cohort_period, "cohort")
     out["new_customers"] = out["new_customers"].astype(int)
@@ -655,9 +756,7 @@ def cohort_retention(
         SELECT cohort, period - cohort AS k, count(DISTINCT customer_id) / any_value(size) AS share
         FROM tx JOIN sizes USING (cohort) GROUP BY cohort, k"""
     raw = log.sql(query).df()
-    if observation_end is None:
-        observation_end = _scalar(log.connection, f"SELECT max(date) FROM {log.table}")
-    last = pd.Timestamp(observation_end).to_period(cohort_period).ordinal
+    last = _window_end(log, observation_end, "cohort_retention").to_period(cohort_period).ordinal
     cohorts = np.sort(raw["cohort"].unique())
     ks = np.arange(0, last - cohorts.min() + 1)
     shares = raw.pivot(index="cohort", columns="k", values="share").reindex(index=cohorts, columns=ks)

@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterator
 import nbformat
 import pandas as pd
 
-from crm_lib.context import DATA_KNOBS
 from crm_lib.data import load_transactions
 from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
 from crm_lib.exceptions import DataValidationError, ParamsError
@@ -201,6 +200,8 @@ def check_data(params: RunParams, notebooks: list[str] | None = None) -> dict[st
     data_path = resolve_run_data_path(params)
     if data_path is None:
         return None
+    from crm_lib.context import DATA_KNOBS  # here, not at the top: crm_lib.context imports crm_lib.report.knobs
+
     knobs = params.effective()
     kwargs = {keyword: knobs[knob] for knob, keyword in DATA_KNOBS.items() if knob in knobs}
     log = load_transactions(data_path, **kwargs)
