@@ -49,13 +49,13 @@ def _as_pandas(frame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("time_unit", ["D", "W", "h"])
 def test_summary_equals_pandas_on_cdnow(cdnow_log, cdnow_spark, time_unit):
-    expected = rfm_summary(cdnow_log.transactions, time_unit=time_unit)
-    got = _as_pandas(engine.rfm_summary(cdnow_spark, time_unit=time_unit))
+    expected = rfm_summary(cdnow_log, time_unit=time_unit)
+    got = _as_pandas(engine.rfm_summary(cdnow_spark, time_unit=time_unit, observation_end=cdnow_log.observation_end))
     pd.testing.assert_frame_equal(got[expected.columns], expected, **TOL)
 
 
 def test_collapsed_fit_and_scores_equal_the_pandas_path(cdnow_log, cdnow_spark):
-    per_customer = rfm_summary(cdnow_log.transactions, time_unit="W", observation_end="1998-06-30")
+    per_customer = rfm_summary(cdnow_log, time_unit="W", observation_end="1998-06-30")
     summary = engine.rfm_summary(cdnow_spark, time_unit="W", observation_end="1998-06-30").cache()
     rows = engine.collapsed_histories(summary)
     assert rows["weight"].sum() == 23570 and len(rows) < 23570 / 5

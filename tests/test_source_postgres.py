@@ -73,8 +73,8 @@ def test_query_summary_equals_the_files(warehouse, cdnow_log):
     query = (f"postgresql:SELECT customer_id, to_date(date, 'YYYYMMDD') AS date, dollar_value AS amount "
              f"FROM {warehouse}.cdnow")
     log = load_transactions(query)
-    expected = rfm_summary(cdnow_log.transactions, time_unit="W")
-    pd.testing.assert_frame_equal(rfm_summary(log.transactions, time_unit="W"), expected)
+    expected = rfm_summary(cdnow_log, time_unit="W")
+    pd.testing.assert_frame_equal(rfm_summary(log, time_unit="W"), expected)
     # The same extract read out of core by DuckDB.
     duck = engine.open_log(query)
     pd.testing.assert_frame_equal(engine.rfm_summary(duck, time_unit="W"), expected, rtol=1e-12, atol=1e-12)

@@ -31,8 +31,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crm_lib.data import TIME_UNITS, observation_end_day
 from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
-from crm_lib.summary import TIME_UNITS
+from crm_lib.exceptions import DataValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def rfm_summary(
     customer_col: str = "customer_id",
     date_col: str = "date",
     amount_col: str = "amount",
-    observation_end: str | pd.Timestamp | None = None,
+    observation_end: str | pd.Timestamp,
     time_unit: str = "W",
     unit_multiplier: float = 1,
 ) -> DataFrame:
@@ -101,8 +102,11 @@ def rfm_summary(
         One row per purchase (a table in the lake or warehouse).
     customer_col, date_col, amount_col : str
         Column names; ``date_col`` a date or timestamp.
-    observation_end : str or Timestamp, optional
-        Defaults to the last purchase period.
+    observation_end : str or Timestamp
+        Last day of observation, included whole (:func:`crm_lib.data.observation_end_day`).
+        Required: a table carries no observation window, as a bare pandas frame in
+        :func:`crm_lib.summary.rfm_summary` (pass ``log.observation_end`` for the same
+        numbers as the pandas path).
     time_unit : {"D", "W", "h"}
     unit_multiplier : float
 
@@ -111,16 +115,23 @@ def rfm_summary(
     pyspark DataFrame
         ``customer_id`` (named ``customer_col``), ``frequency``, ``recency``, ``T``,
         ``monetary_value`` (doubles). Lazy: nothing runs until it is used.
+
+    Raises
+    ------
+    DataValidationError
+        Without ``observation_end``.
     """
+    if observation_end is None:
+        raise DataValidationError(
+            "rfm_summary (Spark): a table has no observation window; pass observation_end='YYYY-MM-DD' "
+            "(the last day included), e.g. the observation_end of the log's params."
+        )
+    end_period = _period_number(observation_end_day(observation_end), time_unit)
     periods = transactions.select(
         F.col(customer_col).alias("customer_id"),
         _period(F.col(date_col), time_unit).alias("period"),
         F.col(amount_col).cast("double").alias("amount"),
     )
-    if observation_end is None:
-        end_period = periods.agg(F.max("period")).collect()[0][0]
-    else:
-        end_period = _period_number(observation_end, time_unit)
     merged = (periods.where(F.col("period") <= F.lit(end_period))
               .groupBy("customer_id", "period").agg(F.sum("amount").alias("amount")))
     repeat = F.count(F.lit(1)) - F.lit(1)
