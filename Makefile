@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 # Every params file is a run; `make report PARAMS=params/cdnow.yaml` renders one.
 PARAMS ?= $(sort $(wildcard params/*.yaml))
 BENCH_CUSTOMERS ?= 1000000
+# Transactions per simulated log of `make bench-scale` (1e8 adds the 100 M summary + fit + scoring path).
+BENCH_SCALE_SIZES ?= 1e6 1e7
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install install-dev report test test-fast lab bench lock clean
+.PHONY: help install install-dev report test test-fast lab bench bench-scale lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +46,9 @@ bench: install  ## print the speed benchmarks against lifetimes (BENCH_CUSTOMERS
 	$(BIN)/python benchmarks/bench_summary.py
 	$(BIN)/python benchmarks/bench_clv.py --customers $(BENCH_CUSTOMERS)
 	$(BIN)/python benchmarks/bench_loyalty.py
+
+bench-scale: install  ## summary, BG/NBD and Gamma-Gamma fits, CLV at BENCH_SCALE_SIZES transactions, beside lifetimes
+	$(BIN)/python benchmarks/bench_scale.py --sizes $(BENCH_SCALE_SIZES)
 
 lock: install-dev  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --exclude-editable | grep -v '^crm-workbench' > constraints.txt

@@ -145,7 +145,9 @@ def test_report_from_postgresql_equals_report_from_file(warehouse, tmp_path):
     for path in (file_params, pg_params):
         assert cli_main(["run", str(path), "--notebooks-dir", str(REPO / "notebooks"), "--only", "01_data_overview",
                          "--output-dir", str(tmp_path / "reports")]) == 0
-    from_file = _outputs(tmp_path / "reports" / "from_file" / "01_data_overview.ipynb", "CDNOW_master.txt")
-    from_pg = _outputs(tmp_path / "reports" / "from_pg" / "01_data_overview.ipynb", f"PostgreSQL table {warehouse}.cdnow")
+    # Executed notebooks stay in the private folder (crm_lib.report.runner); conftest points CRM_PRIVATE_ROOT there.
+    runs = Path(os.environ["CRM_PRIVATE_ROOT"]) / "runs"
+    from_file = _outputs(runs / "from_file" / "01_data_overview.ipynb", "CDNOW_master.txt")
+    from_pg = _outputs(runs / "from_pg" / "01_data_overview.ipynb", f"PostgreSQL table {warehouse}.cdnow")
     assert len(from_file) > 10
     assert from_pg == from_file
