@@ -146,7 +146,7 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     settings = dict(memory_limit=args.memory_limit, temp_directory=temp, threads=args.threads)
 
     def duck_summary():
-        log = engine.open_log(path, **settings)
+        log = engine.open_log(path, observation_end=OBSERVATION_END, time_unit="W", **settings)
         histories = engine.collapsed_histories(log, time_unit="W", observation_end=OBSERVATION_END)
         spend = engine.collapsed_spend(log, time_unit="W", observation_end=OBSERVATION_END)
         return log, histories, spend

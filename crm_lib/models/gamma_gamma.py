@@ -23,6 +23,12 @@ __all__ = ["GammaGammaFit", "CorrelationCheck", "spend_frequency_correlation"]
 _SUMMARY_HINT = "Build the summary with crm_lib.summary.rfm_summary (it has frequency and monetary_value)."
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of products without BLAS: on a shared machine a threaded BLAS ``ddot`` waiting
+    for busy cores was measured 10x slower than numpy's single-threaded loop."""
+    return float(np.einsum("i,i->", a, b))
+
+
 class _SpendLikelihood:
     """Total weighted Gamma-Gamma log-likelihood (Hardie, note 025, eq. 1a) from sufficient sums.
 
@@ -49,7 +55,7 @@ class _SpendLikelihood:
         p, q, v = params
         px = p * self.distinct_x
         log_xmv = np.log(self.xm + v)
-        wx_log_xmv, w_log_xmv = self.wx @ log_xmv, self.w @ log_xmv
+        wx_log_xmv, w_log_xmv = _dot(self.wx, log_xmv), _dot(self.w, log_xmv)
         W = self.total_weight
         ll = (self.weight_x @ (gammaln(px + q) - gammaln(px)) - W * gammaln(q) + W * q * np.log(v)
               + p * self.sum_wx_log_m - self.sum_w_log_m + p * self.sum_wx_log_x - p * wx_log_xmv - q * w_log_xmv)
@@ -60,7 +66,7 @@ class _SpendLikelihood:
         d_p = ((self.weight_x * self.distinct_x) @ (digamma_pxq - digamma(px)) + self.sum_wx_log_m
                + self.sum_wx_log_x - wx_log_xmv)
         d_q = self.weight_x @ digamma_pxq - W * digamma(q) + W * np.log(v) - w_log_xmv
-        d_v = W * q / v - p * (self.wx @ inverse) - q * (self.w @ inverse)
+        d_v = W * q / v - p * _dot(self.wx, inverse) - q * _dot(self.w, inverse)
         return ll, np.array([d_p, d_q, d_v])
 
 
