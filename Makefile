@@ -5,15 +5,8 @@ BIN    := $(VENV)/bin
 # Every params file is a run; `make report PARAMS=params/cdnow.yaml` renders one.
 PARAMS ?= $(sort $(wildcard params/*.yaml))
 BENCH_CUSTOMERS ?= 1000000
-# Modules `make mutation` mutates: whichever of these paths exist, so the list follows the
-# files as they move (crm_lib/clv.py -> crm_lib/models/ + crm_lib/clv/, loyalty.py -> loyalty/).
-MUTATE ?= $(wildcard crm_lib/models crm_lib/clv crm_lib/clv.py crm_lib/survival crm_lib/survival.py \
-                     crm_lib/retention.py crm_lib/loyalty crm_lib/loyalty.py)
-# Optional mutmut mutant-name globs to restrict a run, e.g. 'crm_lib.clv.x_customer_equity*'.
-MUTATE_ONLY ?=
-PIP    := $(BIN)/python -m pip --disable-pip-version-check
-
-.PHONY: help install install-dev report test test-fast lab notebook-filter clean-notebooks bench bench-scale mutation lock clean
+# Transactions per simulated log of `make bench-scale` (1e8 adds the 100 M summary + fit + scoring path).
+BENCH_SCALE_SIZES ?= 1e6 1e7
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,7 +21,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
+# `make test` also needs PySpark for the Spark engine's tests (the `spark` extra, 490 MB).
 $(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[dev,spark]'
 	@touch $@
 
 $(VENV)/.installed-mutation: $(VENV)/.installed
@@ -37,7 +32,7 @@ $(VENV)/.installed-mutation: $(VENV)/.installed
 
 install: $(VENV)/.installed notebook-filter  ## create .venv and install the project with its test tools (pinned)
 
-install-dev: $(VENV)/.installed-dev  ## same as install (kept for old instructions)
+install-dev: $(VENV)/.installed-dev  ## install plus PySpark, for the whole test suite
 
 report: install  ## render the reports of every params file (or PARAMS=...) into reports/<run name>/
 	@status=0; for params in $(PARAMS); do $(BIN)/crm-workbench run $$params || status=1; done; exit $$status
@@ -79,6 +74,8 @@ bench: install  ## print the speed benchmarks against lifetimes (BENCH_CUSTOMERS
 
 mutation: $(VENV)/.installed-mutation  ## mutation run (mutmut) over MUTATE with the fast tests; prints kill rate and survivors (hours; not CI)
 	$(BIN)/python tools/mutation.py --modules $(MUTATE) $(if $(MUTATE_ONLY),--only $(MUTATE_ONLY))
+bench-scale: install  ## summary, BG/NBD and Gamma-Gamma fits, CLV at BENCH_SCALE_SIZES transactions, beside lifetimes
+	$(BIN)/python benchmarks/bench_scale.py --sizes $(BENCH_SCALE_SIZES)
 
 lock: install-dev  ## re-pin constraints.txt from the current .venv
 	$(PIP) freeze --exclude-editable | grep -v '^crm-workbench' > constraints.txt

@@ -151,7 +151,12 @@ class RunContext:
     @cached_property
     def data_file(self) -> Path:
         from crm_lib.datasets import resolve_data_path as _resolve
+        from crm_lib.sources import parse_source
 
+        source = parse_source(self.data_path)
+        if source is not None:
+            # A warehouse table or query: its extract (the rows as they are now) is what the cache key hashes.
+            return source.extract()
         return _resolve(self.data_path)
 
     @cached_property

@@ -697,8 +697,10 @@ def load_transactions(
     (23570, 69659)
     """
     from crm_lib.datasets import resolve_data_path
+    from crm_lib.sources import parse_source
 
-    path = resolve_data_path(path) if str(path).startswith("embedded:") else Path(path)
+    source = parse_source(path)  # a warehouse table or query (crm_lib.sources), or None for a file
+    path = source or (resolve_data_path(path) if str(path).startswith("embedded:") else Path(path))
     for name, value, allowed in (
         ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
         ("negative_amounts", negative_amounts, NEGATIVE_RULES),
@@ -715,7 +717,7 @@ def load_transactions(
         )
     mapping.update(column_map or {})
 
-    raw = _read_raw(path, sep, encoding=encoding, max_input_bytes=max_input_bytes)
+    raw = source.read() if source else _read_raw(path, sep, encoding=encoding, max_input_bytes=max_input_bytes)
     n = len(raw)
     if n == 0:
         raise _fail(path, f"the file has a header ({', '.join(map(str, raw.columns))}) but no rows; export the log again.")

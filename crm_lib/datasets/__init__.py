@@ -32,7 +32,7 @@ def embedded_names() -> list[str]:
     return sorted(p.name for p in embedded_dir().iterdir() if p.suffix in {".txt", ".csv"})
 
 
-def resolve_data_path(data_path: str | Path, base_dir: str | Path | None = None) -> Path:
+def resolve_data_path(data_path: str | Path, base_dir: str | Path | None = None) -> Path | str:
     """Turn a ``data_path`` parameter into an absolute file path.
 
     Parameters
@@ -47,9 +47,14 @@ def resolve_data_path(data_path: str | Path, base_dir: str | Path | None = None)
     Returns
     -------
     Path
-        The absolute path. Existence is checked by :func:`crm_lib.data.load_transactions`.
+        The absolute path (a warehouse ``postgresql:`` data_path is returned as it is).
+        Existence is checked by :func:`crm_lib.data.load_transactions`.
     """
     text = str(data_path)
+    from crm_lib.sources import parse_source
+
+    if parse_source(text) is not None:  # a warehouse table or query: no file to resolve
+        return text
     if text.startswith(EMBEDDED_PREFIX):
         return embedded_dir() / text[len(EMBEDDED_PREFIX):]
     path = Path(text).expanduser()

@@ -23,6 +23,53 @@ __all__ = ["GammaGammaFit", "CorrelationCheck", "spend_frequency_correlation"]
 _SUMMARY_HINT = "Build the summary with crm_lib.summary.rfm_summary (it has frequency and monetary_value)."
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of products without BLAS: on a shared machine a threaded BLAS ``ddot`` waiting
+    for busy cores was measured 10x slower than numpy's single-threaded loop."""
+    return float(np.einsum("i,i->", a, b))
+
+
+class _SpendLikelihood:
+    """Total weighted Gamma-Gamma log-likelihood (Hardie, note 025, eq. 1a) from sufficient sums.
+
+    Summed over customers, eq. 1a splits into terms of the frequency x alone
+    (``gammaln(p x + q) - gammaln(p x)``: evaluated once per distinct x, a few hundred
+    values), parameter-free sums (of ``w log m``, ``w x log m``, ``w x log x``, computed
+    once), and ``(p x + q) log(x m + v)``, the only term that needs every (x, m) row. So a
+    call costs one ``log`` (and, with the gradient, one division) over the rows instead of
+    four ``gammaln``/``digamma`` and four ``log`` passes; continuous spend barely collapses,
+    so the rows stay many. The sum is the same as ``w @ _log_likelihood_rows`` up to
+    rounding (tests compare at 1e-10).
+    """
+
+    def __init__(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> None:
+        self.distinct_x, inverse = np.unique(x, return_inverse=True)
+        self.weight_x = np.bincount(inverse, weights=w)
+        self.xm, self.w, self.wx = x * m, w, w * x
+        self.total_weight = float(w.sum())
+        log_m = np.log(m)
+        self.sum_w_log_m, self.sum_wx_log_m = float(w @ log_m), float(self.wx @ log_m)
+        self.sum_wx_log_x = float(self.wx @ np.log(x))
+
+    def __call__(self, params, gradient: bool = False):
+        p, q, v = params
+        px = p * self.distinct_x
+        log_xmv = np.log(self.xm + v)
+        wx_log_xmv, w_log_xmv = _dot(self.wx, log_xmv), _dot(self.w, log_xmv)
+        W = self.total_weight
+        ll = (self.weight_x @ (gammaln(px + q) - gammaln(px)) - W * gammaln(q) + W * q * np.log(v)
+              + p * self.sum_wx_log_m - self.sum_w_log_m + p * self.sum_wx_log_x - p * wx_log_xmv - q * w_log_xmv)
+        if not gradient:
+            return ll
+        digamma_pxq = digamma(px + q)
+        inverse = 1.0 / (self.xm + v)
+        d_p = ((self.weight_x * self.distinct_x) @ (digamma_pxq - digamma(px)) + self.sum_wx_log_m
+               + self.sum_wx_log_x - wx_log_xmv)
+        d_q = self.weight_x @ digamma_pxq - W * digamma(q) + W * np.log(v) - w_log_xmv
+        d_v = W * q / v - p * _dot(self.wx, inverse) - q * _dot(self.w, inverse)
+        return ll, np.array([d_p, d_q, d_v])
+
+
 class GammaGammaFit(MaximumLikelihoodFit):
     """Gamma-Gamma model of the mean spend per repeat purchase.
 
@@ -95,9 +142,8 @@ class GammaGammaFit(MaximumLikelihoodFit):
         n_buyers = float(w.sum())
         # Start from lifetimes' default (log-parameters 0.1) shifted to the spend scale.
         x0 = np.array([0.1, 0.1, np.log(np.average(m, weights=w))])
-        theta = self._fit_log_params(
-            lambda p: w @ self._log_likelihood_rows(p, x, m), x0, n_buyers, n_buyers,
-            lambda p: tuple(w @ part for part in self._log_likelihood_rows(p, x, m, gradient=True)))
+        total = _SpendLikelihood(x, m, w)
+        theta = self._fit_log_params(total, x0, n_buyers, n_buyers, lambda p: total(p, gradient=True))
         params = np.exp(theta)
         self._set_params(params, n_buyers, float(w @ self._log_likelihood_rows(params, x, m)))
         self.n_distinct_ = len(x)

@@ -1,0 +1,222 @@
+"""Scale benchmark: summary + BG/NBD fit + Gamma-Gamma fit + per-customer CLV at 1 M to 100 M transactions.
+
+    python benchmarks/bench_scale.py                          # 1 M and 10 M transactions
+    python benchmarks/bench_scale.py --sizes 1e6 1e7 1e8      # add 100 M (about 40 M customers)
+    python benchmarks/bench_scale.py --sizes 1e6 --lifetimes-max 1e6 --memory-limit 2GB
+
+The log is simulated with :func:`crm_lib.simulate.simulate_bg_nbd` (the published CDNOW
+BG/NBD estimates, FHL 2005) and Gamma-Gamma spend (CDNOW p, q, gamma): each customer's age
+is a whole number of days up to 78 weeks, the BG/NBD gives the number of repeat purchases x
+and the time of the last one t_x, and, given them, the other x - 1 repeat purchases are
+uniform on (0, t_x) (order statistics of the Poisson process). It is written to Parquet in
+chunks of customers, so no step holds the whole log unless it is the pandas or lifetimes path.
+
+Steps and engines, in one process, per size:
+
+- ``summary``: DuckDB out of core (open, validate, collapse to distinct (x, t_x, T) rows and
+  distinct (x, m) pairs); crm_lib's pandas summary and lifetimes' summary on the log read
+  into memory, up to ``--pandas-max`` / ``--lifetimes-max`` transactions;
+- ``BG/NBD fit`` and ``Gamma-Gamma fit``: crm_lib on the collapsed rows with weights;
+  lifetimes on every customer;
+- ``CLV``: crm_lib's DuckDB scoring (predictions once per distinct row, joined back, written
+  to Parquet); lifetimes' ``customer_lifetime_value`` on every customer.
+
+Peak memory is the largest resident set size of the process sampled every 20 ms during the
+step (DuckDB's memory is in-process, so it counts). lifetimes steps are skipped above
+``--lifetimes-max`` (its summary needs the whole log as a frame and minutes per 10 M rows);
+the table says so.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+warnings.filterwarnings("ignore")
+
+from crm_lib.clv import GammaGammaFit, fit_model, monthly_discount_rate  # noqa: E402
+from crm_lib.engines import duckdb as engine  # noqa: E402
+from crm_lib.simulate import simulate_bg_nbd  # noqa: E402
+from crm_lib.summary import rfm_summary  # noqa: E402
+
+BG_NBD_CDNOW = (0.243, 4.414, 0.793, 2.426)  # FHL (2005a), weeks
+GAMMA_GAMMA_CDNOW = (6.25, 3.74, 15.44)  # FHL (2005b)
+OBSERVATION_END = pd.Timestamp("2024-12-31")
+MAX_AGE_DAYS = 78 * 7
+CHUNK_CUSTOMERS = 1_000_000
+
+
+class PeakMemory:
+    """Largest RSS of this process while the block runs, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._process = psutil.Process()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def measure(function):
+    gc.collect()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        result = function()
+        seconds = time.perf_counter() - started
+    return result, seconds, memory.peak / 2**30
+
+
+def _chunk(first_id: int, n: int, rng: np.random.Generator, seed: int) -> pa.Table:
+    age_days = rng.integers(1, MAX_AGE_DAYS + 1, n)
+    base = simulate_bg_nbd(age_days / 7.0, *BG_NBD_CDNOW, seed=seed)
+    x = base["frequency"].to_numpy().astype(np.int64)
+    t_x = base["recency"].to_numpy()
+    per_customer = x + 1
+    owner = np.repeat(np.arange(n), per_customer)
+    # Position within the customer's purchases: 0 = first, x = last repeat, others uniform on (0, t_x).
+    position = np.arange(len(owner)) - np.repeat(np.cumsum(per_customer) - per_customer, per_customer)
+    weeks = np.where(position == 0, 0.0, rng.uniform(0.0, 1.0, len(owner)) * t_x[owner])
+    weeks = np.where((position == x[owner]) & (position > 0), t_x[owner], weeks)
+    first_day = OBSERVATION_END.value // 86_400_000_000_000 - age_days
+    day = first_day[owner] + np.floor(weeks * 7).astype(np.int64)
+    p, q, gamma = GAMMA_GAMMA_CDNOW
+    nu = rng.gamma(q, 1.0 / gamma, n)
+    amount = np.round(rng.gamma(p, 1.0 / nu[owner]), 2)
+    return pa.table({
+        "customer_id": pa.array(first_id + owner, pa.int64()),
+        "date": pa.array(day * 86_400, pa.timestamp("s")),
+        "amount": pa.array(amount, pa.float64()),
+    })
+
+
+def simulate_log(path: Path, n_transactions: int, seed: int = 0) -> tuple[int, int]:
+    """Write a simulated log of about ``n_transactions`` rows to Parquet; return (rows, customers)."""
+    rng = np.random.default_rng(seed)
+    pilot = _chunk(0, 20_000, np.random.default_rng(seed + 10_000), seed + 10_000)
+    per_customer = pilot.num_rows / 20_000
+    customers = int(round(n_transactions / per_customer))
+    rows, written, chunk = 0, 0, 0
+    with pq.ParquetWriter(path, pa.schema([("customer_id", pa.int64()), ("date", pa.timestamp("s")),
+                                           ("amount", pa.float64())])) as writer:
+        while written < customers:
+            n = min(CHUNK_CUSTOMERS, customers - written)
+            table = _chunk(written, n, rng, seed + 1 + chunk)
+            writer.write_table(table, row_group_size=1_000_000)
+            rows, written, chunk = rows + table.num_rows, written + n, chunk + 1
+    return rows, customers
+
+
+def run_size(n_transactions: int, args, rows: list[dict]) -> None:
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"log_{n_transactions}.parquet"
+    (n_rows, n_customers), seconds, peak = measure(lambda: simulate_log(path, n_transactions))
+    label = f"{n_rows / 1e6:.1f} M tx / {n_customers / 1e6:.2f} M customers"
+    print(f"\n== {label}: simulated in {seconds:.1f} s ({path.stat().st_size / 2**20:.0f} MB Parquet)", flush=True)
+
+    def add(step, engine_name, seconds, peak, note=""):
+        rows.append({"size": label, "step": step, "engine": engine_name, "seconds": round(seconds, 2),
+                     "peak_GB": round(peak, 2), "note": note})
+        print(f"  {step:<16} {engine_name:<26} {seconds:8.2f} s {peak:6.2f} GB {note}", flush=True)
+
+    temp = workdir / "duckdb_tmp"
+    settings = dict(memory_limit=args.memory_limit, temp_directory=temp, threads=args.threads)
+
+    def duck_summary():
+        log = engine.open_log(path, observation_end=OBSERVATION_END, time_unit="W", **settings)
+        histories = engine.collapsed_histories(log, time_unit="W", observation_end=OBSERVATION_END)
+        spend = engine.collapsed_spend(log, time_unit="W", observation_end=OBSERVATION_END)
+        return log, histories, spend
+
+    (log, histories, spend), seconds, peak = measure(duck_summary)
+    add("summary", "crm_lib DuckDB (collapsed)", seconds, peak,
+        f"{len(histories):,} distinct (x, t_x, T) rows, {len(spend):,} (x, m) pairs")
+    fit, seconds, peak = measure(lambda: fit_model(histories, "bg_nbd", weights=histories["weight"]))
+    add("BG/NBD fit", "crm_lib (weighted rows)", seconds, peak, "r, alpha, a, b = " +
+        ", ".join(f"{v:.3f}" for v in fit.params_))
+    spend_fit, seconds, peak = measure(lambda: GammaGammaFit().fit(
+        spend["frequency"], spend["monetary_value"], weights=spend["weight"], nonpositive_spend="exclude"))
+    add("Gamma-Gamma fit", "crm_lib (weighted pairs)", seconds, peak,
+        "p, q, gamma = " + ", ".join(f"{v:.2f}" for v in spend_fit.params_))
+    discount = monthly_discount_rate(0.10)
+    output = workdir / f"clv_{n_transactions}.parquet"
+    _, seconds, peak = measure(lambda: engine.score_customers(
+        log, fit, spend_fit, time_unit="W", observation_end=OBSERVATION_END, discount_rate_monthly=discount,
+        output=output))
+    add("CLV", "crm_lib DuckDB -> Parquet", seconds, peak, f"{n_customers:,} customers scored")
+    log.connection.close()
+    del log
+    shutil.rmtree(temp, ignore_errors=True)
+
+    if n_rows > args.pandas_max and n_rows > args.lifetimes_max:
+        add("summary", "crm_lib pandas", 0, 0, f"skipped: above --pandas-max {args.pandas_max:,.0f}")
+        add("(all steps)", "lifetimes", 0, 0, f"skipped: above --lifetimes-max {args.lifetimes_max:,.0f}")
+        return
+    frame, seconds, peak = measure(lambda: pd.read_parquet(path))
+    add("read log", "pandas (for the paths below)", seconds, peak)
+    if n_rows <= args.pandas_max:
+        summary, seconds, peak = measure(lambda: rfm_summary(frame, observation_end=OBSERVATION_END, time_unit="W"))
+        add("summary", "crm_lib pandas", seconds, peak, f"{len(summary):,} customers")
+    if n_rows > args.lifetimes_max:
+        add("(all steps)", "lifetimes", 0, 0, f"skipped: above --lifetimes-max {args.lifetimes_max:,.0f}")
+        return
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    lt, seconds, peak = measure(lambda: summary_data_from_transaction_data(
+        frame, "customer_id", "date", "amount", freq="W", observation_period_end=OBSERVATION_END))
+    add("summary", "lifetimes", seconds, peak)
+    bgf, seconds, peak = measure(lambda: BetaGeoFitter().fit(lt["frequency"], lt["recency"], lt["T"]))
+    add("BG/NBD fit", "lifetimes", seconds, peak, "r, alpha, a, b = " +
+        ", ".join(f"{v:.3f}" for v in bgf.params_[["r", "alpha", "a", "b"]]))
+    buyers = lt[(lt["frequency"] > 0) & (lt["monetary_value"] > 0)]
+    ggf, seconds, peak = measure(lambda: GammaGammaFitter().fit(buyers["frequency"], buyers["monetary_value"]))
+    add("Gamma-Gamma fit", "lifetimes", seconds, peak, "p, q, gamma = " +
+        ", ".join(f"{v:.2f}" for v in ggf.params_[["p", "q", "v"]]))
+    _, seconds, peak = measure(lambda: ggf.customer_lifetime_value(
+        bgf, lt["frequency"], lt["recency"], lt["T"], lt["monetary_value"], time=12, discount_rate=discount, freq="W"))
+    add("CLV", "lifetimes", seconds, peak)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7], help="transactions per log")
+    parser.add_argument("--lifetimes-max", type=float, default=1e6, help="largest log given to lifetimes")
+    parser.add_argument("--pandas-max", type=float, default=1e7, help="largest log read into pandas")
+    parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit (it spills past it)")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument("--workdir", default="/tmp/crm-bench-scale", help="where the logs and scores are written")
+    args = parser.parse_args(argv)
+    rows: list[dict] = []
+    for size in args.sizes:
+        run_size(int(size), args, rows)
+    table = pd.DataFrame(rows)
+    print("\n" + table.to_string(index=False))
+    return table
+
+
+if __name__ == "__main__":
+    main()
