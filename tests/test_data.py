@@ -221,8 +221,8 @@ def test_epoch_seconds(write_csv):
 
 
 def test_size_guard_uses_available_memory(write_csv, monkeypatch):
-    import crm_lib.data as data
+    import crm_lib.readers as readers
 
-    monkeypatch.setattr(data, "available_memory_bytes", lambda: 100)
+    monkeypatch.setattr(readers, "available_memory_bytes", lambda: 100)
     with pytest.raises(MemoryError, match=r"t.csv: the file is 0.00 GB; reading it needs about 0.0 GB of memory"):
         load_transactions(write_csv(PLAIN, "t.csv"), column_map=CMAP)
