@@ -184,6 +184,8 @@ def publish_dated(staging: Path, run_dir: Path, label: str, *, keep_runs: int) -
 
     Call under :func:`run_lock`. ``label`` is the observation end (``YYYY-MM-DD``), so
     names sort by date; a second run of the same end replaces that entry atomically.
+    Retention removes the oldest entries other than the one just published until
+    ``keep_runs`` remain; ``latest`` names the newest end kept (a backfill does not move it).
 
     Raises
     ------
@@ -199,7 +201,8 @@ def publish_dated(staging: Path, run_dir: Path, label: str, *, keep_runs: int) -
     run_dir.mkdir(parents=True, exist_ok=True)
     target = publish(staging, run_dir / label)
     kept = history_entries(run_dir)
-    for old in [name for name in kept[: max(0, len(kept) - keep_runs)] if name != label]:
+    others = [name for name in kept if name != label]  # the run just published always stays
+    for old in others[: max(0, len(kept) - keep_runs)]:
         remove_published(run_dir / old)
         logger.info("history: removed %s (keeping the last %d runs)", run_dir / old, keep_runs)
     swap_link(run_dir / history_entries(run_dir)[-1], run_dir / LATEST_LINK)
