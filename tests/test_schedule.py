@@ -23,7 +23,7 @@ from crm_lib.data import ObservationWindow
 from crm_lib.exceptions import ParamsError
 from crm_lib.relative_dates import observation_end_knob, resolve_relative_date
 from crm_lib.report.params import load_run_params, parse_set_options
-from crm_lib.report.publish import LATEST_LINK, history_entries, publish_dated
+from crm_lib.report.publish import LATEST_LINK, RunEnvironmentError, history_entries, publish, publish_dated
 from crm_lib.report.runner import NoNewDataError, refuse_repeat
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +144,13 @@ def test_history_layout_latest_and_retention(tmp_path):
     assert versions == {".2021-01-31", ".2021-03-31", ".2021-04-30"}
 
 
+def test_history_refuses_a_flat_report(tmp_path):
+    publish(_staging(tmp_path, "flat"), tmp_path / "shop")
+    with pytest.raises(RunEnvironmentError, match="published without history"):
+        publish_dated(_staging(tmp_path, "dated"), tmp_path / "shop", "2021-04-30", keep_runs=2)
+    assert (tmp_path / "shop" / "index.html").read_text() == "flat"
+
+
 def test_a_run_without_new_rows_is_refused(tmp_path):
     run_dir = tmp_path / "shop"
     data = {"file": "shop.csv", "observation_end": "2021-04-30", "sha256": "a" * 64}
@@ -158,19 +165,32 @@ def test_a_run_without_new_rows_is_refused(tmp_path):
 
 # --- end to end: cron's view (other working directory, -q, history, exit 4) ----------------------
 
-def test_monthly_script_from_another_directory_is_silent_and_keeps_history(project, tmp_path):
+def test_monthly_script_from_another_directory_is_silent_and_keeps_history(project, tmp_path, monkeypatch, capfd):
     env = {**os.environ, "CRM_PRIVATE_ROOT": str(tmp_path / "private")}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    script = [sys.executable, str(REPO / "examples" / "monthly_run.py"), str(project / "params" / "shop.yaml"),
+    params = project / "params" / "shop.yaml"
+    script = [sys.executable, str(REPO / "examples" / "monthly_run.py"), str(params),
               "--keep-runs", "2", "--", "--set", "calibration_end=-4w"]
     done = subprocess.run(script, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    # nothing at all on success: no progress, no path, no kernel warning about unencrypted TCP
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     run_dir = project / "reports" / "shop"
     assert history_entries(run_dir) == ["2021-04-20"]
     page = (run_dir / LATEST_LINK / "01_data_overview.html").read_text()
     assert "calibration ends 2021-03-23" in page  # 2021-04-20 minus 4 weeks
-    # the same export again: one line, exit 4, nothing run
-    again = subprocess.run(script, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 4 and again.stdout == ""
-    assert len(again.stderr.strip().splitlines()) == 1 and "no new rows" in again.stderr
+    # the same export again (in-process: refused before any kernel starts): one line, exit 4
+    monkeypatch.chdir(elsewhere)
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        from monthly_run import main as monthly
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    assert monthly([str(params), "--keep-runs", "2", "--", "--set", "calibration_end=-4w"]) == 4
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "no new rows since the latest kept run" in err
+    # a later export runs again and keeps two
+    (project / "data" / "shop.csv").write_text(_csv(5))
+    assert main(["run", "params/shop.yaml", "--project", str(project), "-q", "--keep-runs", "1",
+                 "--only", "01_data_overview", "--set", "calibration_end=-4w", "--no-progress-bar"]) == 0
+    assert history_entries(run_dir) == ["2021-05-20"] and os.readlink(run_dir / LATEST_LINK) == "2021-05-20"

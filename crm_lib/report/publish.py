@@ -179,6 +179,21 @@ def history_entries(run_dir: Path) -> list[str]:
                   and not p.name.startswith("."))
 
 
+def check_history_folder(run_dir: Path) -> None:
+    """Refuse to keep a history in ``run_dir`` when it holds a report published without one.
+
+    Raises
+    ------
+    RunEnvironmentError
+        ``run_dir`` is a symlink or a folder with an ``index.html`` (left alone).
+    """
+    if run_dir.is_symlink() or (run_dir / "index.html").exists():
+        raise RunEnvironmentError(
+            f"{run_dir} holds a report published without history; move it away (e.g. to {run_dir.name}.flat) "
+            "before the first run with --keep-runs, or pass another --output-dir."
+        )
+
+
 def publish_dated(staging: Path, run_dir: Path, label: str, *, keep_runs: int) -> Path:
     """Publish ``staging`` as ``run_dir/<label>``, point ``run_dir/latest`` at the newest, keep ``keep_runs``.
 
@@ -193,11 +208,7 @@ def publish_dated(staging: Path, run_dir: Path, label: str, *, keep_runs: int) -
         ``run_dir`` is a flat report of a run without history (a symlink or a folder
         with an ``index.html``): it is left alone.
     """
-    if run_dir.is_symlink() or (run_dir / "index.html").exists():
-        raise RunEnvironmentError(
-            f"{run_dir} holds a report published without history; move it away (e.g. to {run_dir.name}.flat) "
-            "before the first run with --keep-runs, or pass another --output-dir."
-        )
+    check_history_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     target = publish(staging, run_dir / label)
     kept = history_entries(run_dir)

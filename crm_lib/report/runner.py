@@ -60,6 +60,7 @@ from crm_lib.report.publish import (
     RunEnvironmentError,
     environment_error,
     LATEST_LINK,
+    check_history_folder,
     history_entries,
     new_staging,
     publish,
@@ -436,8 +437,10 @@ def run_report(
     if data:
         say(f"data: {data['file']}: {data['rows_used']:,} transactions, {data['customers']:,} customers, "
             f"{data['observation_start']} to {data['observation_end']}")
-    if keep_runs is not None and data and not rerun:
-        refuse_repeat(output_dir / params.run_name, data)
+    if keep_runs is not None:
+        check_history_folder(output_dir / params.run_name)
+        if data and not rerun:
+            refuse_repeat(output_dir / params.run_name, data)
     with terminate_as_interrupt(), environment_errors("write the report"):
         runs_dir = private / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
