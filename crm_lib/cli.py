@@ -297,7 +297,11 @@ def _check(args: argparse.Namespace) -> int:
     print(log.summary())
     if "calibration_end" in knobs:
         end = calibration_end_for(knobs["calibration_end"], log.window)
-        rule = "set in the params" if knobs["calibration_end"] is not None else "the middle of the window"
+        from crm_lib.relative_dates import is_relative_date
+
+        value = knobs["calibration_end"]
+        rule = ("the middle of the window" if value is None else
+                f"{value} from the observation end" if is_relative_date(value) else "set in the params")
         print(f"  calibration  {log.observation_start:%Y-%m-%d} to {end:%Y-%m-%d} ({rule}); holdout to "
               f"{log.observation_end:%Y-%m-%d}")
     problems = degenerate_problems(log, knobs, [nb.stem for nb in params.notebooks])

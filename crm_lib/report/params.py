@@ -237,7 +237,8 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks",
     for key in parameters:
         if key not in known:
             raise ParamsError(
-                f"{name}: {'--set ' if key in (overrides or {}) else ''}parameter '{key}' is not a knob of any listed notebook "
+                f"{name}: {'--set ' if key in (overrides or {}) else ''}parameter '{key}' is not a knob of any "
+                "listed notebook "
                 f"({', '.join(nb.stem for nb in notebooks)}){_suggest(str(key), known)} "
                 "Fix the spelling or remove it; `crm-workbench knobs PARAMS` lists the knobs."
             )

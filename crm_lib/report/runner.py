@@ -464,7 +464,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
     private_staging = new_staging(runs_dir, name, private=True)
     try:
         carried = (
-            _carry_over(output_dir / name / (LATEST_LINK if keep_runs else ""), runs_dir / name, staging, private_staging, {nb.stem for nb in notebooks})
+            _carry_over(output_dir / name / (LATEST_LINK if keep_runs else ""), runs_dir / name, staging,
+                        private_staging, {nb.stem for nb in notebooks})
             if only else {}
         )
         runs, entries = [], {}
