@@ -14,7 +14,10 @@
    good report.
 5. Both staging folders are published by an atomic symlink swap
    (:mod:`crm_lib.report.publish`) as ``<run>`` when every notebook succeeded, otherwise
-   as ``<run>.failed`` and the last good report stays. SIGTERM cleans up like Ctrl-C;
+   as ``<run>.failed`` and the last good report stays. With ``keep_runs`` (``--keep-runs``)
+   a good run is published as ``<run>/<observation end>`` with ``<run>/latest`` at the
+   newest (:func:`crm_lib.report.publish.publish_dated`), and data with no rows after the
+   latest kept run is refused before anything runs. SIGTERM cleans up like Ctrl-C;
    staging folders of killed runs are removed by the next run.
 """
 from __future__ import annotations
