@@ -29,6 +29,8 @@ exit status:
      nothing was run or written
   3  the environment stopped the run (disk full, no permission, out of memory,
      another run of the same name in progress): the last good report is untouched
+  4  --keep-runs: the data has no rows after the latest kept run (not yet exported, or
+     late/truncated): nothing was run; --rerun runs anyway
   130  interrupted (Ctrl-C or SIGTERM): staging folders removed, nothing published
 
 reviewers get reports/<run name>/ (HTML, index, manifest: no ids, no key); executed
@@ -39,12 +41,21 @@ $CRM_PSEUDONYM_KEY_FILE moves it).
 
 examples:
   crm-workbench run params/cdnow.yaml
+  crm-workbench run params/cdnow.yaml params/my_shop.yaml -q --project /srv/crm
+  crm-workbench run params/cdnow.yaml --set observation_end=latest --set calibration_end=-26w
+  crm-workbench run params/cdnow.yaml --keep-runs 12 -q       # monthly cron: history, silent on success
   crm-workbench run params/cdnow.yaml --only 01_data_overview --output-dir /tmp/reports
   crm-workbench knobs params/cdnow.yaml
   crm-workbench check params/my_shop.yaml
   crm-workbench params params/cdnow.yaml --notebook 04_lifetime_value > nb.yaml
   papermill notebooks/04_lifetime_value.ipynb out.ipynb -f nb.yaml
 """
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of runs of at least 1")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,14 +68,35 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("params", type=Path, metavar="PARAMS", help="params file, e.g. params/cdnow.yaml")
+    def common(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+        if many:
+            p.add_argument("params", type=Path, nargs="+", metavar="PARAMS",
+                           help="params file(s), e.g. params/cdnow.yaml; run one after the other")
+        else:
+            p.add_argument("params", type=Path, metavar="PARAMS", help="params file, e.g. params/cdnow.yaml")
+        p.add_argument(
+            "--project",
+            type=Path,
+            metavar="DIR",
+            help="the project folder (holding notebooks/, params/, reports/); default: the first folder above "
+            "the params file that holds notebooks/, else the installed package's project; a relative PARAMS "
+            "is also looked up there, so cron can run from any directory",
+        )
         p.add_argument(
             "--notebooks-dir",
             type=Path,
-            default=Path("notebooks"),
+            default=None,
             metavar="DIR",
-            help="folder of the notebooks named in the params file (default: %(default)s)",
+            help="folder of the notebooks named in the params file (default: <project>/notebooks)",
+        )
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KNOB=VALUE",
+            help="set a knob over the params file (repeatable; VALUE read as YAML and checked like the file), "
+            "e.g. --set observation_end=latest --set calibration_end=-26w",
         )
 
     run = sub.add_parser(
@@ -76,13 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common(run)
+    common(run, many=True)
     run.add_argument(
         "--output-dir",
         type=Path,
-        default=Path("reports"),
+        default=None,
         metavar="DIR",
-        help="where reports/<run name>/ is written (default: %(default)s)",
+        help="where reports/<run name>/ is written (default: <project>/reports)",
     )
     run.add_argument(
         "--only",
@@ -117,7 +149,18 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="show Papermill's per-cell progress bar (default: on when the terminal is interactive)",
     )
-    run.add_argument("-q", "--quiet", action="store_true", help="print only errors and the index path")
+    run.add_argument(
+        "--keep-runs",
+        type=_positive_int,
+        metavar="N",
+        help="keep a history: publish as reports/<run name>/<observation end>/ with reports/<run name>/latest "
+        "pointing at the newest, and keep the last N; a run whose data has no new rows since the latest kept "
+        "run is refused (exit 4). Default: one report, replaced by each run",
+    )
+    run.add_argument("--rerun", action="store_true",
+                     help="with --keep-runs, run even when the data has no new rows since the latest kept run")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="print nothing on success; on failure one summary line per params file (for cron)")
 
     check = sub.add_parser(
         "check",
@@ -149,37 +192,89 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def find_project(params_path: Path, explicit: Path | None = None) -> Path:
+    """The project folder of a run: ``explicit``, else the first folder above the params
+    file that holds ``notebooks/``, else the installed package's project (or the working directory)."""
+    from crm_lib.context import project_root
+
+    if explicit is not None:
+        return explicit.resolve()
+    for folder in Path(params_path).resolve().parents:
+        if (folder / "notebooks").is_dir():
+            return folder
+    return project_root()
+
+
+def _locate(args: argparse.Namespace, params_path: Path) -> tuple[Path, Path, Path]:
+    """The params file, notebooks folder and reports folder of one run, from any working directory."""
+    project = args.project.resolve() if args.project else None
+    if not params_path.is_file() and not params_path.is_absolute():
+        base = project or find_project(Path.cwd() / params_path)
+        if (base / params_path).is_file():
+            params_path = base / params_path
+    project = find_project(params_path, project)
+    notebooks_dir = args.notebooks_dir or project / "notebooks"
+    output_dir = getattr(args, "output_dir", None) or project / "reports"
+    return params_path, notebooks_dir, output_dir
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from crm_lib.report.params import parse_set_options
+
+    return parse_set_options(args.overrides)
+
+
 def _run(args: argparse.Namespace) -> int:
+    """Run every params file in turn; the worst exit status wins (a failure does not stop the next file)."""
+    statuses = []
+    for params_path in args.params:
+        try:
+            statuses.append(_run_one(args, params_path))
+        except Exception as error:  # noqa: BLE001 - mapped to its exit status; the next file still runs
+            status = _status_of(error)
+            if status is None:
+                raise
+            print(f"{params_path}: {_message(error)}", file=sys.stderr)
+            statuses.append(status)
+    return max(statuses, key=lambda s: (s != 0, s == 130, s))
+
+
+def _run_one(args: argparse.Namespace, params_path: Path) -> int:
     from crm_lib.report.runner import run_report
 
     progress_bar = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
+    params_path, notebooks_dir, output_dir = _locate(args, params_path)
 
     def say(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     result = run_report(
-        args.params,
-        output_dir=args.output_dir,
-        notebooks_dir=args.notebooks_dir,
+        params_path,
+        output_dir=output_dir,
+        notebooks_dir=notebooks_dir,
         only=args.only,
         kernel_name=args.kernel,
-        progress_bar=progress_bar,
+        progress_bar=progress_bar and not args.quiet,
         timeout_seconds=args.timeout or None,
         notebook_timeout_seconds=args.notebook_timeout or None,
         wait=args.wait,
         on_progress=say,
+        overrides=_overrides(args),
+        keep_runs=args.keep_runs,
+        rerun=args.rerun,
     )
     failed = [nb for nb in result.notebooks if not nb.ok]
     if failed:
         print(
-            f"{len(failed)} of {len(result.notebooks)} notebooks failed: "
-            + "; ".join(f"{nb.name}: {nb.error}" for nb in failed),
+            f"{params_path}: {len(failed)} of {len(result.notebooks)} notebooks failed: "
+            + "; ".join(f"{nb.name}: {nb.error}" for nb in failed)
+            + f"; failed run in {result.report_dir} (the last good report is unchanged)",
             file=sys.stderr,
         )
-        print(f"failed run written to {result.index_path} (the last good report is unchanged)", file=sys.stderr)
         return 1
-    print(os.path.abspath(result.index_path))  # the published name, not the version folder behind it
+    if not args.quiet:
+        print(os.path.abspath(result.index_path))  # the published name, not the version folder behind it
     return 0
 
 
@@ -190,7 +285,8 @@ def _check(args: argparse.Namespace) -> int:
     from crm_lib.exceptions import DataValidationError
     from crm_lib.report.runner import degenerate_problems
 
-    params = load_run_params(args.params, args.notebooks_dir)  # also checks knob types and ranges
+    args.params, args.notebooks_dir, _ = _locate(args, args.params)
+    params = load_run_params(args.params, args.notebooks_dir, _overrides(args))  # also checks knob types, ranges
     print(f"{args.params}: run '{params.run_name}', notebooks {', '.join(nb.stem for nb in params.notebooks)}")
     knobs = params.effective()
     if knobs.get("data_path") is None:
@@ -201,7 +297,11 @@ def _check(args: argparse.Namespace) -> int:
     print(log.summary())
     if "calibration_end" in knobs:
         end = calibration_end_for(knobs["calibration_end"], log.window)
-        rule = "set in the params" if knobs["calibration_end"] is not None else "the middle of the window"
+        from crm_lib.relative_dates import is_relative_date
+
+        value = knobs["calibration_end"]
+        rule = ("the middle of the window" if value is None else
+                f"{value} from the observation end" if is_relative_date(value) else "set in the params")
         print(f"  calibration  {log.observation_start:%Y-%m-%d} to {end:%Y-%m-%d} ({rule}); holdout to "
               f"{log.observation_end:%Y-%m-%d}")
     problems = degenerate_problems(log, knobs, [nb.stem for nb in params.notebooks])
@@ -214,7 +314,8 @@ def _knobs(args: argparse.Namespace) -> int:
     from crm_lib.report.knobs import knobs_help, registry
     from crm_lib.report.params import load_run_params
 
-    params = load_run_params(args.params, args.notebooks_dir)
+    args.params, args.notebooks_dir, _ = _locate(args, args.params)
+    params = load_run_params(args.params, args.notebooks_dir, _overrides(args))
     listed = {nb.stem for nb in params.notebooks}
     knobs = {name: knob for name, knob in registry(args.notebooks_dir).items() if listed & set(knob.notebooks)}
     print(knobs_help(knobs, params.parameters))
@@ -228,7 +329,8 @@ def _params(args: argparse.Namespace) -> int:
     from crm_lib.exceptions import ParamsError
     from crm_lib.report.params import load_run_params
 
-    params = load_run_params(args.params, args.notebooks_dir)
+    args.params, args.notebooks_dir, _ = _locate(args, args.params)
+    params = load_run_params(args.params, args.notebooks_dir, _overrides(args))
     stem = args.notebook.removesuffix(".ipynb")
     notebook = next((nb for nb in params.notebooks if nb.stem == stem), None)
     if notebook is None:
@@ -250,26 +352,49 @@ def _params(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``crm-workbench``; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # -q: nothing on success for cron; the warnings that change a number are in the reports themselves.
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     # nbconvert's note that figures have no alt text would be printed once per notebook.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
-    from crm_lib.report.publish import RunEnvironmentError
-
     try:
         return {"run": _run, "check": _check, "knobs": _knobs, "params": _params}[args.command](args)
-    except (RunEnvironmentError, MemoryError) as error:
-        print(f"{type(error).__name__}: {error}", file=sys.stderr)
-        return 3
-    except CRMWorkbenchError as error:
-        print(f"{type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"{type(error).__name__}: {error}; the machine stopped the run, not the data.", file=sys.stderr)
-        return 3
+    except Exception as error:  # noqa: BLE001 - mapped to the documented exit statuses below
+        status = _status_of(error)
+        if status is None:
+            raise
+        print(_message(error), file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("interrupted: staging folders removed, nothing published.", file=sys.stderr)
         return 130
 
+
+def _message(error: BaseException) -> str:
+    """The one line printed for an error."""
+    from crm_lib.report.publish import RunEnvironmentError
+
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, OSError) and not isinstance(error, RunEnvironmentError):
+        text += "; the machine stopped the run, not the data."
+    return text
+
+
+def _status_of(error: BaseException) -> int | None:
+    """The documented exit status of an error (see EPILOG); None for a bug (re-raised)."""
+    from crm_lib.report.publish import RunEnvironmentError
+    from crm_lib.report.runner import NoNewDataError
+
+    if isinstance(error, NoNewDataError):
+        return 4
+    if isinstance(error, (RunEnvironmentError, MemoryError)):
+        return 3
+    if isinstance(error, CRMWorkbenchError):
+        return 2
+    if isinstance(error, OSError):
+        return 3
+    return None
 
 if __name__ == "__main__":
     sys.exit(main())

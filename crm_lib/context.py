@@ -36,6 +36,7 @@ import pandas as pd
 
 from crm_lib.data import ObservationWindow, TransactionLog, load_transactions, observation_end_day
 from crm_lib.exceptions import ParamsError
+from crm_lib.relative_dates import is_relative_date, observation_end_knob, resolve_relative_date
 from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, periods_in_weeks, registry, rename_old_knobs
 
 logger = logging.getLogger(__name__)
@@ -346,6 +347,9 @@ class RunContext:
 def calibration_end_for(value: Any, window: ObservationWindow) -> pd.Timestamp:
     """The calibration end of a run: the knob (checked against the window) or the window's midpoint.
 
+    A relative value (``-26w``, ``-6m``, ``-90d``) counts back from the window's end by
+    :func:`crm_lib.relative_dates.resolve_relative_date`.
+
     Raises
     ------
     ParamsError
@@ -353,7 +357,7 @@ def calibration_end_for(value: Any, window: ObservationWindow) -> pd.Timestamp:
     """
     if value is None:
         return window.midpoint()
-    end = observation_end_day(value)
+    end = resolve_relative_date(value, window.end) if is_relative_date(value) else observation_end_day(value)
     if not window.start.normalize() <= end < window.end:
         raise ParamsError(
             f"calibration_end={value!r} is outside the observation window {window.start:%Y-%m-%d} to "
@@ -441,6 +445,8 @@ def session(
     knobs.update(rename_old_knobs(overrides, "session()"))
     knobs.pop("params_file", None)
     check_values(knobs, declared, str(params_path or "session()"))
+    if "observation_end" in knobs:
+        knobs["observation_end"] = observation_end_knob(knobs["observation_end"], str(params_path or "session()"))
     if namespace is not None:
         for name in [k for k in namespace if k in knobs]:
             namespace[name] = knobs[name]

@@ -25,6 +25,12 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 DEFAULT_CELL_TIMEOUT_SECONDS = 1800
 DEFAULT_NOTEBOOK_TIMEOUT_SECONDS = 4 * 3600
 
+#: Options of the kernel process. Its own log (not the notebook's output) only at ERROR:
+#: ipykernel warns on every start that its localhost TCP sockets are unencrypted, which a
+#: cron job would mail once per notebook (the kernel and the runner share one machine and
+#: user; the connection file is owner-only and its HMAC key signs every message).
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
 MEMORY_HINT = (
     "the kernel died, most often because it ran out of memory: run on a machine with more memory, "
     "use a smaller data_path, or a sample; the partial notebook is kept in the failed run's private folder"
@@ -162,6 +168,7 @@ def execute_notebook(
                 request_save_on_cell_execute=True,
                 log_output=False,
                 execution_timeout=timeout_seconds,
+                extra_arguments=list(KERNEL_ARGUMENTS),
             )
         except PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"

@@ -173,6 +173,10 @@ def check_value(name: str, value: Any, rule: Rule, where: str) -> Any:
         raise fail("may not be empty")
     kind = rule.kind
     if kind == "date":
+        from crm_lib.relative_dates import is_relative_date
+
+        if is_relative_date(value):  # latest, -26w, -6m, -90d (crm_lib.relative_dates)
+            return value
         try:
             parsed = pd.Timestamp(str(value))
         except (TypeError, ValueError):

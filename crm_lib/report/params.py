@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from crm_lib.exceptions import ParamsError
+from crm_lib.relative_dates import observation_end_knob
 from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, registry, rename_old_knobs
 
 TOP_LEVEL_KEYS = RUN_LEVEL_KEYS
@@ -128,7 +129,37 @@ def read_parameters(path: str | Path) -> dict[str, Any]:
     return rename_old_knobs(parameters, str(path))
 
 
-def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -> RunParams:
+def parse_set_options(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` options as knobs; each value is read as a YAML scalar (``0.25``, ``true``, ``-26w``).
+
+    Raises
+    ------
+    ParamsError
+        An item without ``=``, an empty key, or a value that is not valid YAML.
+
+    Examples
+    --------
+    >>> parse_set_options(["gross_margin=0.25", "calibration_end=-26w", "observation_end=1998-06-30"])
+    {'gross_margin': 0.25, 'calibration_end': '-26w', 'observation_end': '1998-06-30'}
+    """
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParamsError(f"--set {item!r}: expected KNOB=VALUE, e.g. --set gross_margin=0.25.")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise ParamsError(f"--set {item!r}: the value is not valid YAML ({getattr(error, 'problem', error)}); "
+                              "quote it, e.g. --set 'kpi_period=\"M\"'.") from None
+        # YAML reads 1998-06-30 as a date; the knobs take dates as text, like a params file's quoted dates.
+        values[key] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
+
+
+def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks",
+                    overrides: dict[str, Any] | None = None) -> RunParams:
     """Read a params file and check it against the notebooks it lists.
 
     Parameters
@@ -137,6 +168,9 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -
         The YAML file.
     notebooks_dir : str or Path
         Folder of the notebooks (``notebooks/``).
+    overrides : dict, optional
+        Knobs that win over the file's (``--set KNOB=VALUE``), checked the same way.
+        ``observation_end: latest`` becomes None (the last day in the data).
 
     Returns
     -------
@@ -194,16 +228,23 @@ def load_run_params(path: str | Path, notebooks_dir: str | Path = "notebooks") -
         raise ParamsError(f"{name}: 'params_file' is not set in a params file (the runner passes the file itself); "
                           "remove it.")
     parameters = rename_old_knobs(parameters, name)
+    for key, value in rename_old_knobs(overrides or {}, "--set").items():
+        if key in TOP_LEVEL_KEYS or key == "params_file":
+            raise ParamsError(f"--set {key}=...: '{key}' is not a knob; --set only sets notebook knobs.")
+        parameters[key] = value
     declared = {nb.stem: notebook_knobs(nb) for nb in notebooks}
     known = sorted({k for knobs in declared.values() for k in knobs})
     for key in parameters:
         if key not in known:
             raise ParamsError(
-                f"{name}: parameter '{key}' is not a knob of any listed notebook "
+                f"{name}: {'--set ' if key in (overrides or {}) else ''}parameter '{key}' is not a knob of any "
+                "listed notebook "
                 f"({', '.join(nb.stem for nb in notebooks)}){_suggest(str(key), known)} "
                 "Fix the spelling or remove it; `crm-workbench knobs PARAMS` lists the knobs."
             )
-    check_values(parameters, registry(notebooks_dir), name)
+    check_values(parameters, registry(notebooks_dir), name if not overrides else f"{name} with --set")
+    if "observation_end" in parameters:
+        parameters["observation_end"] = observation_end_knob(parameters["observation_end"], name)
     title = content.get("title") or run_name
     return RunParams(
         path=path,

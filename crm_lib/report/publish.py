@@ -157,3 +157,64 @@ def run_lock(folder: Path, name: str, *, wait: bool = False, say=logger.info) ->
         yield path
     finally:
         handle.close()
+
+
+# ------------------------------------------------------------------ run history (issue 13)
+#
+# With history on, a run name is a folder of dated reports, each published like a flat
+# report above (a link swapped atomically onto a version folder), plus ``latest``:
+#
+#     reports/<run>/1998-05-31 -> .1998-05-31.v-<ns>-<pid>/
+#     reports/<run>/1998-06-30 -> .1998-06-30.v-<ns>-<pid>/
+#     reports/<run>/latest     -> 1998-06-30            (the newest observation end kept)
+
+LATEST_LINK = "latest"
+
+
+def history_entries(run_dir: Path) -> list[str]:
+    """The dated reports kept in ``run_dir`` (names ``YYYY-MM-DD``), oldest first."""
+    if not run_dir.is_dir() or run_dir.is_symlink():
+        return []
+    return sorted(p.name for p in run_dir.iterdir() if p.is_symlink() and p.name != LATEST_LINK
+                  and not p.name.startswith("."))
+
+
+def check_history_folder(run_dir: Path) -> None:
+    """Refuse to keep a history in ``run_dir`` when it holds a report published without one.
+
+    Raises
+    ------
+    RunEnvironmentError
+        ``run_dir`` is a symlink or a folder with an ``index.html`` (left alone).
+    """
+    if run_dir.is_symlink() or (run_dir / "index.html").exists():
+        raise RunEnvironmentError(
+            f"{run_dir} holds a report published without history; move it away (e.g. to {run_dir.name}.flat) "
+            "before the first run with --keep-runs, or pass another --output-dir."
+        )
+
+
+def publish_dated(staging: Path, run_dir: Path, label: str, *, keep_runs: int) -> Path:
+    """Publish ``staging`` as ``run_dir/<label>``, point ``run_dir/latest`` at the newest, keep ``keep_runs``.
+
+    Call under :func:`run_lock`. ``label`` is the observation end (``YYYY-MM-DD``), so
+    names sort by date; a second run of the same end replaces that entry atomically.
+    Retention removes the oldest entries other than the one just published until
+    ``keep_runs`` remain; ``latest`` names the newest end kept (a backfill does not move it).
+
+    Raises
+    ------
+    RunEnvironmentError
+        ``run_dir`` is a flat report of a run without history (a symlink or a folder
+        with an ``index.html``): it is left alone.
+    """
+    check_history_folder(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = publish(staging, run_dir / label)
+    kept = history_entries(run_dir)
+    others = [name for name in kept if name != label]  # the run just published always stays
+    for old in others[: max(0, len(kept) - keep_runs)]:
+        remove_published(run_dir / old)
+        logger.info("history: removed %s (keeping the last %d runs)", run_dir / old, keep_runs)
+    swap_link(run_dir / history_entries(run_dir)[-1], run_dir / LATEST_LINK)
+    return target

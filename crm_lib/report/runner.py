@@ -14,7 +14,10 @@
    good report.
 5. Both staging folders are published by an atomic symlink swap
    (:mod:`crm_lib.report.publish`) as ``<run>`` when every notebook succeeded, otherwise
-   as ``<run>.failed`` and the last good report stays. SIGTERM cleans up like Ctrl-C;
+   as ``<run>.failed`` and the last good report stays. With ``keep_runs`` (``--keep-runs``)
+   a good run is published as ``<run>/<observation end>`` with ``<run>/latest`` at the
+   newest (:func:`crm_lib.report.publish.publish_dated`), and data with no rows after the
+   latest kept run is refused before anything runs. SIGTERM cleans up like Ctrl-C;
    staging folders of killed runs are removed by the next run.
 """
 from __future__ import annotations
@@ -36,7 +39,7 @@ import pandas as pd
 
 from crm_lib.data import load_transactions
 from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
-from crm_lib.exceptions import DataValidationError, ParamsError
+from crm_lib.exceptions import CRMWorkbenchError, DataValidationError, ParamsError
 from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_FOLDER, PRIVATE_ROOT_ENV
 from crm_lib.keys import load_key, refuse_salt_knob
 from crm_lib.report.execute import (
@@ -59,8 +62,12 @@ from crm_lib.report.publish import (
     ENVIRONMENT_ERRNOS,
     RunEnvironmentError,
     environment_error,
+    LATEST_LINK,
+    check_history_folder,
+    history_entries,
     new_staging,
     publish,
+    publish_dated,
     remove_published,
     remove_stale_staging,
     run_lock,
@@ -178,7 +185,10 @@ def degenerate_problems(log: Any, knobs: dict[str, Any], notebooks: list[str]) -
             problems.append(f"{where}: {name} compares customers and needs at least two; use the whole log.")
     calibration_end = knobs.get("calibration_end")
     if "04_lifetime_value" in notebooks and calibration_end and days >= 2:
-        end = pd.Timestamp(calibration_end)
+        from crm_lib.relative_dates import is_relative_date, resolve_relative_date
+
+        end = (resolve_relative_date(calibration_end, log.observation_end) if is_relative_date(calibration_end)
+               else pd.Timestamp(calibration_end))
         if not log.observation_start < end < log.observation_end:
             problems.append(
                 f"{where}: 04_lifetime_value has no second period: calibration_end={calibration_end!r} is not "
@@ -218,6 +228,37 @@ def check_data(params: RunParams, notebooks: list[str] | None = None) -> dict[st
         "observation_start": f"{log.observation_start:%Y-%m-%d}",
         "observation_end": f"{log.observation_end:%Y-%m-%d}",
     }
+
+
+class NoNewDataError(CRMWorkbenchError):
+    """A scheduled run found no rows after the latest kept run: late data or nothing new (exit 4)."""
+
+
+def refuse_repeat(run_dir: Path, data: dict[str, Any]) -> None:
+    """Refuse a run whose data ends on or before the latest kept run's, unless the data changed.
+
+    Raises
+    ------
+    NoNewDataError
+        The data ends before the latest kept run (late or truncated data), or on the same
+        day with the same SHA-256 (nothing new since).
+    """
+    kept = history_entries(run_dir)
+    if not kept:
+        return
+    latest, end = kept[-1], data["observation_end"]
+    manifest = run_dir / latest / "manifest.json"
+    previous = json.loads(manifest.read_text(encoding="utf-8")).get("data") or {} if manifest.is_file() else {}
+    if end < latest:
+        raise NoNewDataError(
+            f"{data['file']}: the data ends {end}, before the latest kept run {run_dir / latest}: the new data is "
+            "late or truncated; nothing was run. Check the export, or pass --rerun to run the older window anyway."
+        )
+    if end == latest and previous.get("sha256") == data["sha256"]:
+        raise NoNewDataError(
+            f"{data['file']}: no new rows since the latest kept run {run_dir / latest} (same data, ending {end}); "
+            "nothing was run. Wait for the next export, or pass --rerun to run it again."
+        )
 
 
 def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
@@ -327,6 +368,9 @@ def run_report(
     private_root: str | Path | None = None,
     wait: bool = False,
     on_progress: Callable[[str], None] | None = None,
+    overrides: dict[str, Any] | None = None,
+    keep_runs: int | None = None,
+    rerun: bool = False,
 ) -> RunResult:
     """Execute and render every notebook of a params file; publish when all succeed.
 
@@ -356,6 +400,14 @@ def run_report(
         When another run of the same name is in progress, wait for it instead of exiting.
     on_progress : callable, optional
         Called with one line of progress per step (the CLI prints them).
+    overrides : dict, optional
+        Knobs over the params file's (``--set``), checked like the file's.
+    keep_runs : int, optional
+        Keep a history: publish as ``<output_dir>/<run name>/<observation end>/`` with
+        ``latest`` pointing at the newest, and keep the last ``keep_runs`` of them
+        (:func:`crm_lib.report.publish.publish_dated`). None: one report, replaced.
+    rerun : bool
+        With a history, run even when the data has no new rows since the latest kept run.
 
     Returns
     -------
@@ -367,9 +419,12 @@ def run_report(
         Before anything runs or is written (exit status 2).
     RunEnvironmentError
         Another run of the same name, a full disk, no permission (exit status 3).
+    NoNewDataError
+        With a history and without ``rerun``: the data ends on or before the latest kept
+        run (late data, or nothing new); nothing is run (exit status 4).
     """
     say = on_progress or logger.info
-    params = load_run_params(params_path, notebooks_dir)
+    params = load_run_params(params_path, notebooks_dir, overrides)
     source = str(params.path)
     check_run_name(params.run_name, source)
     check_notebook_confinement(params.notebooks, Path(notebooks_dir), source)
@@ -385,6 +440,10 @@ def run_report(
     if data:
         say(f"data: {data['file']}: {data['rows_used']:,} transactions, {data['customers']:,} customers, "
             f"{data['observation_start']} to {data['observation_end']}")
+    if keep_runs is not None:
+        check_history_folder(output_dir / params.run_name)
+        if data and not rerun:
+            refuse_repeat(output_dir / params.run_name, data)
     with terminate_as_interrupt(), environment_errors("write the report"):
         runs_dir = private / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -392,11 +451,13 @@ def run_report(
         with run_lock(runs_dir, params.run_name, wait=wait, say=say):
             return _run_locked(params, notebooks, data, output_dir, runs_dir, private, say,
                                kernel_name=kernel_name, progress_bar=progress_bar, only=bool(only),
+                               keep_runs=keep_runs,
                                timeout_seconds=timeout_seconds, notebook_timeout_seconds=notebook_timeout_seconds)
 
 
 def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] | None, output_dir: Path,
-                runs_dir: Path, private: Path, say: Callable[[str], None], *, only: bool, **execute: Any) -> RunResult:
+                runs_dir: Path, private: Path, say: Callable[[str], None], *, only: bool, keep_runs: int | None,
+                **execute: Any) -> RunResult:
     name = params.run_name
     output_dir.mkdir(parents=True, exist_ok=True)
     for parent in (output_dir, runs_dir):
@@ -406,7 +467,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
     private_staging = new_staging(runs_dir, name, private=True)
     try:
         carried = (
-            _carry_over(output_dir / name, runs_dir / name, staging, private_staging, {nb.stem for nb in notebooks})
+            _carry_over(output_dir / name / (LATEST_LINK if keep_runs else ""), runs_dir / name, staging,
+                        private_staging, {nb.stem for nb in notebooks})
             if only else {}
         )
         runs, entries = [], {}
@@ -439,7 +501,11 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                   if nb.stem in entries or nb.stem in carried]
         manifest = _write_index_and_manifest(params, staging, merged, data, published)
         final_name = name if published else f"{name}.failed"
-        final = publish(staging, output_dir / final_name)
+        if published and keep_runs:
+            label = data["observation_end"] if data else "undated"
+            final = publish_dated(staging, output_dir / name, label, keep_runs=keep_runs)
+        else:
+            final = publish(staging, output_dir / final_name)
         publish(private_staging, runs_dir / final_name)
         if published:
             remove_published(output_dir / f"{name}.failed")
