@@ -7,6 +7,7 @@ PARAMS ?= $(sort $(wildcard params/*.yaml))
 BENCH_CUSTOMERS ?= 1000000
 # Transactions per simulated log of `make bench-scale` (1e8 adds the 100 M summary + fit + scoring path).
 BENCH_SCALE_SIZES ?= 1e6 1e7
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
