@@ -47,6 +47,7 @@ from crm_lib.data import (
     ZERO_RULES,
     ObservationWindow,
     observation_end_day,
+    quality_checks,
 )
 from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
 from crm_lib.exceptions import DataValidationError
@@ -361,7 +362,6 @@ def open_log(
                       "numbers", "remove currency symbols and thousands separators, use '.' for decimals, or drop "
                       "the rows.", n)
     end = observation_end_day(last) if observation_end is None else end
-    counts = (negative, zero, n_late)
     distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
     body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
     if duplicate_rows == "drop":
@@ -373,16 +373,10 @@ def open_log(
             f"{path.name}: no rows are left after the data rules (of {n:,} rows read); check observation_end "
             f"({end:%Y-%m-%d}) and the amount rules."
         )
-    rows = [
-        ("rows read", n, ""),
-        ("customer ids written as decimals (1.0)", decimal_ids, "read as whole numbers: 1.0 and 1 are one customer"),
-        ("exact duplicate rows", n - distinct_rows, "kept: no order id tells a double export from two identical orders"
-         if duplicate_rows == "keep" else "dropped (first copy kept)"),
-        ("negative amounts (returns)", counts[0], "dropped" if negative_amounts == "drop" else "kept"),
-        ("zero amounts", counts[1], "kept as purchases with no revenue" if zero_amounts == "keep" else "dropped"),
-        (f"after observation end ({end:%Y-%m-%d})", counts[2], "dropped"),
-        ("rows used", used, ""),
-    ]
+    counts = (n, decimal_ids, n - distinct_rows, negative, zero, n_late, used)
+    checks = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
+                            zero_amounts=zero_amounts)
+    rows = [(check, count, rule) for (check, rule), count in zip(checks, counts)]
     quality = pd.DataFrame(rows, columns=["check", "rows", "rule"])
     quality.insert(2, "share_of_rows", quality["rows"] / n)
     logger.info("duckdb: %s, %d rows read, %d used", path.name, n, used)
