@@ -50,6 +50,7 @@ from crm_lib.data import (
     quality_checks,
 )
 from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
+from crm_lib.engines.scoring import score_histories, score_spend
 from crm_lib.exceptions import DataValidationError
 from crm_lib.kpi import PERIODS, HeadlineKPIs, _check_period
 
@@ -612,23 +613,14 @@ def score_customers(
     -------
     DataFrame or Path
     """
-    from crm_lib.clv import discounted_expected_purchases
-
     con = log.connection
     time_unit = time_unit or log.time_unit
     summary = _summary_table(log, observation_end, time_unit, 1)
-    histories = con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df()
-    x, tx, age = (histories[c].to_numpy() for c in ("frequency", "recency", "T"))
-    histories["p_alive"] = np.asarray(transaction_model.conditional_probability_alive(x, tx, age), dtype=float)
-    histories["expected_purchases"] = np.asarray(
-        transaction_model.conditional_expected_number_of_purchases_up_to_time(horizon_periods, x, tx, age), dtype=float)
-    histories["discounted_purchases"] = np.asarray(discounted_expected_purchases(
-        transaction_model, x, tx, age, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
-        time_unit=time_unit), dtype=float)
-    spend = con.sql(f"SELECT DISTINCT frequency, monetary_value FROM {summary}").df()
-    spend["expected_spend_per_purchase"] = np.asarray(
-        spend_model.conditional_expected_average_profit(spend["frequency"].to_numpy(), spend["monetary_value"].to_numpy()),
-        dtype=float)
+    histories = score_histories(
+        con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df(), transaction_model,
+        horizon_periods=horizon_periods, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
+        time_unit=time_unit)
+    spend = score_spend(con.sql(f"SELECT DISTINCT frequency, monetary_value FROM {summary}").df(), spend_model)
     con.register("history_predictions", histories)
     con.register("spend_predictions", spend)
     query = f"""
