@@ -418,6 +418,23 @@ def normalise_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text, decimal
 
 
+def check_data_rules(*, duplicate_rows: str, negative_amounts: str, zero_amounts: str) -> None:
+    """The one check that the three data rules name known rules.
+
+    Raises
+    ------
+    DataValidationError
+        A rule not in ``DUPLICATE_RULES``, ``NEGATIVE_RULES`` or ``ZERO_RULES``.
+    """
+    for name, value, allowed in (
+        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
+        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
+        ("zero_amounts", zero_amounts, ZERO_RULES),
+    ):
+        if value not in allowed:
+            raise DataValidationError(f"{name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+
+
 def quality_checks(
     end: pd.Timestamp, *, duplicate_rows: str, negative_amounts: str, zero_amounts: str
 ) -> list[tuple[str, str]]:
@@ -540,13 +557,7 @@ def load_transactions(
 
     source = parse_source(path)  # a warehouse table or query (crm_lib.sources), or None for a file
     path = source or (resolve_data_path(path) if str(path).startswith("embedded:") else Path(path))
-    for name, value, allowed in (
-        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
-        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
-        ("zero_amounts", zero_amounts, ZERO_RULES),
-    ):
-        if value not in allowed:
-            raise DataValidationError(f"{name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+    check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
     mapping = {name: name for name in REQUIRED_COLUMNS}
     unknown = set(column_map or {}) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
     if unknown:

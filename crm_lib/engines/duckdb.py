@@ -39,13 +39,11 @@ import pandas as pd
 from crm_lib.data import (
     DECIMAL_MARKS,
     DEFAULT_TIME_UNIT,
-    DUPLICATE_RULES,
-    NEGATIVE_RULES,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     TIME_UNITS,
-    ZERO_RULES,
     ObservationWindow,
+    check_data_rules,
     observation_end_day,
     quality_checks,
 )
@@ -306,13 +304,7 @@ def open_log(
 
     source = parse_source(str(path))  # a PostgreSQL table or query: read its extract
     path = source.extract() if source else Path(path)
-    for rule_name, value, allowed in (
-        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
-        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
-        ("zero_amounts", zero_amounts, ZERO_RULES),
-    ):
-        if value not in allowed:
-            raise DataValidationError(f"{rule_name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+    check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
     if decimal not in DECIMAL_MARKS:
         raise DataValidationError(f"decimal={decimal!r} is not a decimal mark; use '.' or ','.")
     if time_unit not in TIME_UNITS:
