@@ -36,6 +36,7 @@ import pandas as pd
 
 from crm_lib.data import ObservationWindow, TransactionLog, load_transactions, observation_end_day
 from crm_lib.exceptions import ParamsError
+from crm_lib.readers import sha256_of
 from crm_lib.relative_dates import is_relative_date, observation_end_knob, resolve_relative_date
 from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, periods_in_weeks, registry, rename_old_knobs
 
@@ -94,14 +95,6 @@ def project_root() -> Path:
 def private_dir() -> Path:
     """The run's private working folder (git-ignored): ``CRM_PRIVATE_DIR`` or ``<project>/.crm_private``."""
     return Path(os.environ.get("CRM_PRIVATE_DIR") or project_root() / ".crm_private")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _code_version() -> str:
@@ -164,7 +157,7 @@ class RunContext:
     def cache_key(self) -> str:
         """SHA-256 (16 hex digits) of the data, the context knobs and crm_lib's source."""
         relevant = {k: self.knobs.get(k, v) for k, v in CONTEXT_DEFAULTS.items() if k != "data_path"}
-        text = json.dumps({"data": _sha256(self.data_file), "knobs": relevant, "code": _code_version()},
+        text = json.dumps({"data": sha256_of(self.data_file), "knobs": relevant, "code": _code_version()},
                           sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -418,6 +418,62 @@ def normalise_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text, decimal
 
 
+def check_data_rules(*, duplicate_rows: str, negative_amounts: str, zero_amounts: str) -> None:
+    """The one check that the three data rules name known rules.
+
+    Raises
+    ------
+    DataValidationError
+        A rule not in ``DUPLICATE_RULES``, ``NEGATIVE_RULES`` or ``ZERO_RULES``.
+    """
+    for name, value, allowed in (
+        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
+        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
+        ("zero_amounts", zero_amounts, ZERO_RULES),
+    ):
+        if value not in allowed:
+            raise DataValidationError(f"{name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+
+
+def quality_checks(
+    end: pd.Timestamp, *, duplicate_rows: str, negative_amounts: str, zero_amounts: str
+) -> list[tuple[str, str]]:
+    """The rows of the data-quality table, in order: each check's name and the rule applied.
+
+    The one wording shared by :func:`load_transactions` and the DuckDB engine, so both
+    tables read the same.
+
+    Parameters
+    ----------
+    end : Timestamp
+        The observation end (last day included), named in the late-rows check.
+    duplicate_rows, negative_amounts, zero_amounts : str
+        The data rules, as given to :func:`load_transactions`.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(check, rule)`` for rows read, decimal ids, duplicates, negative and zero amounts,
+        rows after the end and rows used.
+
+    Examples
+    --------
+    >>> quality_checks(pd.Timestamp("1998-06-30"), duplicate_rows="keep", negative_amounts="drop",
+    ...                zero_amounts="keep")[5]
+    ('after observation end (1998-06-30)', 'dropped')
+    """
+    return [
+        ("rows read", ""),
+        ("customer ids written as decimals (1.0)", "read as whole numbers: 1.0 and 1 are one customer"),
+        ("exact duplicate rows", "kept: no order id tells a double export from two identical orders"
+         if duplicate_rows == "keep" else "dropped (first copy kept)"),
+        ("negative amounts (returns)", "dropped" if negative_amounts == "drop" else "kept"),
+        ("zero amounts", "kept as purchases with no revenue" if zero_amounts == "keep" else "dropped"),
+        (f"after observation end ({end:%Y-%m-%d})", "dropped"),
+        ("rows used", ""),
+    ]
+
+
 def load_transactions(
     path: str | Path,
     *,
@@ -501,13 +557,7 @@ def load_transactions(
 
     source = parse_source(path)  # a warehouse table or query (crm_lib.sources), or None for a file
     path = source or (resolve_data_path(path) if str(path).startswith("embedded:") else Path(path))
-    for name, value, allowed in (
-        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
-        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
-        ("zero_amounts", zero_amounts, ZERO_RULES),
-    ):
-        if value not in allowed:
-            raise DataValidationError(f"{name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+    check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
     mapping = {name: name for name in REQUIRED_COLUMNS}
     unknown = set(column_map or {}) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
     if unknown:
@@ -577,23 +627,10 @@ def load_transactions(
             example = f"data row {position + 1:,}: {row['date']:%Y-%m-%d}, amount {row['amount']:g}"
         checks.append({"check": check, "rows": rows, "share_of_rows": rows / n, "example": example, "rule": rule})
 
-    record("rows read", None, "", count=n)
-    record("customer ids written as decimals (1.0)", pd.Series(decimal_ids.to_numpy(dtype=bool), index=out.index),
-           "read as whole numbers: 1.0 and 1 are one customer")
     duplicated = out.duplicated(keep="first")
-    record(
-        "exact duplicate rows",
-        duplicated,
-        "kept: no order id tells a double export from two identical orders"
-        if duplicate_rows == "keep"
-        else "dropped (first copy kept)",
-    )
     negative = out["amount"] < 0
-    record("negative amounts (returns)", negative, "dropped" if negative_amounts == "drop" else "kept")
     zero = out["amount"] == 0
-    record("zero amounts", zero, "kept as purchases with no revenue" if zero_amounts == "keep" else "dropped")
     late = out["date"] >= end_exclusive
-    record(f"after observation end ({end:%Y-%m-%d})", late, "dropped")
 
     keep = ~late
     if duplicate_rows == "drop":
@@ -603,7 +640,13 @@ def load_transactions(
     if zero_amounts == "drop":
         keep &= ~zero
     transactions = out[keep].sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
-    record("rows used", None, "", count=len(transactions))
+    decimal_mask = pd.Series(decimal_ids.to_numpy(dtype=bool), index=out.index)
+    masks = (None, decimal_mask, duplicated, negative, zero, late, None)
+    counts = (n, None, None, None, None, None, len(transactions))
+    rows = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
+                          zero_amounts=zero_amounts)
+    for (check, rule), mask, count in zip(rows, masks, counts):
+        record(check, mask, rule, count=count)
     if transactions.empty:
         raise _fail(
             path,

@@ -1,13 +1,19 @@
 """Shared fixtures: the CDNOW log and small hand-made logs."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
+
+import numpy as np
 
 import pandas as pd
 import pytest
 
 from crm_lib.data import load_transactions
 from crm_lib.datasets import CDNOW_COLUMN_MAP
+from crm_lib.simulate import simulate_bg_nbd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,3 +70,40 @@ def small_tx() -> pd.DataFrame:
             "amount": [10.0, 5.0, 20.0, 30.0, 8.0, 12.0, 0.0],
         }
     )
+
+
+@contextlib.contextmanager
+def _kernel_sees_checkout(**env: str) -> Iterator[None]:
+    """Set ``PYTHONPATH`` (and ``env``) so that a notebook kernel, a subprocess, imports this
+    checkout's crm_lib, whichever copy is installed; undone on exit."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    for name, value in env.items():
+        mp.setenv(name, value)
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def kernel_sees_checkout():
+    """A context manager for report runs: ``with kernel_sees_checkout(): run_report(...)``."""
+    return _kernel_sees_checkout
+
+
+def _simulated_holdout(n_customers: int) -> pd.DataFrame:
+    """A calibration/holdout frame of simulated BG/NBD customers (r=0.5, alpha=6, a=0.8, b=2.5):
+    ages 10-39 weeks, a 20-week holdout, the same customers' purchases continued (seed 3)."""
+    ages = np.random.default_rng(11).integers(10, 40, n_customers).astype(float)
+    calib = simulate_bg_nbd(ages, 0.5, 6.0, 0.8, 2.5, seed=3)
+    future = simulate_bg_nbd(ages + 20, 0.5, 6.0, 0.8, 2.5, seed=3)
+    return pd.DataFrame({"frequency_cal": calib["frequency"], "recency_cal": calib["recency"], "T_cal": ages,
+                         "frequency_holdout": np.maximum(future["frequency"] - calib["frequency"], 0),
+                         "duration_holdout": 20.0})
+
+
+@pytest.fixture(scope="session")
+def simulated_holdout():
+    """``simulated_holdout(n_customers)``: a calibration/holdout frame of simulated BG/NBD customers."""
+    return _simulated_holdout

@@ -366,13 +366,8 @@ def test_write_customer_table_round_trips(tmp_path):
 # --- validation, equity, grid -----------------------------------------------------------------
 
 
-def test_holdout_validation_picks_lowest_rmse_and_reports_margin():
-    ages = np.random.default_rng(11).integers(10, 40, 3000).astype(float)
-    calib = simulate.simulate_bg_nbd(ages, 0.5, 6.0, 0.8, 2.5, seed=3)
-    future = simulate.simulate_bg_nbd(ages + 20, 0.5, 6.0, 0.8, 2.5, seed=3)
-    cal = pd.DataFrame({"frequency_cal": calib["frequency"], "recency_cal": calib["recency"], "T_cal": ages,
-                        "frequency_holdout": np.maximum(future["frequency"] - calib["frequency"], 0),
-                        "duration_holdout": 20.0})
+def test_holdout_validation_picks_lowest_rmse_and_reports_margin(simulated_holdout):
+    cal = simulated_holdout(3000)
     comparison = clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"))
     table = comparison.table
     assert comparison.winner == table["holdout_rmse"].idxmin()

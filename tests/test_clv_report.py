@@ -1,7 +1,6 @@
 """Notebook 04 (lifetime value) end to end through the real runner, on a small slice of CDNOW."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def small_cdnow_run(tmp_path_factory):
+def small_cdnow_run(tmp_path_factory, kernel_sees_checkout):
     """The first 3,000 CDNOW customers as a CSV, rendered by notebook 04 only."""
     root = tmp_path_factory.mktemp("clv_report")
     raw = pd.read_csv(cdnow_master_path(), sep=r"\s+", dtype=str)
@@ -42,14 +41,9 @@ def small_cdnow_run(tmp_path_factory):
         "  equity_draws: 40\n"
         "  customer_table_name: customers.parquet\n"
     )
-    mp = pytest.MonkeyPatch()
-    # The kernel must import this checkout's crm_lib, whichever copy is installed.
-    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    try:
+    with kernel_sees_checkout():
         result = run_report(params, output_dir=root / "reports", notebooks_dir=REPO / "notebooks",
                             only=["04_lifetime_value"])
-    finally:
-        mp.undo()
     return result, data
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html as html_module
-import os
 import re
 from pathlib import Path
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(tmp_path_factory, kernel_sees_checkout):
     """Notebook 05 rendered on 400 simulated customers without cost data."""
     root = tmp_path_factory.mktemp("loyalty")
     tx, _ = loyalty.simulate_loyalty_log(400, seed=5, price_lift_per_year=1.0, observation_days=450)
@@ -30,13 +29,8 @@ def rendered(tmp_path_factory):
         "  csv_separator: ','\n  date_format: '%Y-%m-%d'\n"
         "  gross_margin: 0.3\n  n_bootstrap: 100\n  cost_per_order: null\n"
     )
-    mp = pytest.MonkeyPatch()
-    # The kernel is a subprocess: make it import this checkout's crm_lib, like pytest does.
-    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    try:
+    with kernel_sees_checkout():
         result = run_report(root / "small.yaml", output_dir=root / "reports", notebooks_dir=REPO / "notebooks")
-    finally:
-        mp.undo()
     return result, tx
 
 

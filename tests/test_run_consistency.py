@@ -7,7 +7,6 @@ that shows them; they must agree between pages and with the run context's object
 from __future__ import annotations
 
 import html as html_module
-import os
 import re
 from pathlib import Path
 
@@ -31,19 +30,14 @@ def _text(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def cdnow_run(tmp_path_factory):
+def cdnow_run(tmp_path_factory, kernel_sees_checkout):
     root = tmp_path_factory.mktemp("consistency")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    mp.setenv("CRM_PRIVATE_DIR", str(root / "private"))
-    try:
+    with kernel_sees_checkout(CRM_PRIVATE_DIR=str(root / "private")):
         result = run_report(REPO / "params" / "cdnow.yaml", output_dir=root / "reports",
                             notebooks_dir=REPO / "notebooks")
         ctx = session(REPO / "params" / "cdnow.yaml")
         headline = ctx.headline()
         cache_keys = sorted(p.name for p in (root / "private" / "cache").iterdir())
-    finally:
-        mp.undo()
     return result, headline, cache_keys
 
 

@@ -87,15 +87,10 @@ def test_holdout_rmse_and_mae_equal_numpy_on_a_hand_made_table():
     assert comparison.winner == "bg_nbd" and comparison.runner_up is None
 
 
-def test_holdout_winner_and_margin_follow_independent_rmse():
+def test_holdout_winner_and_margin_follow_independent_rmse(simulated_holdout):
     # 1,500 simulated BG/NBD customers; lifetimes fits both models and predicts; the RMSEs
     # (about 1.651 and 1.656) are computed with numpy here and decide the winner.
-    ages = np.random.default_rng(11).integers(10, 40, 1500).astype(float)
-    calib = simulate.simulate_bg_nbd(ages, 0.5, 6.0, 0.8, 2.5, seed=3)
-    future = simulate.simulate_bg_nbd(ages + 20, 0.5, 6.0, 0.8, 2.5, seed=3)
-    cal = pd.DataFrame({"frequency_cal": calib["frequency"], "recency_cal": calib["recency"], "T_cal": ages,
-                        "frequency_holdout": np.maximum(future["frequency"] - calib["frequency"], 0),
-                        "duration_holdout": 20.0})
+    cal = simulated_holdout(1500)
     comparison = clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"))
     f, r, T = cal["frequency_cal"], cal["recency_cal"], cal["T_cal"]
     actual = cal["frequency_holdout"].to_numpy()

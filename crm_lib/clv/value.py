@@ -40,6 +40,20 @@ __all__ = [
 PERIODS_PER_MONTH = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24, "h": 30.0 * 24}
 
 
+def _check_horizon(horizon_months: int, discount_rate_monthly: float) -> None:
+    """The one check of the CLV horizon and the monthly discount rate."""
+    if horizon_months < 1 or int(horizon_months) != horizon_months:
+        raise ParamsError(f"horizon_months must be a whole number >= 1; got {horizon_months}.")
+    if discount_rate_monthly <= -1:
+        raise ParamsError(f"discount_rate_monthly must be > -1; got {discount_rate_monthly}.")
+
+
+def _check_margin(gross_margin: float) -> None:
+    """The one check of ``gross_margin``: the share of spend that is profit, in (0, 1]."""
+    if not 0 < gross_margin <= 1:
+        raise ParamsError(f"gross_margin must be in (0, 1]; got {gross_margin}.")
+
+
 def _periods_per_month(time_unit: str) -> float:
     if time_unit not in PERIODS_PER_MONTH:
         raise ParamsError(f"time_unit={time_unit!r} for CLV: use one of {', '.join(PERIODS_PER_MONTH)}.")
@@ -69,10 +83,7 @@ def discounted_expected_purchases(
         One value per customer.
     """
     factor = _periods_per_month(time_unit)
-    if horizon_months < 1 or int(horizon_months) != horizon_months:
-        raise ParamsError(f"horizon_months must be a whole number >= 1; got {horizon_months}.")
-    if discount_rate_monthly <= -1:
-        raise ParamsError(f"discount_rate_monthly must be > -1; got {discount_rate_monthly}.")
+    _check_horizon(horizon_months, discount_rate_monthly)
     (x, tx, age), _, inverse = collapse_histories(frequency, recency, T)
     months = np.arange(1, int(horizon_months) + 1)
     t = np.concatenate([[0.0], months * factor])
@@ -119,8 +130,7 @@ def customer_lifetime_value(
         CLV per customer, indexed like ``summary``, named ``clv``.
     """
     require_columns(summary, ["frequency", "recency", "T", "monetary_value"], "CLV", SUMMARY_HINT)
-    if not 0 < gross_margin <= 1:
-        raise ParamsError(f"gross_margin must be in (0, 1]; got {gross_margin}.")
+    _check_margin(gross_margin)
     spend = np.asarray(spend_model.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"]),
                        dtype=float)
     purchases = discounted_expected_purchases(
@@ -365,12 +375,8 @@ class _Base:
     def __init__(self, summary: pd.DataFrame, horizon_months: int, discount_rate_monthly: float, time_unit: str,
                  gross_margin: float) -> None:
         require_columns(summary, ["frequency", "recency", "T", "monetary_value"], "customer equity", SUMMARY_HINT)
-        if not 0 < gross_margin <= 1:
-            raise ParamsError(f"gross_margin must be in (0, 1]; got {gross_margin}.")
-        if horizon_months < 1 or int(horizon_months) != horizon_months:
-            raise ParamsError(f"horizon_months must be a whole number >= 1; got {horizon_months}.")
-        if discount_rate_monthly <= -1:
-            raise ParamsError(f"discount_rate_monthly must be > -1; got {discount_rate_monthly}.")
+        _check_margin(gross_margin)
+        _check_horizon(horizon_months, discount_rate_monthly)
         self.x, self.m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "monetary_value"))
         bad = ~np.isfinite(self.m) | (self.m < 0)
         if bad.any():

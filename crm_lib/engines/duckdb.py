@@ -39,16 +39,16 @@ import pandas as pd
 from crm_lib.data import (
     DECIMAL_MARKS,
     DEFAULT_TIME_UNIT,
-    DUPLICATE_RULES,
-    NEGATIVE_RULES,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     TIME_UNITS,
-    ZERO_RULES,
     ObservationWindow,
+    check_data_rules,
     observation_end_day,
+    quality_checks,
 )
 from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
+from crm_lib.engines.scoring import score_histories, score_spend
 from crm_lib.exceptions import DataValidationError
 from crm_lib.kpi import PERIODS, HeadlineKPIs, _check_period
 
@@ -304,13 +304,7 @@ def open_log(
 
     source = parse_source(str(path))  # a PostgreSQL table or query: read its extract
     path = source.extract() if source else Path(path)
-    for rule_name, value, allowed in (
-        ("duplicate_rows", duplicate_rows, DUPLICATE_RULES),
-        ("negative_amounts", negative_amounts, NEGATIVE_RULES),
-        ("zero_amounts", zero_amounts, ZERO_RULES),
-    ):
-        if value not in allowed:
-            raise DataValidationError(f"{rule_name}={value!r} is not a rule; use one of {', '.join(allowed)}.")
+    check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
     if decimal not in DECIMAL_MARKS:
         raise DataValidationError(f"decimal={decimal!r} is not a decimal mark; use '.' or ','.")
     if time_unit not in TIME_UNITS:
@@ -361,7 +355,6 @@ def open_log(
                       "numbers", "remove currency symbols and thousands separators, use '.' for decimals, or drop "
                       "the rows.", n)
     end = observation_end_day(last) if observation_end is None else end
-    counts = (negative, zero, n_late)
     distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
     body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
     if duplicate_rows == "drop":
@@ -373,16 +366,10 @@ def open_log(
             f"{path.name}: no rows are left after the data rules (of {n:,} rows read); check observation_end "
             f"({end:%Y-%m-%d}) and the amount rules."
         )
-    rows = [
-        ("rows read", n, ""),
-        ("customer ids written as decimals (1.0)", decimal_ids, "read as whole numbers: 1.0 and 1 are one customer"),
-        ("exact duplicate rows", n - distinct_rows, "kept: no order id tells a double export from two identical orders"
-         if duplicate_rows == "keep" else "dropped (first copy kept)"),
-        ("negative amounts (returns)", counts[0], "dropped" if negative_amounts == "drop" else "kept"),
-        ("zero amounts", counts[1], "kept as purchases with no revenue" if zero_amounts == "keep" else "dropped"),
-        (f"after observation end ({end:%Y-%m-%d})", counts[2], "dropped"),
-        ("rows used", used, ""),
-    ]
+    counts = (n, decimal_ids, n - distinct_rows, negative, zero, n_late, used)
+    checks = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
+                            zero_amounts=zero_amounts)
+    rows = [(check, count, rule) for (check, rule), count in zip(checks, counts)]
     quality = pd.DataFrame(rows, columns=["check", "rows", "rule"])
     quality.insert(2, "share_of_rows", quality["rows"] / n)
     logger.info("duckdb: %s, %d rows read, %d used", path.name, n, used)
@@ -618,23 +605,14 @@ def score_customers(
     -------
     DataFrame or Path
     """
-    from crm_lib.clv import discounted_expected_purchases
-
     con = log.connection
     time_unit = time_unit or log.time_unit
     summary = _summary_table(log, observation_end, time_unit, 1)
-    histories = con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df()
-    x, tx, age = (histories[c].to_numpy() for c in ("frequency", "recency", "T"))
-    histories["p_alive"] = np.asarray(transaction_model.conditional_probability_alive(x, tx, age), dtype=float)
-    histories["expected_purchases"] = np.asarray(
-        transaction_model.conditional_expected_number_of_purchases_up_to_time(horizon_periods, x, tx, age), dtype=float)
-    histories["discounted_purchases"] = np.asarray(discounted_expected_purchases(
-        transaction_model, x, tx, age, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
-        time_unit=time_unit), dtype=float)
-    spend = con.sql(f"SELECT DISTINCT frequency, monetary_value FROM {summary}").df()
-    spend["expected_spend_per_purchase"] = np.asarray(
-        spend_model.conditional_expected_average_profit(spend["frequency"].to_numpy(), spend["monetary_value"].to_numpy()),
-        dtype=float)
+    histories = score_histories(
+        con.sql(f"SELECT DISTINCT frequency, recency, T FROM {summary}").df(), transaction_model,
+        horizon_periods=horizon_periods, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
+        time_unit=time_unit)
+    spend = score_spend(con.sql(f"SELECT DISTINCT frequency, monetary_value FROM {summary}").df(), spend_model)
     con.register("history_predictions", histories)
     con.register("spend_predictions", spend)
     query = f"""

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_lib.data import TIME_UNITS, observation_end_day
 from crm_lib.data import end_period as _period_number  # the one rule: the period holding the last instant of the day
+from crm_lib.engines.scoring import score_histories, score_spend
 from crm_lib.exceptions import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -191,20 +191,12 @@ def score_customers(
         The summary's columns plus ``p_alive``, ``expected_purchases``,
         ``expected_spend_per_purchase`` and ``clv``.
     """
-    from crm_lib.clv import discounted_expected_purchases
-
     spark = summary.sparkSession
-    histories = summary.select("frequency", "recency", "T").distinct().toPandas()
-    x, tx, age = (histories[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    histories["p_alive"] = np.asarray(transaction_model.conditional_probability_alive(x, tx, age), dtype=float)
-    histories["expected_purchases"] = np.asarray(
-        transaction_model.conditional_expected_number_of_purchases_up_to_time(horizon_periods, x, tx, age), dtype=float)
-    histories["discounted_purchases"] = np.asarray(discounted_expected_purchases(
-        transaction_model, x, tx, age, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
-        time_unit=time_unit), dtype=float)
-    spend = summary.select("frequency", "monetary_value").distinct().toPandas()
-    spend["expected_spend_per_purchase"] = np.asarray(spend_model.conditional_expected_average_profit(
-        spend["frequency"].to_numpy(dtype=float), spend["monetary_value"].to_numpy(dtype=float)), dtype=float)
+    histories = score_histories(
+        summary.select("frequency", "recency", "T").distinct().toPandas(), transaction_model,
+        horizon_periods=horizon_periods, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly,
+        time_unit=time_unit)
+    spend = score_spend(summary.select("frequency", "monetary_value").distinct().toPandas(), spend_model)
     logger.info("scoring %d distinct histories and %d spend pairs", len(histories), len(spend))
     scored = (summary
               .join(F.broadcast(spark.createDataFrame(histories)), ["frequency", "recency", "T"])

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
 from crm_lib.exceptions import CRMWorkbenchError, DataValidationError, ParamsError
 from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_FOLDER, PRIVATE_ROOT_ENV
 from crm_lib.keys import load_key, refuse_salt_knob
+from crm_lib.readers import sha256_of
 from crm_lib.report.execute import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
     DEFAULT_NOTEBOOK_TIMEOUT_SECONDS,
@@ -131,15 +131,6 @@ class RunResult:
             lines.append(f"  {nb.name:<32} {nb.status:<7} {nb.seconds:7.1f} s  {nb.error}")
         lines.append(f"  index: {self.index_path}")
         return "\n".join(lines)
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_run_data_path(params: RunParams) -> str | None:

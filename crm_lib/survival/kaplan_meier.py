@@ -250,6 +250,17 @@ def _split_groups(churn: pd.DataFrame, group_col: str | None, min_group_size: in
     return [(g, churn[labels == g]) for g in keep], notes
 
 
+def _followed_groups(churn: pd.DataFrame, group_col: str | None, min_group_size: int):
+    """The churn table checked, the customers never followed left out, and split into groups.
+
+    Returns the ``(group, rows)`` pairs and the notes on what was left out (unfollowed first).
+    """
+    _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
+    churn, unfollowed = _followed(churn)
+    groups, notes = _split_groups(churn, group_col, min_group_size)
+    return groups, unfollowed + notes
+
+
 def kaplan_meier(
     churn: pd.DataFrame,
     *,
@@ -294,10 +305,7 @@ def kaplan_meier(
     """
     _check_errors_mode(errors)
     try:
-        _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
-        churn, unfollowed = _followed(churn)
-        groups, notes = _split_groups(churn, group_col, min_group_size)
-        notes = unfollowed + notes
+        groups, notes = _followed_groups(churn, group_col, min_group_size)
         curves, medians = [], {}
         for group, part in groups:
             time = part["duration_days"].to_numpy(dtype=float)
@@ -431,10 +439,7 @@ def log_rank_test(
 
     _check_errors_mode(errors)
     try:
-        _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
-        churn, unfollowed = _followed(churn)
-        groups, notes = _split_groups(churn, group_col, min_group_size)
-        notes = unfollowed + notes
+        groups, notes = _followed_groups(churn, group_col, min_group_size)
         if len(groups) < 2:
             raise DataValidationError(
                 f"grouping column '{group_col}' has {len(groups)} group with at least {min_group_size} customers "
