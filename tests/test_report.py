@@ -72,6 +72,10 @@ def test_rerun_is_byte_identical(cdnow_runs):
     assert names == ["01_data_overview.html", "index.html"]
     for name in names:
         assert (first.report_dir / name).read_bytes() == (second.report_dir / name).read_bytes(), name
+    # every page, including the list of all runs next to the run folder
+    runs_first, runs_second = first.report_dir.parent / "index.html", second.report_dir.parent / "index.html"
+    assert runs_first.read_bytes() == runs_second.read_bytes()
+    assert sorted(p.name for p in first.report_dir.parent.glob("*.html")) == ["index.html"]
 
 
 def test_reports_open_offline(cdnow_runs):
