@@ -93,3 +93,11 @@ def test_first_and_last_page_have_one_neighbour():
     first, last = page_navigation(PAGES, "01_a.html"), page_navigation(PAGES, "03_c.html")
     assert 'rel="prev"' not in first and 'href="02_b.html"' in first
     assert 'rel="next"' not in last and 'href="02_b.html"' in last
+
+
+def test_alt_text_skips_tables_and_keeps_knob_names():
+    from crm_lib.report.chrome import _first_sentence
+
+    assert _first_sentence("## H\n\n| a | b |\n|---|---|\n\nSet by `rfm_segment_rules` here. Then more.") == (
+        "Set by rfm_segment_rules here.")
+    assert _first_sentence("- a list\n\n**Bold** start. Next.") == "Bold start."

@@ -25,9 +25,11 @@ DEFAULT_ALT = "No description has been provided for this image"
 ALT_MAX_CHARS = 240
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_MD_NOISE = re.compile(r"[*_`]|\[([^\]]*)\]\([^)]*\)")
+# Emphasis stars, code ticks and link targets go; underscores stay (they are in knob names).
+_MD_NOISE = re.compile(r"[*`]|\[([^\]]*)\]\([^)]*\)")
 # pandas Styler's default uuid is five hex digits: T_1a2b3 (and T_1a2b3_row0_col1 ...).
 _STYLER_ID = re.compile(r"(?<![\w-])T_([0-9a-f]{5})(?![0-9a-zA-Z])")
+_LIST_ITEM = re.compile(r"([-*+]|\d+\.)\s")
 _H23 = re.compile(r'<h([23])\s+id="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _TABLE_OPEN = re.compile(r"<table\b")
@@ -40,8 +42,17 @@ def _plain(markdown: str) -> str:
 
 
 def _first_sentence(markdown: str) -> str:
-    lines = [line for line in markdown.splitlines() if line.strip() and not _HEADING.match(line)]
-    text = _plain(" ".join(lines))
+    """The first sentence of the first paragraph of prose (not a heading, table, list or HTML)."""
+    paragraph: list[str] = []
+    for line in markdown.splitlines() + [""]:
+        stripped = line.strip()
+        prose = stripped and not _HEADING.match(stripped) and not stripped.startswith(("|", "<", ">"))
+        prose = prose and not _LIST_ITEM.match(stripped)
+        if prose:
+            paragraph.append(stripped)
+        elif paragraph:
+            break
+    text = _plain(" ".join(paragraph))
     match = re.match(r"(.+?[.!?])(\s|$)", text)
     return (match.group(1) if match else text)[:ALT_MAX_CHARS]
 
