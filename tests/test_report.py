@@ -154,14 +154,17 @@ def test_failed_notebook_keeps_last_good_report(workspace, capsys):
     # the other notebook still ran and rendered
     assert (workspace / "reports" / "tiny.failed" / "01_data_overview.html").exists()
     # no staging folders left behind (hidden .<name>.v-* folders are the published versions)
-    assert _visible(workspace / "reports") == ["tiny", "tiny.failed"]
+    assert _visible(workspace / "reports") == ["index.html", "tiny", "tiny.failed"]
+    runs = (workspace / "reports" / "index.html").read_text()
+    assert '<a href="tiny.failed/index.html">tiny.failed</a>' in runs and 'class="failed"' in runs
     assert not list((workspace / "reports").glob("*staging*"))
     # reviewers get HTML only: executed notebooks are in the private folder
     assert not list(good.glob("*.ipynb"))
 
     # a later good run publishes and clears the stale failed folder
     assert _cli(workspace, "good.yaml") == 0
-    assert _visible(workspace / "reports") == ["tiny"]
+    assert _visible(workspace / "reports") == ["index.html", "tiny"]
+    assert "tiny.failed" not in (workspace / "reports" / "index.html").read_text()
     assert not list((workspace / "reports").glob(".tiny.failed*"))
 
 
