@@ -448,7 +448,10 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         if published:
             remove_published(output_dir / f"{name}.failed")
             remove_published(runs_dir / f"{name}.failed")
-        write_runs_index(output_dir)
+        try:
+            write_runs_index(output_dir)
+        except OSError as error:  # the run itself is published; only the list of runs is stale
+            logger.warning("could not update %s/index.html (the list of runs): %s", output_dir, error)
     finally:
         for folder in (staging, private_staging):
             if folder.exists():
