@@ -72,6 +72,10 @@ def test_rerun_is_byte_identical(cdnow_runs):
     assert names == ["01_data_overview.html", "index.html"]
     for name in names:
         assert (first.report_dir / name).read_bytes() == (second.report_dir / name).read_bytes(), name
+    # every page, including the list of all runs next to the run folder
+    runs_first, runs_second = first.report_dir.parent / "index.html", second.report_dir.parent / "index.html"
+    assert runs_first.read_bytes() == runs_second.read_bytes()
+    assert sorted(p.name for p in first.report_dir.parent.glob("*.html")) == ["index.html"]
 
 
 def test_reports_open_offline(cdnow_runs):
@@ -150,14 +154,17 @@ def test_failed_notebook_keeps_last_good_report(workspace, capsys):
     # the other notebook still ran and rendered
     assert (workspace / "reports" / "tiny.failed" / "01_data_overview.html").exists()
     # no staging folders left behind (hidden .<name>.v-* folders are the published versions)
-    assert _visible(workspace / "reports") == ["tiny", "tiny.failed"]
+    assert _visible(workspace / "reports") == ["index.html", "tiny", "tiny.failed"]
+    runs = (workspace / "reports" / "index.html").read_text()
+    assert '<a href="tiny.failed/index.html">tiny.failed</a>' in runs and 'class="failed"' in runs
     assert not list((workspace / "reports").glob("*staging*"))
     # reviewers get HTML only: executed notebooks are in the private folder
     assert not list(good.glob("*.ipynb"))
 
     # a later good run publishes and clears the stale failed folder
     assert _cli(workspace, "good.yaml") == 0
-    assert _visible(workspace / "reports") == ["tiny"]
+    assert _visible(workspace / "reports") == ["index.html", "tiny"]
+    assert "tiny.failed" not in (workspace / "reports" / "index.html").read_text()
     assert not list((workspace / "reports").glob(".tiny.failed*"))
 
 

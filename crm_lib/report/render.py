@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import copy
+from typing import Sequence
+
 import nbformat
+
+from crm_lib.report.chrome import add_chrome, annotate_figures, code_version
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "crm_offline"
@@ -41,8 +46,9 @@ def html_exporter():
     return exporter
 
 
-def render_html(nb: nbformat.NotebookNode, title: str) -> str:
-    """HTML of an executed notebook, code hidden, openable offline.
+def render_html(nb: nbformat.NotebookNode, title: str, *, pages: Sequence[tuple[str, str]] = (),
+                current: str = "", packages: dict[str, str] | None = None) -> str:
+    """HTML of an executed notebook, code hidden, openable offline, with its page chrome.
 
     Parameters
     ----------
@@ -50,10 +56,20 @@ def render_html(nb: nbformat.NotebookNode, title: str) -> str:
         The executed (and :func:`~crm_lib.report.execute.make_reproducible`) notebook.
     title : str
         The page title.
+    pages : sequence of (file name, title)
+        The reports of the run in order, for the previous/next links.
+    current : str
+        This page's file name in ``pages``.
+    packages : dict, optional
+        Package versions for the footer (default: :func:`~crm_lib.report.index.package_versions`).
     """
+    from crm_lib.report.index import package_versions  # index imports nothing from here; avoids a cycle later
+
+    nb = annotate_figures(copy.deepcopy(nb))
     nb.metadata["title"] = title
     body, _ = html_exporter().from_notebook_node(nb)
-    return body
+    return add_chrome(body, pages=pages, current=current,
+                      packages=packages if packages is not None else package_versions(), version=code_version())
 
 
 def remote_references(html: str) -> list[str]:

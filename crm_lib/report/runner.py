@@ -50,7 +50,7 @@ from crm_lib.report.execute import (
     kill_kernels,
     make_reproducible,
 )
-from crm_lib.report.index import manifest_json, package_versions, render_index
+from crm_lib.report.index import manifest_json, package_versions, render_index, write_runs_index
 from crm_lib.report.params import (
     RunParams,
     check_notebook_confinement,
@@ -72,6 +72,7 @@ from crm_lib.report.publish import (
     remove_stale_staging,
     run_lock,
 )
+from crm_lib.report.chrome import code_version
 from crm_lib.report.render import render_html
 
 logger = logging.getLogger(__name__)
@@ -463,6 +464,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
             if only else {}
         )
         runs, entries = [], {}
+        pages = [(f"{nb.stem}.html", notebook_title(nbformat.read(nb, as_version=4), nb.stem))
+                 for nb in params.notebooks if nb in notebooks or nb.stem in carried]
         for number, notebook in enumerate(notebooks, start=1):
             say(f"[{number}/{len(notebooks)}] {notebook.stem}: running ...")
             parameters = params.parameters_for(notebook)
@@ -482,7 +485,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                 nb = make_reproducible(nbformat.read(executed, as_version=4))
                 nbformat.write(nb, executed)
                 title = notebook_title(nb, notebook.stem)
-                (staging / html_name).write_text(render_html(nb, f"{params.title}: {title}"), encoding="utf-8")
+                (staging / html_name).write_text(render_html(nb, f"{params.title}: {title}", pages=pages,
+                                                                   current=html_name), encoding="utf-8")
             say(f"[{number}/{len(notebooks)}] {notebook.stem}: "
                 f"{'done' if run.ok else f'FAILED ({run.error})'} in {run.seconds:.1f} s")
             entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": html_name,
@@ -501,6 +505,10 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         if published:
             remove_published(output_dir / f"{name}.failed")
             remove_published(runs_dir / f"{name}.failed")
+        try:
+            write_runs_index(output_dir)
+        except OSError as error:  # the run itself is published; only the list of runs is stale
+            logger.warning("could not update %s/index.html (the list of runs): %s", output_dir, error)
     finally:
         for folder in (staging, private_staging):
             if folder.exists():
@@ -522,6 +530,7 @@ def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[di
             notebooks=shown,
             data={k: v for k, v in data.items() if k != "path"} if data else None,
             packages=packages,
+            code_version=code_version(),
         ),
         encoding="utf-8",
     )
