@@ -193,16 +193,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def find_project(params_path: Path, explicit: Path | None = None) -> Path:
-    """The project folder of a run: ``explicit``, else the first folder above the params
-    file that holds ``notebooks/``, else the installed package's project (or the working directory)."""
-    from crm_lib.context import project_root
+    """The project folder of a run: ``explicit`` (``--project``), else the one rule of
+    :func:`crm_lib.paths.project_root` started at the params file's folder (the first
+    folder holding ``notebooks/``, else the installed checkout, else the working directory)."""
+    from crm_lib.paths import project_root
 
     if explicit is not None:
         return explicit.resolve()
-    for folder in Path(params_path).resolve().parents:
-        if (folder / "notebooks").is_dir():
-            return folder
-    return project_root()
+    return project_root(Path(params_path).resolve().parent)
 
 
 def _locate(args: argparse.Namespace, params_path: Path) -> tuple[Path, Path, Path]:

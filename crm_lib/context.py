@@ -10,10 +10,12 @@ shows the same number on every page::
     ctx.log, ctx.summary, ctx.comparison, ctx.transaction_model, ctx.customer_values
 
 Each object is computed once, on first use, and cached on disk in the project's private
-working folder (``.crm_private/cache/<key>/``, git-ignored; ``CRM_PRIVATE_DIR`` moves it),
-keyed by the SHA-256 of the data file, the knobs that change the objects and the source of
-crm_lib. The runner's notebooks and a researcher in JupyterLab therefore get the very same
-objects with one call.
+folder (``.crm_private/cache/<key>/``, git-ignored; ``CRM_PRIVATE_ROOT`` moves it, see
+:func:`crm_lib.paths.cache_root`), keyed by the SHA-256 of the data file, the knobs that
+change the objects and the source of crm_lib. The runner's notebooks and a researcher in
+JupyterLab therefore get the very same objects with one call. Each object is written to a
+temporary folder and renamed into place, so two processes filling the same key at once
+(a scheduled run and a Lab session) never leave a half-written file behind.
 
 Knob precedence, lowest first: the registry defaults (``CONTEXT_DEFAULTS`` and each
 notebook's ``parameters`` cell, which agree), the params file, then the values given to
@@ -28,6 +30,8 @@ import json
 import logging
 import os
 import pickle
+import shutil
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
@@ -36,6 +40,7 @@ import pandas as pd
 
 from crm_lib.data import ObservationWindow, TransactionLog, load_transactions, observation_end_day
 from crm_lib.exceptions import ParamsError
+from crm_lib.paths import cache_root, project_root  # project_root re-exported: the one rule is in crm_lib.paths
 from crm_lib.readers import sha256_of
 from crm_lib.relative_dates import is_relative_date, observation_end_knob, resolve_relative_date
 from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, periods_in_weeks, registry, rename_old_knobs
@@ -84,17 +89,6 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
 
 #: P(alive) at or above this counts a customer as alive in the share stated on every page.
 ALIVE_THRESHOLD = 0.5
-
-
-def project_root() -> Path:
-    """The project folder: the one holding ``pyproject.toml`` above crm_lib, else the working directory."""
-    here = Path(__file__).resolve().parents[1]
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
-
-
-def private_dir() -> Path:
-    """The run's private working folder (git-ignored): ``CRM_PRIVATE_DIR`` or ``<project>/.crm_private``."""
-    return Path(os.environ.get("CRM_PRIVATE_DIR") or project_root() / ".crm_private")
 
 
 def _code_version() -> str:
@@ -163,31 +157,18 @@ class RunContext:
 
     @property
     def cache_dir(self) -> Path:
-        """``<private dir>/cache/<key>/``."""
-        return private_dir() / "cache" / self.cache_key
+        """``<private folder>/cache/<key>/``, the same for the runner's notebooks and JupyterLab."""
+        return cache_root() / self.cache_key
 
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
-        if name in self._memo:
-            return self._memo[name]
-        path = self.cache_dir / f"{name}.pkl"
-        value = None
-        if path.is_file():
-            try:
-                with open(path, "rb") as handle:
-                    value = pickle.load(handle)
-                logger.info("run context: %s read from %s", name, path)
-            except Exception as error:  # noqa: BLE001 - an unreadable cache is recomputed, and said so
-                logger.warning("run context: cache %s unreadable (%s); recomputing", path, error)
-                value = None
-        if value is None:
-            value = compute()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp-{os.getpid()}")
-            with open(tmp, "wb") as handle:
-                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        self._memo[name] = value
-        return value
+        if name not in self._memo:
+            path = self.cache_dir / f"{name}.pkl"
+            value = _read_cache(path)
+            if value is None:
+                value = compute()
+                _write_cache(path, value)
+            self._memo[name] = value
+        return self._memo[name]
 
     # -- data ----------------------------------------------------------------------------
     @property
@@ -335,6 +316,37 @@ class RunContext:
 
     def __repr__(self) -> str:
         return f"RunContext(params={self.params_path}, data={self.data_path!r}, key={self.cache_key})"
+
+
+def _read_cache(path: Path) -> Any:
+    """The object pickled at ``path``, or None when there is none or it cannot be read (then recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            value = pickle.load(handle)
+    except Exception as error:  # noqa: BLE001 - an unreadable cache is recomputed, and said so
+        logger.warning("run context: cache %s unreadable (%s); recomputing", path, error)
+        return None
+    logger.info("run context: %s read from %s", path.stem, path)
+    return value
+
+
+def _write_cache(path: Path, value: Any) -> None:
+    """Pickle ``value`` to ``path`` atomically: written in a fresh temporary folder beside it,
+    then renamed into place, so a reader sees the whole file or none (a crash leaves only a
+    ``.tmp-*`` folder, which no reader looks at)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{path.stem}-", dir=path.parent))
+    try:
+        written = staging / path.name
+        with open(written, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(written, path)  # atomic within one file system; the last writer's equal object wins
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def calibration_end_for(value: Any, window: ObservationWindow) -> pd.Timestamp:

@@ -7,7 +7,8 @@ carries both so that a row of the report can be found in it.
 Files with real ids are written only under the *private folder*, never next to the HTML
 given to reviewers: ``.crm_private/runs/<run>/`` when the runner executes the notebook
 (it sets ``CRM_PRIVATE_DIR`` and makes it the working directory), otherwise
-``<project>/.crm_private/lab/`` (a notebook opened in Lab or run with papermill).
+``<private folder>/lab/`` (a notebook opened in Lab or run with papermill); the private
+folder is :func:`crm_lib.paths.private_root`, ``<project>/.crm_private`` by default.
 ``export_dir`` is a path relative to that folder; an absolute path or one with ``..``
 is refused. The folder is git-ignored and owner-only (0700).
 """
@@ -21,29 +22,17 @@ from typing import Iterable
 import pandas as pd
 
 from crm_lib.exceptions import DataValidationError, ParamsError
+# The project- and private-folder rules live in crm_lib.paths; re-exported here, where they were first.
+from crm_lib.paths import PRIVATE_DIR_ENV, PRIVATE_FOLDER, PRIVATE_ROOT_ENV, private_root, project_root
+
+__all__ = [
+    "EXPORT_FORMATS", "PRIVATE_DIR_ENV", "PRIVATE_FOLDER", "PRIVATE_ROOT_ENV", "export_customer_actions",
+    "private_dir", "private_path", "private_root", "project_root", "read_customer_actions", "write_customer_table",
+]
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("csv", "parquet")
-PRIVATE_DIR_ENV = "CRM_PRIVATE_DIR"
-PRIVATE_ROOT_ENV = "CRM_PRIVATE_ROOT"
-PRIVATE_FOLDER = ".crm_private"
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The project folder: the first of ``start`` (the working directory) and its parents
-    holding ``pyproject.toml`` and ``notebooks/``; the working directory if none does."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-    return here
-
-
-def private_root() -> Path:
-    """``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private`` (not created)."""
-    value = os.environ.get(PRIVATE_ROOT_ENV)
-    return Path(value).resolve() if value else project_root() / PRIVATE_FOLDER
 
 
 def private_dir() -> Path:

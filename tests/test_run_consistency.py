@@ -32,7 +32,8 @@ def _text(path: Path) -> str:
 @pytest.fixture(scope="module")
 def cdnow_run(tmp_path_factory, kernel_sees_checkout):
     root = tmp_path_factory.mktemp("consistency")
-    with kernel_sees_checkout(CRM_PRIVATE_DIR=str(root / "private")):
+    # The runner hands its private folder to the kernels (CRM_PRIVATE_ROOT); the cache lives there.
+    with kernel_sees_checkout(CRM_PRIVATE_ROOT=str(root / "private")):
         result = run_report(REPO / "params" / "cdnow.yaml", output_dir=root / "reports",
                             notebooks_dir=REPO / "notebooks")
         ctx = session(REPO / "params" / "cdnow.yaml")
