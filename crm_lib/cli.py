@@ -67,38 +67,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_command(sub)
+    _add_inspect_commands(sub)
+    return parser
 
-    def common(p: argparse.ArgumentParser, *, many: bool = False) -> None:
-        if many:
-            p.add_argument("params", type=Path, nargs="+", metavar="PARAMS",
-                           help="params file(s), e.g. params/cdnow.yaml; run one after the other")
-        else:
-            p.add_argument("params", type=Path, metavar="PARAMS", help="params file, e.g. params/cdnow.yaml")
-        p.add_argument(
-            "--project",
-            type=Path,
-            metavar="DIR",
-            help="the project folder (holding notebooks/, params/, reports/); default: the first folder above "
-            "the params file that holds notebooks/, else the installed package's project; a relative PARAMS "
-            "is also looked up there, so cron can run from any directory",
-        )
-        p.add_argument(
-            "--notebooks-dir",
-            type=Path,
-            default=None,
-            metavar="DIR",
-            help="folder of the notebooks named in the params file (default: <project>/notebooks)",
-        )
-        p.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KNOB=VALUE",
-            help="set a knob over the params file (repeatable; VALUE read as YAML and checked like the file), "
-            "e.g. --set observation_end=latest --set calibration_end=-26w",
-        )
 
+def _common_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """PARAMS, --project, --notebooks-dir and --set: the arguments every command takes."""
+    if many:
+        p.add_argument("params", type=Path, nargs="+", metavar="PARAMS",
+                       help="params file(s), e.g. params/cdnow.yaml; run one after the other")
+    else:
+        p.add_argument("params", type=Path, metavar="PARAMS", help="params file, e.g. params/cdnow.yaml")
+    p.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the project folder (holding notebooks/, params/, reports/); default: the first folder above "
+        "the params file that holds notebooks/, else the installed package's project; a relative PARAMS "
+        "is also looked up there, so cron can run from any directory",
+    )
+    p.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of the notebooks named in the params file (default: <project>/notebooks)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob over the params file (repeatable; VALUE read as YAML and checked like the file), "
+        "e.g. --set observation_end=latest --set calibration_end=-26w",
+    )
+
+
+def _add_run_command(sub: argparse._SubParsersAction) -> None:
+    """The ``run`` command and its options."""
     run = sub.add_parser(
         "run",
         help="execute the notebooks of a params file and render the HTML reports",
@@ -108,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common(run, many=True)
+    _common_arguments(run, many=True)
     run.add_argument(
         "--output-dir",
         type=Path,
@@ -162,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true",
                      help="print nothing on success; on failure one summary line per params file (for cron)")
 
+
+def _add_inspect_commands(sub: argparse._SubParsersAction) -> None:
+    """``check``, ``knobs`` and ``params``: commands that read a params file and run nothing."""
     check = sub.add_parser(
         "check",
         help="check a params file and its input data without running anything",
@@ -169,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
         "data, and check the knobs against the data (calibration_end inside the window); print the "
         "data-quality table. Exit 2 on the first problem.",
     )
-    common(check)
+    _common_arguments(check)
 
     knobs = sub.add_parser(
         "knobs",
@@ -177,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         description="List every knob (parameters-cell variable) of the notebooks in PARAMS: its one default, "
         "its valid values, its one-line help, the notebooks that use it and the value PARAMS sets.",
     )
-    common(knobs)
+    _common_arguments(knobs)
 
     nb_params = sub.add_parser(
         "params",
@@ -186,10 +197,9 @@ def _parser() -> argparse.ArgumentParser:
         "runner's rule: relative to the params file's folder) and params_file set, as YAML that "
         "`papermill NOTEBOOK.ipynb OUT.ipynb -f FILE` accepts.",
     )
-    common(nb_params)
+    _common_arguments(nb_params)
     nb_params.add_argument("--notebook", required=True, metavar="NAME", help="notebook name, e.g. 04_lifetime_value")
     nb_params.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
-    return parser
 
 
 def find_project(params_path: Path, explicit: Path | None = None) -> Path:

@@ -557,20 +557,46 @@ def load_transactions(
 
     source = parse_source(path)  # a warehouse table or query (crm_lib.sources), or None for a file
     path = source or (resolve_data_path(path) if str(path).startswith("embedded:") else Path(path))
-    check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
-    mapping = {name: name for name in REQUIRED_COLUMNS}
+    rules = {"duplicate_rows": duplicate_rows, "negative_amounts": negative_amounts, "zero_amounts": zero_amounts}
+    check_data_rules(**rules)
+    mapping = _column_mapping(column_map)
+    raw = source.read() if source else _read_raw(path, sep, encoding=encoding, max_input_bytes=max_input_bytes)
+    n = len(raw)
+    if n == 0:
+        raise _fail(path, f"the file has a header ({', '.join(map(str, raw.columns))}) but no rows; export the log again.")
+    present_optional = _check_columns(raw, mapping, column_map, path)
+    out, decimal_ids = _canonical_frame(raw, mapping, present_optional, path, date_format=date_format,
+                                        timezone=timezone, decimal=decimal)
+    # The one window rule (observation_end_day): the end is the last day included.
+    end = observation_end_day(out["date"].max() if observation_end is None else observation_end)
+    transactions, quality = _apply_rules(out, decimal_ids, end, **rules)
+    if transactions.empty:
+        raise _fail(
+            path,
+            f"no rows are left after the data rules (of {n:,} rows read); check observation_end "
+            f"({end:%Y-%m-%d}) and the amount rules.",
+        )
+    logger.info("read %s: %d rows, %d used", path.name, n, len(transactions))
+    return TransactionLog(transactions=transactions, quality=quality, path=path,
+                          observation_start=out["date"].min(), observation_end=end, rows_read=n, rules=rules,
+                          time_unit=time_unit)
+
+
+def _column_mapping(column_map: dict[str, str] | None) -> dict[str, str]:
+    """Canonical name -> column of the file: the required names under their own name, then ``column_map``."""
     unknown = set(column_map or {}) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
     if unknown:
         raise DataValidationError(
             f"column_map has unknown canonical name(s) {sorted(unknown)}; "
             f"use {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}."
         )
-    mapping.update(column_map or {})
+    return {**{name: name for name in REQUIRED_COLUMNS}, **(column_map or {})}
 
-    raw = source.read() if source else _read_raw(path, sep, encoding=encoding, max_input_bytes=max_input_bytes)
+
+def _check_columns(raw: pd.DataFrame, mapping: dict[str, str], column_map: dict[str, str] | None,
+                   path: Path) -> list[str]:
+    """The optional canonical columns present in ``raw``; raises for a required or named column not found."""
     n = len(raw)
-    if n == 0:
-        raise _fail(path, f"the file has a header ({', '.join(map(str, raw.columns))}) but no rows; export the log again.")
     for canonical in REQUIRED_COLUMNS:
         if mapping[canonical] not in raw.columns:
             raise _fail(
@@ -587,10 +613,15 @@ def load_transactions(
                 f"column '{mapping[canonical]}' ({canonical}) is named in column_map but not found; the file has "
                 f"columns {list(map(str, raw.columns))}. Fix column_map or remove the {canonical} entry.",
             )
+    return present_optional
 
+
+def _canonical_frame(raw: pd.DataFrame, mapping: dict[str, str], present_optional: list[str], path: Path, *,
+                     date_format: str | None, timezone: str | None, decimal: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The file's rows under canonical names and types, and which ids were written as decimals."""
+    n = len(raw)
     out = pd.DataFrame(index=raw.index)
-    ids = raw[mapping["customer_id"]]
-    ids_text, decimal_ids = normalise_ids(ids)
+    ids_text, decimal_ids = normalise_ids(raw[mapping["customer_id"]])
     missing_ids = ids_text.isna() | (ids_text == "")
     if missing_ids.any():
         first = int(np.flatnonzero(missing_ids.to_numpy())[0])
@@ -608,30 +639,17 @@ def load_transactions(
             out["channel"] = raw[column].astype("string").fillna("(missing)").astype(str)
         else:
             out[canonical] = _parse_numbers(raw[column], path, column, canonical, n, decimal)
+    return out, decimal_ids
 
-    observation_start = out["date"].min()
-    last_date = out["date"].max()
-    # The one window rule (observation_end_day): the end is the last day included.
-    end = observation_end_day(last_date if observation_end is None else observation_end)
-    end_exclusive = end + pd.Timedelta(days=1)
 
-    checks = []
-
-    def record(check: str, mask: pd.Series | None, rule: str, count: int | None = None) -> None:
-        rows = int(mask.sum()) if mask is not None else int(count or 0)
-        example = ""
-        if mask is not None and rows:
-            # The data row number and values, not the customer id: reports never show real ids.
-            position = int(np.flatnonzero(mask.to_numpy())[0])
-            row = out.iloc[position]
-            example = f"data row {position + 1:,}: {row['date']:%Y-%m-%d}, amount {row['amount']:g}"
-        checks.append({"check": check, "rows": rows, "share_of_rows": rows / n, "example": example, "rule": rule})
-
+def _apply_rules(out: pd.DataFrame, decimal_ids: pd.Series, end: pd.Timestamp, *, duplicate_rows: str,
+                 negative_amounts: str, zero_amounts: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The transactions kept by the data rules and the window, and the data-quality table (:func:`quality_checks`)."""
+    n = len(out)
     duplicated = out.duplicated(keep="first")
     negative = out["amount"] < 0
     zero = out["amount"] == 0
-    late = out["date"] >= end_exclusive
-
+    late = out["date"] >= end + pd.Timedelta(days=1)
     keep = ~late
     if duplicate_rows == "drop":
         keep &= ~duplicated
@@ -645,27 +663,15 @@ def load_transactions(
     counts = (n, None, None, None, None, None, len(transactions))
     rows = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
                           zero_amounts=zero_amounts)
+    checks = []
     for (check, rule), mask, count in zip(rows, masks, counts):
-        record(check, mask, rule, count=count)
-    if transactions.empty:
-        raise _fail(
-            path,
-            f"no rows are left after the data rules (of {n:,} rows read); check observation_end "
-            f"({end:%Y-%m-%d}) and the amount rules.",
-        )
-    quality = pd.DataFrame(checks)
-    logger.info("read %s: %d rows, %d used", path.name, n, len(transactions))
-    return TransactionLog(
-        transactions=transactions,
-        quality=quality,
-        path=path,
-        observation_start=observation_start,
-        observation_end=end,
-        rows_read=n,
-        rules={
-            "duplicate_rows": duplicate_rows,
-            "negative_amounts": negative_amounts,
-            "zero_amounts": zero_amounts,
-        },
-        time_unit=time_unit,
-    )
+        rows_hit = int(mask.sum()) if mask is not None else int(count or 0)
+        example = ""
+        if mask is not None and rows_hit:
+            # The data row number and values, not the customer id: reports never show real ids.
+            position = int(np.flatnonzero(mask.to_numpy())[0])
+            row = out.iloc[position]
+            example = f"data row {position + 1:,}: {row['date']:%Y-%m-%d}, amount {row['amount']:g}"
+        checks.append({"check": check, "rows": rows_hit, "share_of_rows": rows_hit / n, "example": example,
+                       "rule": rule})
+    return transactions, pd.DataFrame(checks)
