@@ -84,56 +84,12 @@ def time_to_churn(
     >>> churn["duration_days"].tolist(), churn["churned"].tolist()
     ([10.0, 0.0], [True, True])
     """
-    if censoring not in CENSORING_RULES:
-        raise ParamsError(f"censoring={censoring!r} is not supported; use one of {', '.join(CENSORING_RULES)}.")
-    if event_time not in EVENT_TIMES:
-        raise ParamsError(f"event_time={event_time!r} is not supported; use one of {', '.join(EVENT_TIMES)}.")
-    if not np.isscalar(lapse_days) or not float(lapse_days) > 0:
-        raise ParamsError(f"lapse_days={lapse_days!r} must be a positive number of days (e.g. 180).")
-    for column in ("customer_id", "date", "amount"):
-        if column not in transactions.columns:
-            raise DataValidationError(
-                f"transactions: column '{column}' not found; the frame has {list(transactions.columns)}. "
-                "Load the log with crm_lib.data.load_transactions."
-            )
-    dates = pd.to_datetime(transactions["date"]).dt.normalize()
-    end = dates.max() if observation_end is None else pd.Timestamp(observation_end).normalize()
-    inside = (dates <= end).to_numpy()
-    if not inside.any():
-        raise DataValidationError(
-            f"no purchase on or before observation_end ({end:%Y-%m-%d}); the data start on "
-            f"{dates.min():%Y-%m-%d}. Move observation_end later in params."
-        )
-    columns = ["customer_id", "amount"] + [c for c in ("quantity", "channel") if c in transactions.columns]
-    tx = transactions.loc[inside, columns].copy()
-    tx["day"] = dates[inside].to_numpy().astype("datetime64[D]").astype(np.int64)
-
-    # One row per purchase day (several orders on a day are one purchase occasion, as in
-    # the RFM summary); the first day's amount and quantity describe the first order.
-    agg = {"amount": "sum"}
-    if "quantity" in tx:
-        agg["quantity"] = "sum"
-    if "channel" in tx:
-        agg["channel"] = "first"
-    days = tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index()
+    _check_churn_arguments(transactions, lapse_days=lapse_days, event_time=event_time, censoring=censoring)
+    days, end = _purchase_days(transactions, observation_end)
     customer = days["customer_id"].to_numpy()
     day = days["day"].to_numpy()
     end_day = int(np.datetime64(end, "D").astype(np.int64))
-
-    is_first = np.r_[True, customer[1:] != customer[:-1]]
-    is_last = np.r_[customer[1:] != customer[:-1], True]
-    gap_after = np.where(is_last, end_day - day, np.r_[day[1:], 0] - day)
-    lapse = gap_after > lapse_days
-    # The spell ends at the first purchase day followed by a lapse (or at the last day).
-    spell_end = lapse | is_last
-    codes = np.cumsum(is_first) - 1
-    first_idx = np.flatnonzero(is_first)
-    end_mask_idx = np.flatnonzero(spell_end)
-    # First spell-ending row of each customer.
-    end_idx = end_mask_idx[np.r_[True, codes[end_mask_idx][1:] != codes[end_mask_idx][:-1]]]
-    last_idx = np.flatnonzero(is_last)
-
-    churned = lapse[end_idx]
+    first_idx, end_idx, last_idx, churned = _first_spells(customer, day, end_day, lapse_days)
     first_day = day[first_idx]
     spell_last_day = day[end_idx]
     shift = 0.0 if event_time == "last_purchase" else float(lapse_days)
@@ -173,6 +129,66 @@ def time_to_churn(
         out["channel"] = days["channel"].to_numpy()[first_idx]
     out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
     return out
+
+
+def _check_churn_arguments(transactions: pd.DataFrame, *, lapse_days, event_time: str, censoring: str) -> None:
+    """The checks of :func:`time_to_churn`'s arguments, in the order their messages come."""
+    if censoring not in CENSORING_RULES:
+        raise ParamsError(f"censoring={censoring!r} is not supported; use one of {', '.join(CENSORING_RULES)}.")
+    if event_time not in EVENT_TIMES:
+        raise ParamsError(f"event_time={event_time!r} is not supported; use one of {', '.join(EVENT_TIMES)}.")
+    if not np.isscalar(lapse_days) or not float(lapse_days) > 0:
+        raise ParamsError(f"lapse_days={lapse_days!r} must be a positive number of days (e.g. 180).")
+    for column in ("customer_id", "date", "amount"):
+        if column not in transactions.columns:
+            raise DataValidationError(
+                f"transactions: column '{column}' not found; the frame has {list(transactions.columns)}. "
+                "Load the log with crm_lib.data.load_transactions."
+            )
+
+
+def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """One row per customer and purchase day up to the end (sorted), and that end day.
+
+    Several orders on a day are one purchase occasion, as in the RFM summary; the first
+    day's amount and quantity describe the first order. ``day`` counts days since 1970.
+    """
+    dates = pd.to_datetime(transactions["date"]).dt.normalize()
+    end = dates.max() if observation_end is None else pd.Timestamp(observation_end).normalize()
+    inside = (dates <= end).to_numpy()
+    if not inside.any():
+        raise DataValidationError(
+            f"no purchase on or before observation_end ({end:%Y-%m-%d}); the data start on "
+            f"{dates.min():%Y-%m-%d}. Move observation_end later in params."
+        )
+    columns = ["customer_id", "amount"] + [c for c in ("quantity", "channel") if c in transactions.columns]
+    tx = transactions.loc[inside, columns].copy()
+    tx["day"] = dates[inside].to_numpy().astype("datetime64[D]").astype(np.int64)
+    agg = {"amount": "sum"}
+    if "quantity" in tx:
+        agg["quantity"] = "sum"
+    if "channel" in tx:
+        agg["channel"] = "first"
+    return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
+
+
+def _first_spells(customer: np.ndarray, day: np.ndarray, end_day: int,
+                  lapse_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions of each customer's first day, first-spell end and last day, and whether the spell lapsed.
+
+    Rows are purchase days sorted by customer and day. The first spell ends at the first
+    purchase day followed by more than ``lapse_days`` without purchase (or at the last day).
+    """
+    is_first = np.r_[True, customer[1:] != customer[:-1]]
+    is_last = np.r_[customer[1:] != customer[:-1], True]
+    gap_after = np.where(is_last, end_day - day, np.r_[day[1:], 0] - day)
+    lapse = gap_after > lapse_days
+    spell_end = lapse | is_last
+    codes = np.cumsum(is_first) - 1
+    end_mask_idx = np.flatnonzero(spell_end)
+    # First spell-ending row of each customer.
+    end_idx = end_mask_idx[np.r_[True, codes[end_mask_idx][1:] != codes[end_mask_idx][:-1]]]
+    return np.flatnonzero(is_first), end_idx, np.flatnonzero(is_last), lapse[end_idx]
 
 
 def value_band_labels(amounts: pd.Series, *, bands: int = 3) -> pd.Series:
