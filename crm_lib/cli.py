@@ -72,8 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _common_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
-    """PARAMS, --project, --notebooks-dir and --set: the arguments every command takes."""
+def _command(sub: argparse._SubParsersAction, name: str, help_line: str, description: str, *,
+             many: bool = False, **options) -> argparse.ArgumentParser:
+    """A sub-command with the arguments every command takes: PARAMS, --project, --notebooks-dir, --set."""
+    p = sub.add_parser(name, help=help_line, description=description, **options)
     if many:
         p.add_argument("params", type=Path, nargs="+", metavar="PARAMS",
                        help="params file(s), e.g. params/cdnow.yaml; run one after the other")
@@ -103,20 +105,18 @@ def _common_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None
         help="set a knob over the params file (repeatable; VALUE read as YAML and checked like the file), "
         "e.g. --set observation_end=latest --set calibration_end=-26w",
     )
+    return p
 
 
 def _add_run_command(sub: argparse._SubParsersAction) -> None:
     """The ``run`` command and its options."""
-    run = sub.add_parser(
-        "run",
-        help="execute the notebooks of a params file and render the HTML reports",
-        description="Execute every notebook listed in PARAMS with Papermill, render each to HTML "
+    run = _command(
+        sub, "run", "execute the notebooks of a params file and render the HTML reports",
+        "Execute every notebook listed in PARAMS with Papermill, render each to HTML "
         "(code hidden, no network resources), write index.html and manifest.json, and publish "
         "reports/<run name>/ only if every notebook succeeded.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        many=True, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common_arguments(run, many=True)
     run.add_argument(
         "--output-dir",
         type=Path,
@@ -173,31 +173,23 @@ def _add_run_command(sub: argparse._SubParsersAction) -> None:
 
 def _add_inspect_commands(sub: argparse._SubParsersAction) -> None:
     """``check``, ``knobs`` and ``params``: commands that read a params file and run nothing."""
-    check = sub.add_parser(
-        "check",
-        help="check a params file and its input data without running anything",
-        description="Check PARAMS (keys, notebooks, knob types and ranges), load and validate its input "
+    _command(
+        sub, "check", "check a params file and its input data without running anything",
+        "Check PARAMS (keys, notebooks, knob types and ranges), load and validate its input "
         "data, and check the knobs against the data (calibration_end inside the window); print the "
         "data-quality table. Exit 2 on the first problem.",
     )
-    _common_arguments(check)
-
-    knobs = sub.add_parser(
-        "knobs",
-        help="list every knob with its default, valid values, help and the value PARAMS sets",
-        description="List every knob (parameters-cell variable) of the notebooks in PARAMS: its one default, "
+    _command(
+        sub, "knobs", "list every knob with its default, valid values, help and the value PARAMS sets",
+        "List every knob (parameters-cell variable) of the notebooks in PARAMS: its one default, "
         "its valid values, its one-line help, the notebooks that use it and the value PARAMS sets.",
     )
-    _common_arguments(knobs)
-
-    nb_params = sub.add_parser(
-        "params",
-        help="write the parameters of one notebook of PARAMS as YAML for `papermill -f`",
-        description="Write the knobs of PARAMS that NOTEBOOK declares, with data_path made absolute (the "
+    nb_params = _command(
+        sub, "params", "write the parameters of one notebook of PARAMS as YAML for `papermill -f`",
+        "Write the knobs of PARAMS that NOTEBOOK declares, with data_path made absolute (the "
         "runner's rule: relative to the params file's folder) and params_file set, as YAML that "
         "`papermill NOTEBOOK.ipynb OUT.ipynb -f FILE` accepts.",
     )
-    _common_arguments(nb_params)
     nb_params.add_argument("--notebook", required=True, metavar="NAME", help="notebook name, e.g. 04_lifetime_value")
     nb_params.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of standard output")
 
