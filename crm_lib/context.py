@@ -47,20 +47,12 @@ from crm_lib.report.knobs import RUN_LEVEL_KEYS, check_values, periods_in_weeks,
 
 logger = logging.getLogger(__name__)
 
-#: Knob -> keyword of :func:`crm_lib.data.load_transactions`.
+#: Knob -> keyword of :func:`crm_lib.data.load_transactions`: the knob's own name, except
+#: ``csv_separator`` (the keyword is ``sep``, as in pandas).
 DATA_KNOBS = {
-    "column_map": "column_map",
+    **{name: name for name in ("column_map", "date_format", "observation_end", "duplicate_rows", "negative_amounts",
+                               "zero_amounts", "time_unit", "encoding", "decimal", "timezone", "max_input_bytes")},
     "csv_separator": "sep",
-    "date_format": "date_format",
-    "observation_end": "observation_end",
-    "duplicate_rows": "duplicate_rows",
-    "negative_amounts": "negative_amounts",
-    "zero_amounts": "zero_amounts",
-    "time_unit": "time_unit",
-    "encoding": "encoding",
-    "decimal": "decimal",
-    "timezone": "timezone",
-    "max_input_bytes": "max_input_bytes",
 }
 
 #: The knobs the context objects depend on, with their defaults (equal to the notebooks'

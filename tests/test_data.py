@@ -103,13 +103,27 @@ def test_missing_column_names_file_columns_and_fix(write_csv):
     assert "column_map" in message
 
 
-def test_unparseable_dates(write_csv):
-    path = write_csv(HEADER + "1,2020-01-01,3\n2,1997-13-01,4\n3,yesterday,5\n")
+#: Rows with bad values -> what the message must say: the column, how many rows, an example, the fix.
+BAD_VALUES = [
+    pytest.param("1,2020-01-01,3\n2,1997-13-01,4\n3,yesterday,5\n",
+                 ["column 'when' has 2 of 3 values that are not dates (e.g. '1997-13-01')", "date_format"],
+                 id="unparseable dates"),
+    pytest.param("1,2020-01-01,3\n,2020-01-02,4\n   ,2020-01-03,4\n",
+                 ["column 'cust' (customer_id) is empty in 2 of 3 rows (e.g. data row 2)"],
+                 id="missing customer ids"),
+    pytest.param("1,2020-01-01,3\n2,2020-01-02,$4.00\n3,2020-01-03,\n",
+                 ["column 'value' (amount) has 2 of 3 values that are not numbers (1 of them empty) (e.g. '$4.00')",
+                  "currency symbols"],
+                 id="non-numeric amounts"),
+]
+
+
+@pytest.mark.parametrize("rows, expected", BAD_VALUES)
+def test_bad_values_are_named_with_count_example_and_fix(write_csv, rows, expected):
     with pytest.raises(DataValidationError) as info:
-        load_transactions(path, column_map=MAP)
-    message = str(info.value)
-    assert "column 'when' has 2 of 3 values that are not dates (e.g. '1997-13-01')" in message
-    assert "date_format" in message
+        load_transactions(write_csv(HEADER + rows), column_map=MAP)
+    for text in expected:
+        assert text in str(info.value)
 
 
 def test_dates_with_explicit_format(write_csv):
@@ -118,21 +132,6 @@ def test_dates_with_explicit_format(write_csv):
     assert log.transactions["date"].iloc[0] == pd.Timestamp("2020-01-31")
     with pytest.raises(DataValidationError, match=r"expected format is date_format='%Y%m%d'"):
         load_transactions(path, column_map=MAP, date_format="%Y%m%d")
-
-
-def test_missing_customer_ids(write_csv):
-    path = write_csv(HEADER + "1,2020-01-01,3\n,2020-01-02,4\n   ,2020-01-03,4\n")
-    with pytest.raises(DataValidationError, match=r"column 'cust' \(customer_id\) is empty in 2 of 3 rows \(e\.g\. data row 2\)"):
-        load_transactions(path, column_map=MAP)
-
-
-def test_non_numeric_amounts(write_csv):
-    path = write_csv(HEADER + "1,2020-01-01,3\n2,2020-01-02,$4.00\n3,2020-01-03,\n")
-    with pytest.raises(DataValidationError) as info:
-        load_transactions(path, column_map=MAP)
-    message = str(info.value)
-    assert "column 'value' (amount) has 2 of 3 values that are not numbers (1 of them empty) (e.g. '$4.00')" in message
-    assert "currency symbols" in message
 
 
 def test_wrong_separator_hint(write_csv):
