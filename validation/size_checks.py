@@ -59,15 +59,20 @@ LEVEL = 0.95
 # --- the checks: seed -> {statistic: p-value} (or {statistic: covered as 0/1}) --------------------
 
 
+def _exponential_churn(rng: np.random.Generator, n: int, censor_max_days: float) -> pd.DataFrame:
+    """``n`` lifetimes from one exponential (mean 100 days) under uniform censoring on
+    [0, ``censor_max_days``]: the null where nothing changes the churn hazard."""
+    time_ = rng.exponential(100.0, n)
+    censor = rng.uniform(0, censor_max_days, n)
+    return pd.DataFrame({"duration_days": np.minimum(time_, censor), "churned": time_ <= censor})
+
+
 def logrank_exponential(seed: int) -> dict:
     from crm_lib.survival import log_rank_test
 
-    rng = np.random.default_rng(seed)
     n = 300
-    time_ = rng.exponential(100.0, n)
-    censor = rng.uniform(0, 250, n)
-    churn = pd.DataFrame({"duration_days": np.minimum(time_, censor), "churned": time_ <= censor,
-                          "band": np.where(np.arange(n) < 200, "a", "b")})
+    churn = _exponential_churn(np.random.default_rng(seed), n, 250)
+    churn["band"] = np.where(np.arange(n) < 200, "a", "b")
     return {"log-rank p": log_rank_test(churn, group_col="band").p_value}
 
 
@@ -100,11 +105,9 @@ def _cox_p(churn: pd.DataFrame, covariates: list[str]) -> dict:
 def cox_exponential(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     n = 400
-    time_ = rng.exponential(100.0, n)
-    censor = rng.uniform(0, 300, n)
-    churn = pd.DataFrame({"duration_days": np.minimum(time_, censor), "churned": time_ <= censor,
-                          "first_order_amount": rng.lognormal(3, 0.8, n),
-                          "channel": np.where(rng.random(n) < 0.4, "web", "store")})
+    churn = _exponential_churn(rng, n, 300)
+    churn["first_order_amount"] = rng.lognormal(3, 0.8, n)
+    churn["channel"] = np.where(rng.random(n) < 0.4, "web", "store")
     return _cox_p(churn, ["first_order_amount", "channel"])
 
 
