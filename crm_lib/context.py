@@ -327,8 +327,8 @@ def _read_cache(path: Path) -> Any:
 def _write_cache(path: Path, value: Any) -> None:
     """Pickle ``value`` to ``path`` atomically: written in a fresh temporary folder beside it,
     then renamed into place, so a reader sees the whole file or none (a crash leaves only a
-    ``.tmp-*`` folder, which no reader looks at)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ``.tmp-*`` folder, which no reader looks at). The key's folder is owner-only: the log holds real ids."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{path.stem}-", dir=path.parent))
     try:
         written = staging / path.name

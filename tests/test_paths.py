@@ -79,9 +79,8 @@ def test_cache_follows_crm_private_root(project, tmp_path, monkeypatch):
 def test_a_half_written_temporary_folder_is_ignored(project, monkeypatch):
     ctx = session(project / "params" / "tiny.yaml")
     # A writer killed mid-way leaves its temporary folder with a truncated pickle behind.
-    ctx.cache_dir.mkdir(parents=True)
     crashed = ctx.cache_dir / ".tmp-summary-crashed"
-    crashed.mkdir()
+    crashed.mkdir(parents=True)
     (crashed / "summary.pkl").write_bytes(pickle.dumps(pd.DataFrame({"x": range(1000)}))[:100])
     summary = ctx.summary
     assert summary["frequency"].to_dict() == {"1": 1.0, "2": 1.0, "3": 0.0}  # 2 purchases -> 1 repeat
@@ -104,6 +103,7 @@ def test_readers_never_see_a_partly_written_cache_file(tmp_path):
     path = tmp_path / "key" / "log.pkl"
     values = [bytes([i]) * 2_000_000 for i in range(4)]  # large enough that a plain write takes a while
     _write_cache(path, values[0])
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"  # a cached log holds real ids
     problems: list[str] = []
     done = threading.Event()
 
