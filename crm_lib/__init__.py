@@ -9,6 +9,7 @@ Modules are named after what they compute:
   calibration-holdout split;
 - :mod:`crm_lib.kpi`: counts, rates and cohort tables;
 - :mod:`crm_lib.segments`, :mod:`crm_lib.export`: RFM segments, portfolio, action files;
+- :mod:`crm_lib.paths`: the one rule for the project folder and the one for the private folder;
 - :mod:`crm_lib.privacy`: pseudonymous customer ids for reports;
 - :mod:`crm_lib.survival`, :mod:`crm_lib.retention`: time to churn, Kaplan-Meier, Cox, sBG cohorts;
 - :mod:`crm_lib.models`: one maximum-likelihood base and one file per model family
