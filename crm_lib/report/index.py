@@ -77,6 +77,7 @@ INDEX_TEMPLATE = jinja2.Template(
 <div class="banner"><strong>{{ failed }} of {{ notebooks|length }} notebook{{ 's' if notebooks|length != 1 }} failed.</strong>
 This run was not published over the last good report; the failed reports are shown for diagnosis.</div>
 {% endif %}
+{% if history %}<p><a href="../history.html">History of this run: figures over every kept run and earlier predictions scored</a></p>{% endif %}
 <h2>Reports</h2>
 <div class="scroll"><table>
 <tr><th>#</th><th>report</th><th>status</th><th>error</th></tr>
@@ -126,6 +127,7 @@ def render_index(
     data: dict[str, Any] | None,
     packages: dict[str, str],
     code_version: str = "not recorded",
+    history: bool = False,
 ) -> str:
     """HTML of the run's index page: links, status, errors, data, parameters, versions."""
     failed = sum(1 for nb in notebooks if nb["status"] != "ok")
@@ -140,6 +142,7 @@ def render_index(
         data=data,
         packages=packages,
         code_version=code_version,
+        history=history,
     )
 
 
