@@ -244,7 +244,7 @@ class PredictionScore:
         """One line for people."""
         from crm_lib.format import number
 
-        return (f"predictions of {self.observation_end} scored to {self.scored_to} ({number(self.elapsed_periods)} of "
+        return (f"predictions of {self.observation_end} scored to {self.scored_to} ({number(self.elapsed_periods, 1)} of "
                 f"{number(self.horizon_periods)} {self.time_unit}): predicted {number(self.predicted_purchases)} "
                 f"repeat purchases ({self.level:.0%} interval {number(self.interval_lower)} to "
                 f"{number(self.interval_upper)}), actual {number(self.actual_purchases)}; MAE {self.mae:.3f} "

@@ -176,7 +176,7 @@ def change_sentences(previous: dict[str, Any], current: dict[str, Any]) -> list[
 def _png(figure) -> str:
     """A matplotlib figure as a base64 PNG data URI, without the software version (same bytes every time)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=96, metadata={"Software": None}, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=96, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -236,6 +236,7 @@ def segment_chart(headlines: list[dict[str, Any]]) -> str | None:
     ax.set_title("RFM segment shares", fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(alpha=0.3)
+    figure.subplots_adjust(left=0.08, right=0.7, bottom=0.25)
     return _png(figure)
 
 
@@ -255,7 +256,7 @@ def tracking_charts(scores: list[dict[str, Any]]) -> str | None:
     totals.set_xticks(positions, [s["observation_end"] for s in scores], rotation=45, ha="right", fontsize=7)
     totals.set_ylabel("repeat purchases since")
     totals.set_title("Each prediction set, scored to " + scores[-1]["scored_to"], fontsize=10)
-    totals.legend(fontsize=7)
+    totals.legend(fontsize=7, loc="upper right")
     for index, score in enumerate(scores):
         color = f"C{index % 10}"
         steps = [p["period"] for p in score["curve"]]
@@ -265,7 +266,7 @@ def tracking_charts(scores: list[dict[str, Any]]) -> str | None:
     curves.set_xlabel(f"{unit} after the prediction")
     curves.set_ylabel("cumulative repeat purchases")
     curves.set_title("Tracking: actual (solid) vs predicted (dashed)", fontsize=10)
-    curves.legend(fontsize=6, ncol=2)
+    curves.legend(fontsize=6, ncol=2, loc="upper left")
     oldest = scores[0]
     bars = [d["decile"] for d in oldest["deciles"]]
     deciles.bar([b - 0.2 for b in bars], [d["predicted"] for d in oldest["deciles"]], width=0.4, label="predicted")
@@ -273,7 +274,7 @@ def tracking_charts(scores: list[dict[str, Any]]) -> str | None:
     deciles.set_xlabel("decile of predicted purchases (10 = highest)")
     deciles.set_ylabel("mean repeat purchases per customer")
     deciles.set_title(f"Calibration of the {oldest['observation_end']} predictions", fontsize=10)
-    deciles.legend(fontsize=7)
+    deciles.legend(fontsize=7, loc="upper left")
     for ax in (totals, curves, deciles):
         ax.grid(alpha=0.3)
     figure.tight_layout()
@@ -311,7 +312,7 @@ def tracking_sentence(score: dict[str, Any]) -> str:
         if score["actual_purchases"] else float("nan")
     sentence = (
         f"The predictions of {score['observation_end']} expected {number(score['predicted_purchases'])} repeat "
-        f"purchases from its {number(score['n_customers'])} customers in the {number(score['elapsed_periods'])} "
+        f"purchases from its {number(score['n_customers'])} customers in the {number(score['elapsed_periods'], 1)} "
         f"{unit} since (of the {number(score['horizon_periods'])}-{unit[:-1]} horizon); "
         f"{number(score['actual_purchases'])} were made ({number(error, 1, signed=True)}% off), {inside} the "
         f"{percent(score['level'], 0)} predictive interval {number(score['interval_lower'])} to "
@@ -333,7 +334,7 @@ def tracking_table(scores: list[dict[str, Any]]) -> tuple[list[str], list[list[s
               "inside", "MAE per customer", "naive MAE", "predicted revenue", "actual revenue"]
     rows = []
     for s in scores:
-        rows.append([s["observation_end"], s["model"], f"{number(s['elapsed_periods'])} of {number(s['horizon_periods'])}",
+        rows.append([s["observation_end"], s["model"], f"{number(s['elapsed_periods'], 1)} of {number(s['horizon_periods'])}",
                      number(s["predicted_purchases"]), f"{number(s['interval_lower'])} to {number(s['interval_upper'])}",
                      number(s["actual_purchases"]), "yes" if s["inside"] else "no", number(s["mae"], 3),
                      number(s["mae_naive"], 3), number(s["predicted_revenue"]), number(s["actual_revenue"])])
@@ -462,16 +463,15 @@ def _kernel_environment(private_staging: Path, private_root: Path) -> Iterator[N
     here finds the very cache the notebooks filled."""
     from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_ROOT_ENV
 
-    saved = {name: os.environ.get(name) for name in (PRIVATE_DIR_ENV, PRIVATE_ROOT_ENV)}
-    os.environ[PRIVATE_DIR_ENV], os.environ[PRIVATE_ROOT_ENV] = str(private_staging), str(private_root)
+    wanted = {PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private_root)}
+    saved = {name: os.environ.pop(name, None) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
         for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+            os.environ.pop(name, None)
+            os.environ.update({} if value is None else {name: value})
 
 
 def context_headline(ctx, run_name: str) -> dict[str, Any]:

@@ -496,7 +496,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
                   if nb.stem in entries or nb.stem in carried]
         manifest = _write_index_and_manifest(params, staging, merged, data, published, history=bool(keep_runs))
-        if published and keep_runs:
+        if published and keep_runs and data:
             record_run(params, private, private_staging, staging)  # predictions scored and stored (issue 13)
         final_name = name if published else f"{name}.failed"
         if published and keep_runs:
