@@ -200,6 +200,8 @@ def trend_chart(headlines: list[dict[str, Any]]) -> str | None:
                    if _is_number(f.get("value")) and not k.startswith(SEGMENT_PREFIX)})
     if not keys:
         return None
+    from matplotlib.ticker import FuncFormatter
+
     figure, axes = _figure(len(keys))
     ends = [h["observation_end"] for h in headlines]
     positions = list(range(len(ends)))
@@ -214,6 +216,7 @@ def trend_chart(headlines: list[dict[str, Any]]) -> str | None:
         ax.plot(positions, values, marker="o", color="#08519c")
         ax.set_title(label(key), fontsize=10)
         ax.set_ylabel("%" if unit == "share" else unit)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 1 if scale == 100.0 else 0)))
         ax.set_xticks(positions, ends, rotation=45, ha="right", fontsize=7)
         ax.grid(alpha=0.3)
     figure.tight_layout()
