@@ -94,6 +94,19 @@ def test_history_page_is_static_self_contained_and_byte_identical(run_dir):
     assert (run_dir / HISTORY_PAGE).is_file()
 
 
+def test_tracking_sentence_compares_a_complete_horizon_with_its_interval():
+    from crm_lib.report.history import tracking_sentence
+
+    equity = {"estimate": 250000.0, "level": 0.95, "predictive_lower": 230000.0, "predictive_upper": 270000.0,
+              "horizon_months": 12}
+    done = tracking_sentence({**_score("1997-06-30", 1900.0, 1950.0), "equity": {
+        **equity, "complete": True, "realised": 262000.0, "inside": True}})
+    assert done.endswith("Its customer equity, 250,000 (95% predictive interval 230,000 to 270,000), was realised at "
+                         "262,000, inside that interval.")
+    waiting = tracking_sentence({**_score("1998-05-31", 1900.0, 1950.0), "equity": {**equity, "complete": False}})
+    assert waiting.endswith("can be checked once its 12-month horizon has passed.")
+
+
 def test_a_first_run_has_nothing_to_compare_or_score(tmp_path):
     staging = tmp_path / "staging"
     staging.mkdir()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_lib.clv import customer_value_table, fit_model, fit_spend_model
+from crm_lib.clv import customer_equity, customer_value_table, fit_model, fit_spend_model
 from crm_lib.clv.tracking import (
     load_prediction_sets,
     score_prediction_set,
@@ -36,11 +36,14 @@ def _model(params, covariance=None) -> ParetoNBDFit:
 
 
 def _store(log: pd.DataFrame, model, folder, end=PREDICTION_END) -> None:
+    """Store the set made at ``end``, with a 6-month CLV (180 days: complete when scored at day 539)."""
     summary = rfm_summary(log[log["date"] <= end], observation_end=end, time_unit="D")
     spend = fit_spend_model(summary)
-    values = customer_value_table(summary, model, spend, horizon_periods=365, time_unit="D")
+    clv = {"horizon_months": 6, "discount_rate_monthly": 0.01, "gross_margin": 0.3, "time_unit": "D"}
+    values = customer_value_table(summary, model, spend, horizon_periods=365, **clv)
+    equity = customer_equity(model, spend, summary, n_draws=40, seed=3, **clv)
     store_prediction_set(values, model, spend, folder, observation_end=f"{end:%Y-%m-%d}", time_unit="D",
-                         horizon_periods=365)
+                         horizon_periods=365, equity=equity)
 
 
 def _pandas_actual(log: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:
@@ -77,6 +80,10 @@ def test_actual_purchases_match_an_independent_count(scored):
                                                                                    "customer_id"]))]
     assert scores["right"].actual_revenue == pytest.approx(later["amount"].sum())
     assert scores["right"].curve[-1]["actual"] == scores["right"].actual_purchases
+    # 6 months of 30 days after day 359: every purchase of days 360-539, month k discounted by 1.01^k
+    month = np.ceil(((later["date"] - PREDICTION_END).dt.days) / 30)
+    realised = 0.3 * (later["amount"] / 1.01 ** month).sum()
+    assert scores["right"].equity["complete"] and scores["right"].equity["realised"] == pytest.approx(realised)
 
 
 def test_the_true_model_tracks_and_a_wrong_one_does_not(scored):
@@ -88,6 +95,7 @@ def test_the_true_model_tracks_and_a_wrong_one_does_not(scored):
     assert abs(right.predicted_purchases - right.actual_purchases) < 3 * sd
     assert wrong.predicted_purchases > 1.2 * wrong.actual_purchases and not wrong.inside
     assert right.mae < wrong.mae
+    assert right.equity["inside"] and not wrong.equity["inside"]  # the realised equity against each 95% interval
     calibration_error = {name: sum(abs(d["predicted"] - d["actual"]) * d["customers"] for d in s.deciles)
                          for name, s in scores.items()}
     assert calibration_error["right"] < 0.5 * calibration_error["wrong"]

@@ -143,6 +143,9 @@ def store_prediction_set(values: pd.DataFrame, transaction_model, spend_model, f
             "log_params_covariance": np.asarray(transaction_model.log_params_covariance_, dtype=float).tolist(),
         },
         "spend_model": {"name": spend_model.name, "params": {k: float(v) for k, v in spend_model.params_.items()}},
+        # The CLV terms of customer_value_table, to value the purchases that happen the same way.
+        "clv": {key: values.attrs[key] for key in ("horizon_months", "discount_rate_monthly", "gross_margin")
+                if key in values.attrs},
         "equity": None if equity is None else {
             key: float(getattr(equity, key)) for key in
             ("estimate", "expected_lower", "expected_upper", "predictive_lower", "predictive_upper", "level")
@@ -291,6 +294,23 @@ def _after(pset: PredictionSet, transactions: pd.DataFrame, scored_to: pd.Timest
             .reset_index())
 
 
+def _realised_equity(pset: PredictionSet, transactions: pd.DataFrame) -> float:
+    """The discounted gross profit the set's customers yielded over its CLV horizon: each purchase's
+    amount x gross margin / (1 + d)^k in its month k after the set's end (as the expected CLV and
+    its simulated realisations in :func:`crm_lib.clv.customer_equity` count them)."""
+    from crm_lib.clv.value import PERIODS_PER_MONTH
+
+    terms, time_unit = pset.meta["clv"], pset.meta["time_unit"]
+    start = pd.Timestamp(pset.observation_end) + pd.Timedelta(days=1)
+    days_per_month = PERIODS_PER_MONTH[time_unit] * DAYS_PER_PERIOD[time_unit]
+    known = transactions["customer_id"].astype(str).isin(pset.customers.index).to_numpy()
+    days = ((transactions["date"] - start) / pd.Timedelta(days=1)).to_numpy() + 1  # the first day is day 1
+    month = np.ceil(days / days_per_month)
+    inside = known & (month >= 1) & (month <= terms["horizon_months"])
+    amounts = transactions["amount"].to_numpy(dtype=float)[inside]
+    return float(terms["gross_margin"] * np.sum(amounts / (1 + terms["discount_rate_monthly"]) ** month[inside]))
+
+
 def _curve(pset: PredictionSet, model, purchases: pd.DataFrame, elapsed: float, time_unit: str) -> list[dict]:
     """Cumulative predicted and actual repeat purchases after each whole period since the set's end
     (and at the end of the data)."""
@@ -355,7 +375,14 @@ def score_prediction_set(pset: PredictionSet, transactions: pd.DataFrame, scored
     horizon = pset.meta["horizon_periods"]
     equity = pset.meta.get("equity")
     if equity is not None:
-        equity = {**equity, "complete": bool(elapsed >= horizon)}
+        from crm_lib.clv.value import PERIODS_PER_MONTH
+
+        months = elapsed / PERIODS_PER_MONTH[time_unit]
+        complete = bool(months >= equity["horizon_months"] and "clv" in pset.meta)
+        realised = _realised_equity(pset, transactions) if complete else None
+        equity = {**equity, "complete": complete, "realised": realised,
+                  "inside": None if realised is None else
+                  bool(equity["predictive_lower"] <= realised <= equity["predictive_upper"])}
     return PredictionScore(
         observation_end=pset.observation_end, scored_to=f"{scored_to:%Y-%m-%d}", elapsed_periods=elapsed,
         horizon_periods=horizon, time_unit=time_unit, model=pset.meta["transaction_model"]["name"],

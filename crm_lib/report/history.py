@@ -326,7 +326,8 @@ def tracking_sentence(score: dict[str, Any]) -> str:
     if equity:
         sentence += (f" Its customer equity, {number(equity['estimate'])} ({percent(equity['level'], 0)} predictive "
                      f"interval {number(equity['predictive_lower'])} to {number(equity['predictive_upper'])}), "
-                     + ("covers a horizon that has now passed." if equity.get("complete") else
+                     + (f"was realised at {number(equity['realised'])}, {'inside' if equity['inside'] else 'outside'} "
+                        "that interval." if equity.get("complete") else
                         f"can be checked once its {equity['horizon_months']}-month horizon has passed."))
     return sentence
 
