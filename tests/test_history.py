@@ -6,6 +6,7 @@ import json
 import pytest
 
 from crm_lib.report.history import HISTORY_PAGE, change_sentences, render_history, write_history_page
+from crm_lib.report.index import write_runs_index
 from crm_lib.report.publish import publish_dated
 from crm_lib.report.render import remote_references
 
@@ -71,6 +72,7 @@ def run_dir(tmp_path):
         staging = tmp_path / f"staging-{headline['observation_end']}"
         staging.mkdir()
         (staging / "index.html").write_text("run", encoding="utf-8")
+        (staging / "manifest.json").write_text(json.dumps({"title": "Shop", "status": "ok", "data": None}))
         (staging / "headline.json").write_text(json.dumps(headline), encoding="utf-8")
         if headline is JUNE:
             tracking = {"run": "shop", "observation_end": "1998-06-30", "scores": [_score("1998-05-31", 1900.0, 2237.0)]}
@@ -92,6 +94,8 @@ def test_history_page_is_static_self_contained_and_byte_identical(run_dir):
     assert "The predictions of 1998-05-31 expected 1,900 repeat purchases" in text
     assert "2,237 were made (-15.1% off), outside the 90% predictive interval 1,800 to 2,000." in text
     assert (run_dir / HISTORY_PAGE).is_file()
+    runs = write_runs_index(run_dir.parent).read_text(encoding="utf-8")
+    assert '<a href="shop/latest/index.html">' in runs and '<a href="shop/history.html">history</a>' in runs
 
 
 def test_tracking_sentence_compares_a_complete_horizon_with_its_interval():
