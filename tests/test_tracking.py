@@ -14,6 +14,7 @@ import pytest
 from crm_lib.clv import customer_equity, customer_value_table, fit_model, fit_spend_model
 from crm_lib.clv.tracking import (
     load_prediction_sets,
+    prune_prediction_sets,
     score_prediction_set,
     score_stored_predictions,
     store_prediction_set,
@@ -123,6 +124,15 @@ def test_a_set_cannot_be_scored_before_it_ends_and_later_sets_are_not_loaded(sto
     with pytest.raises(DataValidationError, match="nothing to score them against"):
         score_prediction_set(pset, log, PREDICTION_END)
     assert load_prediction_sets(right, before=f"{PREDICTION_END:%Y-%m-%d}") == []
+
+
+def test_retention_deletes_the_oldest_sets(tmp_path):
+    for end in ("2021-01-31", "2021-02-28", "2021-03-31"):
+        for suffix in (".parquet", ".json"):
+            (tmp_path / f"{end}{suffix}").write_text("")
+    assert prune_prediction_sets(tmp_path, keep=1, before="2021-03-31") == ["2021-01-31"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2021-02-28.json", "2021-02-28.parquet",
+                                                          "2021-03-31.json", "2021-03-31.parquet"]
 
 
 @pytest.mark.slow

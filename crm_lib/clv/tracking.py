@@ -42,6 +42,7 @@ __all__ = [
     "load_prediction_sets",
     "score_prediction_set",
     "score_stored_predictions",
+    "prune_prediction_sets",
     "track_run_predictions",
 ]
 
@@ -159,17 +160,20 @@ def store_prediction_set(values: pd.DataFrame, transaction_model, spend_model, f
     return path
 
 
+def stored_ends(folder: str | Path, *, before: str | None = None) -> list[str]:
+    """Observation ends of the sets stored in ``folder`` (both files present), oldest first, before ``before``."""
+    folder = Path(folder)
+    ends = sorted(p.stem for p in folder.glob("*.parquet") if p.with_suffix(".json").is_file()) \
+        if folder.is_dir() else []
+    return [end for end in ends if before is None or end < before]
+
+
 def load_prediction_sets(folder: str | Path, *, before: str | None = None) -> list[PredictionSet]:
     """The prediction sets stored in ``folder``, oldest first (only those ending before ``before``)."""
     folder = Path(folder)
-    sets = []
-    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
-        end = path.stem
-        meta_path = path.with_suffix(".json")
-        if (before is not None and end >= before) or not meta_path.is_file():
-            continue
-        sets.append(PredictionSet(end, pd.read_parquet(path), json.loads(meta_path.read_text(encoding="utf-8"))))
-    return sets
+    return [PredictionSet(end, pd.read_parquet(folder / f"{end}.parquet"),
+                          json.loads((folder / f"{end}.json").read_text(encoding="utf-8")))
+            for end in stored_ends(folder, before=before)]
 
 
 @dataclass
@@ -404,7 +408,19 @@ def score_stored_predictions(folder: str | Path, transactions: pd.DataFrame, sco
             for pset in load_prediction_sets(folder, before=f"{scored_to:%Y-%m-%d}")]
 
 
-def track_run_predictions(ctx, private_root: str | Path, run_name: str, report_dir: str | Path) -> list[PredictionScore]:
+def prune_prediction_sets(folder: str | Path, *, keep: int, before: str) -> list[str]:
+    """Delete all but the newest ``keep`` sets ending before ``before``; return the ends deleted."""
+    ends = stored_ends(folder, before=before)
+    dropped = ends[: max(0, len(ends) - keep)]
+    for end in dropped:
+        for suffix in (".parquet", ".json"):
+            Path(folder, f"{end}{suffix}").unlink(missing_ok=True)
+        logger.info("predictions of %s deleted (keeping the last %d runs)", end, keep + 1)
+    return dropped
+
+
+def track_run_predictions(ctx, private_root: str | Path, run_name: str, report_dir: str | Path, *,
+                          keep_runs: int | None = None) -> list[PredictionScore]:
     """The runner's hook: score earlier prediction sets, store this run's, write ``tracking.json``.
 
     Uses the run context's cached objects only: when no notebook of the run computed the
@@ -419,6 +435,9 @@ def track_run_predictions(ctx, private_root: str | Path, run_name: str, report_d
     run_name : str
     report_dir : str or Path
         The report being built (staging); ``tracking.json`` holds the scores (no ids).
+    keep_runs : int, optional
+        The history's retention: the sets of the ``keep_runs - 1`` runs before this one are
+        scored, older ones deleted (None: all are kept and scored).
 
     Returns
     -------
@@ -427,6 +446,8 @@ def track_run_predictions(ctx, private_root: str | Path, run_name: str, report_d
     folder = prediction_folder(private_root, run_name)
     log = ctx.log
     end = f"{log.observation_end:%Y-%m-%d}"
+    if keep_runs is not None:
+        prune_prediction_sets(folder, keep=keep_runs - 1, before=end)
     seed = int(ctx.knobs.get("seed", 0))
     scores = score_stored_predictions(folder, log.transactions, log.observation_end, seed=seed)
     if (ctx.cache_dir / "customer_values.pkl").is_file():

@@ -512,13 +512,15 @@ def context_headline(ctx, run_name: str) -> dict[str, Any]:
             "figures": figures}
 
 
-def record_run(params, private_root: str | Path, private_staging: str | Path, report_staging: str | Path) -> None:
+def record_run(params, private_root: str | Path, private_staging: str | Path, report_staging: str | Path,
+               keep_runs: int | None = None) -> None:
     """The runner's hook before publishing a kept run: score and store predictions, make sure of a headline.
 
     Opens the run context of ``params`` (the same knobs and cache as its notebooks), writes
     ``tracking.json`` (:func:`crm_lib.clv.tracking.track_run_predictions`) and, when the
     runner wrote no ``headline.json``, one from the run context (:func:`context_headline`).
-    A problem here is logged and leaves the report as it is.
+    Prediction sets older than the ``keep_runs`` kept runs are deleted. A problem here is
+    logged and leaves the report as it is.
     """
     from crm_lib.clv.tracking import track_run_predictions
     from crm_lib.context import session
@@ -528,7 +530,7 @@ def record_run(params, private_root: str | Path, private_staging: str | Path, re
     try:
         with _kernel_environment(Path(private_staging), Path(private_root)):
             ctx = session(params.path, **params.parameters)
-            track_run_predictions(ctx, private_root, params.run_name, report_staging)
+            track_run_predictions(ctx, private_root, params.run_name, report_staging, keep_runs=keep_runs)
             headline = report_staging / HEADLINE_FILE
             if not headline.exists():
                 headline.write_text(json.dumps(context_headline(ctx, params.run_name), sort_keys=True, indent=1)

@@ -497,7 +497,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                   if nb.stem in entries or nb.stem in carried]
         manifest = _write_index_and_manifest(params, staging, merged, data, published, history=bool(keep_runs))
         if published and keep_runs and data:
-            record_run(params, private, private_staging, staging)  # predictions scored and stored (issue 13)
+            record_run(params, private, private_staging, staging, keep_runs)  # predictions scored, stored (issue 13)
         final_name = name if published else f"{name}.failed"
         if published and keep_runs:
             label = data["observation_end"] if data else "undated"
