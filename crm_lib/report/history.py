@@ -216,7 +216,8 @@ def trend_chart(headlines: list[dict[str, Any]]) -> str | None:
         ax.plot(positions, values, marker="o", color="#08519c")
         ax.set_title(label(key), fontsize=10)
         ax.set_ylabel("%" if unit == "share" else unit)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 1 if scale == 100.0 else 0)))
+        decimals = 1 if unit == "share" else 0
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, decimals=decimals: number(v, decimals)))
         ax.set_xticks(positions, ends, rotation=45, ha="right", fontsize=7)
         ax.grid(alpha=0.3)
     figure.tight_layout()
