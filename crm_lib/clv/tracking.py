@@ -371,7 +371,7 @@ def score_prediction_set(pset: PredictionSet, transactions: pd.DataFrame, scored
     predicted = pset.expected_purchases(elapsed, model)
     naive = np.where(c["T"] > 0, c["frequency"] / c["T"].where(c["T"] > 0, 1.0), 0.0) * elapsed
     order = pd.Series(predicted).rank(method="first")
-    decile = pd.qcut(order, 10, labels=False) + 1
+    decile = pd.qcut(order, min(10, len(order)), labels=False) + 1  # ten groups (fewer for a tiny base)
     by_decile = pd.DataFrame({"d": decile.to_numpy(), "p": predicted, "a": actual["purchases"].to_numpy()}).groupby("d")
     deciles = [{"decile": int(d), "customers": int(len(g)), "predicted": float(g["p"].mean()),
                 "actual": float(g["a"].mean())} for d, g in by_decile]
