@@ -77,6 +77,7 @@ INDEX_TEMPLATE = jinja2.Template(
 <div class="banner"><strong>{{ failed }} of {{ notebooks|length }} notebook{{ 's' if notebooks|length != 1 }} failed.</strong>
 This run was not published over the last good report; the failed reports are shown for diagnosis.</div>
 {% endif %}
+{% if history %}<p><a href="../history.html">History of this run: figures over every kept run and earlier predictions scored</a></p>{% endif %}
 <h2>Reports</h2>
 <div class="scroll"><table>
 <tr><th>#</th><th>report</th><th>status</th><th>error</th></tr>
@@ -126,6 +127,7 @@ def render_index(
     data: dict[str, Any] | None,
     packages: dict[str, str],
     code_version: str = "not recorded",
+    history: bool = False,
 ) -> str:
     """HTML of the run's index page: links, status, errors, data, parameters, versions."""
     failed = sum(1 for nb in notebooks if nb["status"] != "ok")
@@ -140,6 +142,7 @@ def render_index(
         data=data,
         packages=packages,
         code_version=code_version,
+        history=history,
     )
 
 
@@ -172,7 +175,7 @@ RUNS_TEMPLATE = jinja2.Template(
 <tr><th>run</th><th>title</th><th>data window</th><th>status</th></tr>
 {% for run in runs %}
 <tr><td><a href="{{ run.folder }}/index.html">{{ run.folder }}</a></td><td>{{ run.title }}</td>
-<td>{{ run.window }}</td><td class="{{ run.status }}">{{ run.status }}</td></tr>
+<td>{{ run.window }}{% if run.folder.endswith("/latest") %} (<a href="{{ run.folder[:-7] }}/history.html">history</a>){% endif %}</td><td class="{{ run.status }}">{{ run.status }}</td></tr>
 {% endfor %}
 </table></div>
 {% else %}
@@ -193,6 +196,8 @@ def list_runs(output_dir: Path) -> list[dict[str, str]]:
     runs = []
     for folder in sorted(Path(output_dir).iterdir()):
         manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file() and (folder / "latest" / "manifest.json").is_file():  # a run with history
+            folder, manifest_path = folder / "latest", folder / "latest" / "manifest.json"
         if folder.name.startswith(".") or not manifest_path.is_file():
             continue
         try:
@@ -201,8 +206,8 @@ def list_runs(output_dir: Path) -> list[dict[str, str]]:
             continue
         data = manifest.get("data") or {}
         window = f"{data['observation_start']} to {data['observation_end']}" if "observation_start" in data else ""
-        runs.append({"folder": folder.name, "title": str(manifest.get("title", "")), "window": window,
-                     "status": "ok" if manifest.get("status") == "ok" else "failed"})
+        runs.append({"folder": folder.relative_to(output_dir).as_posix(), "title": str(manifest.get("title", "")),
+                     "window": window, "status": "ok" if manifest.get("status") == "ok" else "failed"})
     return runs
 
 

@@ -73,6 +73,7 @@ from crm_lib.report.publish import (
     run_lock,
 )
 from crm_lib.report.chrome import code_version
+from crm_lib.report.history import record_run, write_history_page
 from crm_lib.report.render import render_html
 
 logger = logging.getLogger(__name__)
@@ -494,7 +495,9 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         published = all(r.ok for r in runs)
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
                   if nb.stem in entries or nb.stem in carried]
-        manifest = _write_index_and_manifest(params, staging, merged, data, published)
+        manifest = _write_index_and_manifest(params, staging, merged, data, published, history=bool(keep_runs))
+        if published and keep_runs and data:
+            record_run(params, private, private_staging, staging, keep_runs)  # predictions scored, stored (issue 13)
         final_name = name if published else f"{name}.failed"
         if published and keep_runs:
             label = data["observation_end"] if data else "undated"
@@ -505,6 +508,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         if published:
             remove_published(output_dir / f"{name}.failed")
             remove_published(runs_dir / f"{name}.failed")
+        if published and keep_runs:
+            write_history_page(output_dir / name, title=params.title)
         try:
             write_runs_index(output_dir)
         except OSError as error:  # the run itself is published; only the list of runs is stale
@@ -518,7 +523,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
 
 
 def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[dict[str, Any]],
-                              data: dict[str, Any] | None, published: bool) -> dict[str, Any]:
+                              data: dict[str, Any] | None, published: bool, history: bool = False) -> dict[str, Any]:
     packages = package_versions()
     shown = [{k: v for k, v in e.items() if k not in {"seconds", "carried_over"}} for e in entries]
     (staging / "index.html").write_text(
@@ -531,6 +536,7 @@ def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[di
             data={k: v for k, v in data.items() if k != "path"} if data else None,
             packages=packages,
             code_version=code_version(),
+            history=history,
         ),
         encoding="utf-8",
     )
