@@ -63,10 +63,16 @@ def project_root(start: str | Path | None = None) -> Path:
     return Path.cwd().resolve()
 
 
-def private_root() -> Path:
-    """The private folder: ``$CRM_PRIVATE_ROOT``, else ``<project>/.crm_private`` (not created)."""
+def private_root(project: str | Path | None = None) -> Path:
+    """The private folder: ``$CRM_PRIVATE_ROOT``, else ``<project>/.crm_private`` (not created).
+
+    ``project`` defaults to :func:`project_root`; the runner passes the folder above the
+    notebooks it runs.
+    """
     value = os.environ.get(PRIVATE_ROOT_ENV)
-    return Path(value).resolve() if value else project_root() / PRIVATE_FOLDER
+    if value:
+        return Path(value).resolve()
+    return (Path(project).resolve() if project else project_root()) / PRIVATE_FOLDER
 
 
 def cache_root() -> Path:

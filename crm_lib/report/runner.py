@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import signal
 import threading
@@ -39,7 +38,8 @@ import pandas as pd
 from crm_lib.data import load_transactions
 from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
 from crm_lib.exceptions import CRMWorkbenchError, DataValidationError, ParamsError
-from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_FOLDER, PRIVATE_ROOT_ENV
+from crm_lib import paths
+from crm_lib.export import PRIVATE_DIR_ENV, PRIVATE_ROOT_ENV
 from crm_lib.keys import load_key, refuse_salt_knob
 from crm_lib.readers import sha256_of
 from crm_lib.report.execute import (
@@ -274,9 +274,9 @@ def uses_pseudonyms(notebooks: list[Path]) -> bool:
 
 
 def default_private_root(notebooks_dir: str | Path) -> Path:
-    """``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private`` (the notebooks folder's parent)."""
-    value = os.environ.get(PRIVATE_ROOT_ENV)
-    return Path(value).resolve() if value else Path(notebooks_dir).resolve().parent / PRIVATE_FOLDER
+    """``CRM_PRIVATE_ROOT`` or ``<project>/.crm_private`` (the notebooks folder's parent):
+    :func:`crm_lib.paths.private_root` for the project that holds ``notebooks_dir``."""
+    return paths.private_root(Path(notebooks_dir).resolve().parent)
 
 
 @contextlib.contextmanager
