@@ -1,4 +1,5 @@
-"""Figures of the data overview: activity, retention and cohorts. Drawing only."""
+"""Figures of the data overview: activity, retention and cohorts. Drawing only; every
+function sets a caption with the figure's numbers (:func:`crm_lib.plots.theme.set_caption`)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -7,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from crm_lib.kpi import PERIODS
-from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
+from crm_lib.plots.theme import axes_or_new as _axes, money_formatter, set_caption, wrap_label
 
 
 
@@ -37,6 +38,11 @@ def plot_active_customers(activity: pd.DataFrame, period: str = "M", ax: Axes | 
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.tick_params(axis="x", rotation=90)
     ax.legend(title="customers")
+    busiest = activity["active_customers"].idxmax()
+    set_caption(ax, f"Active customers per {PERIODS[period]}, returning (blue) and new (orange). The busiest "
+                    f"{PERIODS[period]} is {busiest} with {int(activity.loc[busiest, 'active_customers']):,} customers, "
+                    f"{int(activity.loc[busiest, 'new_customers']):,} of them new; the last, {activity.index[-1]}, has "
+                    f"{int(activity['active_customers'].iloc[-1]):,}.")
     return ax
 
 
@@ -49,6 +55,10 @@ def plot_revenue(activity: pd.DataFrame, period: str = "M", currency: str = "USD
     ax.set_ylabel(f"revenue ({currency})")
     ax.yaxis.set_major_formatter(money_formatter(currency))
     ax.tick_params(axis="x", rotation=90)
+    top = activity["revenue"].idxmax()
+    set_caption(ax, f"Revenue per {PERIODS[period]}: {activity['revenue'].sum():,.0f} {currency} in all; the highest "
+                    f"{PERIODS[period]}, {top}, brought {activity.loc[top, 'revenue']:,.0f} {currency} "
+                    f"({activity.loc[top, 'revenue'] / activity['revenue'].sum():.1%}).")
     return ax
 
 
@@ -58,14 +68,19 @@ def plot_retention_rates(activity: pd.DataFrame, period: str = "M", ax: Axes | N
     rates = activity[["retention_rate", "attrition_rate"]].dropna()
     labels = _period_labels(rates.index)
     ax.plot(labels, rates["retention_rate"], marker="o", label="retention rate")
-    ax.plot(labels, rates["attrition_rate"], marker="s", label="attrition rate")
+    ax.plot(labels, rates["attrition_rate"], marker="s", linestyle="--", label="attrition rate")
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title(f"Retention and attrition, {PERIODS[period]} on {PERIODS[period]}")
     ax.set_xlabel(PERIODS[period])
-    ax.set_ylabel(f"share of previous {PERIODS[period]}'s active customers (%)")
+    ax.set_ylabel(wrap_label(f"share of previous {PERIODS[period]}'s active customers (%)", 30))
     ax.tick_params(axis="x", rotation=90)
     ax.legend()
+    if len(rates):
+        set_caption(ax, f"Share of each {PERIODS[period]}'s active customers who buy again the next {PERIODS[period]} "
+                        f"(retention, blue) or do not (attrition, orange dashed). Retention ranges from "
+                        f"{rates['retention_rate'].min():.1%} to {rates['retention_rate'].max():.1%}, "
+                        f"median {rates['retention_rate'].median():.1%}.")
     return ax
 
 
@@ -78,6 +93,10 @@ def plot_cohort_sizes(cohorts: pd.DataFrame, cohort_period: str = "M", ax: Axes 
     ax.set_ylabel("new customers (count)")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.tick_params(axis="x", rotation=90)
+    largest = cohorts["new_customers"].idxmax()
+    set_caption(ax, f"New customers by the {PERIODS[cohort_period]} of their first purchase: "
+                    f"{int((cohorts['new_customers'] > 0).sum())} cohorts; the largest, {largest}, has "
+                    f"{int(cohorts.loc[largest, 'new_customers']):,} of {int(cohorts['new_customers'].sum()):,} customers.")
     return ax
 
 
@@ -101,4 +120,8 @@ def plot_cohort_retention(retention: pd.DataFrame, cohort_period: str = "M", ax:
     ax.set_title(f"Cohort retention: % of each cohort active k {unit}s after acquisition")
     ax.set_xlabel(f"{unit}s since acquisition (k)")
     ax.set_ylabel(f"acquisition cohort ({unit})")
+    after_one = retention.iloc[:, 1] if n_cols > 1 else retention.iloc[:, 0]
+    set_caption(ax, f"Share of each acquisition cohort that buys k {unit}s after its first {unit} (darker = more). "
+                    + (f"One {unit} after acquisition {after_one.min():.0%} to {after_one.max():.0%} of a cohort is "
+                       f"active (median {after_one.median():.0%})." if n_cols > 1 and after_one.notna().any() else ""))
     return ax
