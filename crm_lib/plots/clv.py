@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from crm_lib.plots.theme import DENSITY_MIN_POINTS, PALETTE, draw_points, money_formatter, set_caption
+from crm_lib.plots.theme import DENSITY_MIN_POINTS, PALETTE, draw_points, money_formatter, set_caption, wrap_label
 from crm_lib.plots.theme import axes_or_new as _axes
 
 #: Plural names of the summary time units, for labels.
@@ -44,7 +44,7 @@ def plot_holdout_by_frequency(table: pd.DataFrame, *, model_label: str = "model"
     span = f" ({duration:.0f} {_unit(time_unit)})" if duration is not None else ""
     ax.set_title(f"Holdout repeat purchases by calibration frequency: actual vs {model_label}")
     ax.set_xlabel("repeat purchases in the calibration period (count)")
-    ax.set_ylabel(f"mean repeat purchases in holdout{span}\n(per customer)")
+    ax.set_ylabel(wrap_label(f"mean repeat purchases per customer in holdout{span}", 30))
     ax.legend()
     gap = (table["predicted"] - table["actual"]).abs()
     set_caption(ax, f"Mean repeat purchases per customer in the holdout period{span}, actual (blue) and predicted by "
@@ -127,7 +127,7 @@ def plot_spend_vs_frequency(summary: pd.DataFrame, *, correlation: float | None 
     suffix = f" (Pearson r = {correlation:.2f})" if correlation is not None else ""
     ax.set_title(f"Spend per purchase vs frequency, repeat buyers{suffix}")
     ax.set_xlabel("repeat purchases (count)")
-    ax.set_ylabel(f"mean spend per repeat purchase ({currency}, log scale)")
+    ax.set_ylabel(wrap_label(f"mean spend per repeat purchase ({currency}, log scale)", 30))
     drawn = (f"drawn as a 2-D histogram of the {len(buyers):,} buyers (more than {DENSITY_MIN_POINTS:,}; darker = more "
              "customers)" if density else f"one dot per buyer ({len(buyers):,})")
     set_caption(ax, f"Mean spend per repeat purchase against the number of repeat purchases, repeat buyers with a "

@@ -16,12 +16,14 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from crm_lib.loyalty import SEGMENT_ORDER, LoyaltyMatrix
 from crm_lib.plots.theme import (
     DENSITY_MIN_POINTS,
+    LINESTYLES,
     PALETTE,
     axes_or_new as _axes,
     draw_points,
     money_formatter,
     series_style,
     set_caption,
+    wrap_label,
 )
 
 #: Unit names of the time units of crm_lib.summary, for axis labels.
@@ -62,7 +64,9 @@ def plot_p_alive_paths(paths: pd.DataFrame, threshold: float, *, examples: pd.Se
         cell = cell_of.get(customer)
         color = colors[cell] if cell else series_style(i)["color"]
         label = f"{cell} ({customer})" if cell else str(customer)
-        ax.plot(path["age"], path["p_alive"], color=color, label=label, lw=1.6)
+        # Each cell its own line style too: two customers' curves can coincide.
+        style = LINESTYLES[SEGMENT_ORDER.index(cell) if cell else i % len(LINESTYLES)]
+        ax.plot(path["age"], path["p_alive"], color=color, label=label, lw=1.8, linestyle=style)
         bought = path[path["purchase"]]
         ax.plot(bought["age"], bought["p_alive"], "o", color=color, ms=4)
     ax.axhline(threshold, color="0.3", ls="--", lw=1)
@@ -166,7 +170,7 @@ def plot_profit_by_tenure(curve: pd.DataFrame, *, period_days: int = 30, currenc
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Average profit per period by tenure")
     ax.set_xlabel(f"tenure period ({period_days}-day periods since first purchase; 0 = first)")
-    ax.set_ylabel(f"mean profit per customer and period ({currency})")
+    ax.set_ylabel(wrap_label(f"mean profit per customer and period ({currency})", 30))
     ax.yaxis.set_major_formatter(money_formatter(currency))
     ax.legend(title="customers")
     means = shown.groupby("group")["mean_profit"].mean()

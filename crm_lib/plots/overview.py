@@ -16,6 +16,14 @@ def _period_labels(index: pd.Index) -> list[str]:
     return [str(p) for p in index]
 
 
+def _period_axes(ax: Axes, title: str, xlabel: str, ylabel: str, counts: bool = False) -> None:
+    """Title, axis labels and the vertical period labels of a chart over periods; whole-number ticks for counts."""
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if counts:
+        ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
+    ax.tick_params(axis="x", rotation=90)
+
+
 def plot_active_customers(activity: pd.DataFrame, period: str = "M", ax: Axes | None = None) -> Axes:
     """Stacked bars of new and returning active customers per period.
 
@@ -32,11 +40,7 @@ def plot_active_customers(activity: pd.DataFrame, period: str = "M", ax: Axes | 
     ax.bar(labels, activity["returning_customers"], label="returning", color=sns.color_palette()[0])
     ax.bar(labels, activity["new_customers"], bottom=activity["returning_customers"], label="new",
            color=sns.color_palette()[1])
-    ax.set_title(f"Active customers per {PERIODS[period]}")
-    ax.set_xlabel(PERIODS[period])
-    ax.set_ylabel("active customers (count)")
-    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
-    ax.tick_params(axis="x", rotation=90)
+    _period_axes(ax, f"Active customers per {PERIODS[period]}", PERIODS[period], "active customers (count)", True)
     ax.legend(title="customers")
     busiest = activity["active_customers"].idxmax()
     set_caption(ax, f"Active customers per {PERIODS[period]}, returning (blue) and new (orange). The busiest "
@@ -50,11 +54,8 @@ def plot_revenue(activity: pd.DataFrame, period: str = "M", currency: str = "USD
     """Revenue per period as bars."""
     ax = _axes(ax)
     ax.bar(_period_labels(activity.index), activity["revenue"], color=sns.color_palette()[2])
-    ax.set_title(f"Revenue per {PERIODS[period]}")
-    ax.set_xlabel(PERIODS[period])
-    ax.set_ylabel(f"revenue ({currency})")
+    _period_axes(ax, f"Revenue per {PERIODS[period]}", PERIODS[period], f"revenue ({currency})")
     ax.yaxis.set_major_formatter(money_formatter(currency))
-    ax.tick_params(axis="x", rotation=90)
     top = activity["revenue"].idxmax()
     set_caption(ax, f"Revenue per {PERIODS[period]}: {activity['revenue'].sum():,.0f} {currency} in all; the highest "
                     f"{PERIODS[period]}, {top}, brought {activity.loc[top, 'revenue']:,.0f} {currency} "
@@ -71,10 +72,8 @@ def plot_retention_rates(activity: pd.DataFrame, period: str = "M", ax: Axes | N
     ax.plot(labels, rates["attrition_rate"], marker="s", linestyle="--", label="attrition rate")
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_title(f"Retention and attrition, {PERIODS[period]} on {PERIODS[period]}")
-    ax.set_xlabel(PERIODS[period])
-    ax.set_ylabel(wrap_label(f"share of previous {PERIODS[period]}'s active customers (%)", 30))
-    ax.tick_params(axis="x", rotation=90)
+    _period_axes(ax, f"Retention and attrition, {PERIODS[period]} on {PERIODS[period]}", PERIODS[period],
+                 wrap_label(f"share of previous {PERIODS[period]}'s active customers (%)", 30))
     ax.legend()
     if len(rates):
         set_caption(ax, f"Share of each {PERIODS[period]}'s active customers who buy again the next {PERIODS[period]} "
@@ -88,11 +87,8 @@ def plot_cohort_sizes(cohorts: pd.DataFrame, cohort_period: str = "M", ax: Axes 
     """New customers per acquisition cohort."""
     ax = _axes(ax)
     ax.bar(_period_labels(cohorts.index), cohorts["new_customers"], color=sns.color_palette()[1])
-    ax.set_title(f"New customers per acquisition {PERIODS[cohort_period]}")
-    ax.set_xlabel(f"acquisition cohort ({PERIODS[cohort_period]} of first purchase)")
-    ax.set_ylabel("new customers (count)")
-    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
-    ax.tick_params(axis="x", rotation=90)
+    _period_axes(ax, f"New customers per acquisition {PERIODS[cohort_period]}",
+                 f"acquisition cohort ({PERIODS[cohort_period]} of first purchase)", "new customers (count)", True)
     largest = cohorts["new_customers"].idxmax()
     set_caption(ax, f"New customers by the {PERIODS[cohort_period]} of their first purchase: "
                     f"{int((cohorts['new_customers'] > 0).sum())} cohorts; the largest, {largest}, has "
@@ -103,7 +99,8 @@ def plot_cohort_sizes(cohorts: pd.DataFrame, cohort_period: str = "M", ax: Axes 
 def plot_cohort_retention(retention: pd.DataFrame, cohort_period: str = "M", ax: Axes | None = None) -> Axes:
     """Heatmap of the share of each cohort active k periods after acquisition."""
     n_rows, n_cols = retention.shape
-    ax = _axes(ax, figsize=(max(6.0, 0.55 * n_cols + 2), max(2.5, 0.4 * n_rows + 1.5)))
+    # Tall enough for the axis and colour-bar labels (on three cohorts they stuck out above the plot).
+    ax = _axes(ax, figsize=(min(11.0, max(6.0, 0.5 * n_cols + 2.5)), max(3.6, 0.4 * n_rows + 2.2)))
     sns.heatmap(
         retention * 100,
         ax=ax,
@@ -112,14 +109,14 @@ def plot_cohort_retention(retention: pd.DataFrame, cohort_period: str = "M", ax:
         cmap="Blues",
         vmin=0,
         vmax=100,
-        cbar_kws={"label": "active customers (% of cohort)"},
+        cbar_kws={"label": "active customers\n(% of cohort)"},
         yticklabels=_period_labels(retention.index),
     )
     ax.grid(False)
     unit = PERIODS[cohort_period]
     ax.set_title(f"Cohort retention: % of each cohort active k {unit}s after acquisition")
     ax.set_xlabel(f"{unit}s since acquisition (k)")
-    ax.set_ylabel(f"acquisition cohort ({unit})")
+    ax.set_ylabel(wrap_label(f"acquisition cohort ({unit})", 16))
     after_one = retention.iloc[:, 1] if n_cols > 1 else retention.iloc[:, 0]
     set_caption(ax, f"Share of each acquisition cohort that buys k {unit}s after its first {unit} (darker = more). "
                     + (f"One {unit} after acquisition {after_one.min():.0%} to {after_one.max():.0%} of a cohort is "

@@ -27,12 +27,13 @@ from crm_lib.segments import LoyaltyStatus, SegmentMigration, ValueLoyaltyPortfo
 __all__ = ["plot_segment_profile", "plot_portfolio", "plot_loyalty_status", "plot_migration"]
 
 
-def _drawn_as(density: bool, n: int) -> str:
-    """The caption's sentence on how the points are drawn."""
-    if density:
-        return (f"With {n:,} customers (more than {DENSITY_MIN_POINTS:,}) the points are drawn as a 2-D histogram: "
-                "the darker a cell, the more customers in it (log scale).")
-    return f"One dot per customer ({n:,})."
+def _legend_and_caption(ax: Axes, caption: str, *, density: bool, n: int, ncol: int = 1, title: str | None = None) -> None:
+    """Legend under the axes (on them it hides customers) and the caption, which says how the points are drawn."""
+    ax.legend(title=title, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, fontsize=9, title_fontsize=9,
+              frameon=False, markerscale=2)
+    drawn = (f"With {n:,} customers (more than {DENSITY_MIN_POINTS:,}) the points are drawn as a 2-D histogram: "
+             "the darker a cell, the more customers in it (log scale)." if density else f"One dot per customer ({n:,}).")
+    set_caption(ax, f"{caption} {drawn}")
 
 
 def plot_segment_profile(profile: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -105,13 +106,13 @@ def plot_portfolio(portfolio: ValueLoyaltyPortfolio, ax: Axes | None = None, *, 
     ax.set_xlabel(f"business potential: {portfolio.value_basis} per customer ({currency}, symlog scale)")
     ax.set_ylabel(f"loyalty: {portfolio.loyalty_basis} (0 to 1)")
     ax.set_title("Value x loyalty portfolio: four cells, four actions")
-    ax.legend(title="action: cell", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=9,
-              title_fontsize=9, frameon=False, markerscale=2)
     retain = cells["share_of_value"].idxmax()
-    set_caption(ax, f"Customers by {portfolio.value_basis} (x) and {portfolio.loyalty_basis} (y); dashed lines: high value "
-                    f"above {portfolio.value_threshold:,.2f} {currency}, high loyalty at {portfolio.loyalty_split:g} or more. "
-                    f"The {retain} cell holds {cells.loc[retain, 'share_of_value']:.1%} of value with "
-                    f"{cells.loc[retain, 'share_of_customers']:.1%} of customers. " + _drawn_as(density, len(table)))
+    _legend_and_caption(
+        ax, f"Customers by {portfolio.value_basis} (x) and {portfolio.loyalty_basis} (y); dashed lines: high value "
+            f"above {portfolio.value_threshold:,.2f} {currency}, high loyalty at {portfolio.loyalty_split:g} or more. "
+            f"The {retain} cell holds {cells.loc[retain, 'share_of_value']:.1%} of value with "
+            f"{cells.loc[retain, 'share_of_customers']:.1%} of customers.",
+        density=density, n=len(table), title="action: cell")
     return ax
 
 
@@ -147,12 +148,12 @@ def plot_loyalty_status(loyalty: LoyaltyStatus, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("own mean time between purchases (days)")
     ax.set_ylabel("days since last purchase (days)")
     ax.set_title("Active vs passive loyalty among long-lived customers")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False, markerscale=2)
     passive = int(counts.get("passive", 0))
-    set_caption(ax, f"Long-lived customers by their usual gap between purchases (x) and their current silence (y): "
-                    f"{passive:,} of {len(table):,} ({passive / max(len(table), 1):.1%}) are passive, silent for more "
-                    f"than {loyalty.silence_ratio:g} times their usual gap (dashed) and at least "
-                    f"{loyalty.min_silence_days} days (dotted). " + _drawn_as(density, len(table)))
+    _legend_and_caption(
+        ax, f"Long-lived customers by their usual gap between purchases (x) and their current silence (y): "
+            f"{passive:,} of {len(table):,} ({passive / max(len(table), 1):.1%}) are passive, silent for more "
+            f"than {loyalty.silence_ratio:g} times their usual gap (dashed) and at least "
+            f"{loyalty.min_silence_days} days (dotted).", density=density, n=len(table), ncol=2)
     return ax
 
 
@@ -195,5 +196,5 @@ def plot_migration(migration: SegmentMigration, ax: Axes | None = None) -> Axes:
                     f"{migration.observation_end:%Y-%m-%d}: each row sums to 100%. {migration.moved_up:.1%} moved to a "
                     f"better segment, {migration.stayed:.1%} stayed and {migration.moved_down:.1%} moved to a worse one."
                     + (f" {len(empty)} segment{'s' if len(empty) != 1 else ''} had no customers at calibration end "
-                       "(hatched rows)." if empty else ""))
+                       f"(hatched row{'s' if len(empty) != 1 else ''})." if empty else ""))
     return ax

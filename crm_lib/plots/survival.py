@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from crm_lib.survival import CoxResult, KaplanMeierResult
-from crm_lib.plots.theme import axes_or_new as _axes, series_style, set_caption
+from crm_lib.plots.theme import axes_or_new as _axes, series_style, set_caption, wrap_label
 
 
 
@@ -81,13 +81,12 @@ def plot_kaplan_meier(
     ax.set_xlim(-0.01 * right, right)
     ax.set_title(f"{title} ({1 - km.alpha:.0%} bands; | = end of the data)")
     _legend_below(ax, km.group_col or None)
-    at = km.survival_at(365)["survival"]
-    known = at.dropna()
+    ends = km.curves.groupby("group", sort=False).last()
     set_caption(ax, f"Kaplan-Meier share of customers not yet churned against days since their first purchase, "
                     f"{'one curve per ' + km.group_col if km.group_col else 'all customers'}, with "
-                    f"{1 - km.alpha:.0%} pointwise bands; a bar marks where a curve's data end. "
-                    + (f"After 365 days {', '.join(f'{g}: {v:.1%}' for g, v in known.items())} are retained."
-                       if len(known) else "No curve reaches 365 days."))
+                    f"{1 - km.alpha:.0%} pointwise bands; a bar marks where a curve's data end. At its end "
+                    + "; ".join(f"{'' if g == 'all' else str(g) + ': '}{row['survival']:.1%} remain after {row['time']:,.0f} days"
+                                for g, row in ends.iterrows()) + ".")
     return ax
 
 
@@ -110,7 +109,10 @@ def plot_lapse_sensitivity(sensitivity: pd.DataFrame, *, horizon_days: float = 3
     set_caption(ax, f"Retention {horizon_days:,.0f} days after the first purchase, with its interval, for each lapse "
                     "threshold (days without a purchase that count as churn). "
                     + (f"It moves from {known.min():.1%} to {known.max():.1%} between thresholds of "
-                       f"{known.index.min():,} and {known.index.max():,} days." if len(known) > 1 else ""))
+                       f"{known.index.min():,} and {known.index.max():,} days." if len(known) > 1 else
+                       f"Only a threshold of {known.index[0]:,} days identifies it: {known.iloc[0]:.1%}; longer "
+                       "thresholds need more silent days before the end of the data than there are."
+                       if len(known) else "No threshold shown identifies it with these data."))
     ax.set_xlabel("lapse threshold (days without purchase)")
     ax.set_ylabel(f"retention at {horizon_days:,.0f} days (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -213,7 +215,7 @@ def plot_cohort_retention_rates(rates: pd.DataFrame, *, ax: Axes | None = None, 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1)
     ax.set_xlabel(period_label)
-    ax.set_ylabel(f"share of previous {period_label}'s active customers (%)")
+    ax.set_ylabel(wrap_label(f"share of previous {period_label}'s active customers (%)", 30))
     ax.set_title(f"Retention rate {period_label} on {period_label}, by acquisition cohort")
     _legend_below(ax, "cohort", ncol=3)
     set_caption(ax, f"Share of each acquisition cohort's customers active in one {period_label} who buy again in the "
@@ -222,8 +224,12 @@ def plot_cohort_retention_rates(rates: pd.DataFrame, *, ax: Axes | None = None, 
     return ax
 
 
-def _cohort_fit_lines(ax: Axes, projection: pd.DataFrame, expected: pd.Series, observed: pd.Series) -> float:
-    """Per cohort a line of the model's values and dots of the observed ones; the last observed period."""
+def _cohort_fit_lines(ax: Axes, projection: pd.DataFrame, expected: pd.Series, observed: pd.Series, *,
+                      top: float = 1.0) -> float:
+    """Per cohort a line of the model's values and dots of the observed ones, on a 0-``top`` percent
+    axis with the legend below; the last observed period."""
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, top)
     last = np.nan
     for i, (cohort, part) in enumerate(projection.groupby("cohort", sort=False)):
         style = series_style(i)
@@ -232,6 +238,7 @@ def _cohort_fit_lines(ax: Axes, projection: pd.DataFrame, expected: pd.Series, o
         seen = part[part["observed"]]
         ax.plot(seen["period"], observed[seen.index], style["marker"], color=style["color"], label=f"{cohort}: observed")
         last = np.nanmax([last, seen["period"].max()])
+    _legend_below(ax)
     return last
 
 
@@ -250,15 +257,11 @@ def plot_sbg_survival(projection: pd.DataFrame, *, ax: Axes | None = None, perio
     first = projection.groupby("cohort", sort=False)
     expected = projection["survivors_expected"] / first["survivors_expected"].transform("first")
     observed = projection["survivors_observed"] / first["survivors_observed"].transform("first")
-    last = _cohort_fit_lines(ax, projection, expected, observed)
+    last = _cohort_fit_lines(ax, projection, expected, observed, top=1.02)
     ax.axvline(last + 0.5, color="grey", linestyle=":", linewidth=1)
     ax.text(last + 0.6, 0.97, "projection →", transform=ax.get_xaxis_transform(), fontsize=8, va="top")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"{period_label}s since acquisition")
-    ax.set_ylabel("customers still active (% of cohort)")
-    ax.set_title("Survival: observed and shifted-beta-geometric projection")
-    _legend_below(ax)
+    ax.set(xlabel=f"{period_label}s since acquisition", ylabel="customers still active (% of cohort)",
+           title="Survival: observed and shifted-beta-geometric projection")
     end = projection.groupby("cohort", sort=False)["period"].transform("max") == projection["period"]
     set_caption(ax, f"Share of each cohort still active by {period_label}s since acquisition: dots observed, lines the "
                     f"shifted-beta-geometric fit, projected right of the dotted line. At the end of the projection "
@@ -279,12 +282,8 @@ def plot_sbg_retention(projection: pd.DataFrame, *, ax: Axes | None = None, peri
     ax = _axes(ax)
     later = projection[projection["period"] >= 1]
     _cohort_fit_lines(ax, later, later["retention_expected"], later["retention_observed"])
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(f"{period_label} (renewal decision)")
-    ax.set_ylabel("retention rate: renewed / active before (%)")
-    ax.set_title("Retention rates rise as the likely churners leave")
-    _legend_below(ax)
+    ax.set(xlabel=f"{period_label} (renewal decision)", ylabel="retention rate: renewed / active before (%)",
+           title="Retention rates rise as the likely churners leave")
     set_caption(ax, f"Share of the customers active before each {period_label} who renew, per cohort: dots observed, "
                     f"lines the shifted-beta-geometric model; expected rates rise from "
                     f"{later['retention_expected'].min():.1%} to {later['retention_expected'].max():.1%} as the likely "

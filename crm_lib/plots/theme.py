@@ -162,9 +162,11 @@ def _bin_edges(axis, values: np.ndarray, bins: int) -> np.ndarray:
     if not len(scaled):
         return np.array([0.0, 1.0])
     low, high = float(scaled.min()), float(scaled.max())
-    linear = axis.get_scale() == "linear"
-    if linear and np.all(values == np.round(values)) and high - low < bins:
-        return np.arange(low - 0.5, high + 1.0)
+    finite = values[np.isfinite(values)]
+    if axis.get_scale() == "linear" and np.all(finite == np.round(finite)):
+        # Whole numbers (counts, days, weeks): bins of whole widths centred on them, or columns alternate empty.
+        step = max(1, int(np.ceil((high - low + 1) / bins)))
+        return np.arange(low - 0.5, high + step, step)
     span = (high - low) or 1.0
     edges = np.linspace(low - 1e-9 * span, high + 1e-9 * span, bins + 1)
     return transform.inverted().transform(edges.reshape(-1, 1)).ravel()
@@ -222,6 +224,6 @@ def draw_points(ax, x, y, *, groups=None, colors: Mapping[Any, Any] | None = Non
         if labels.get(key):
             ax.scatter([], [], marker="s", s=40, color=color, label=labels[key])
     if len(colors) == 1 and mesh is not None:
-        ax.figure.colorbar(mesh, ax=ax, label="customers per cell (count, log scale)", pad=0.01)
+        ax.figure.colorbar(mesh, ax=ax, label="customers per cell\n(count, log scale)", pad=0.01)
     ax.grid(False)
     return True

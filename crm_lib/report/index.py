@@ -283,18 +283,9 @@ This run was not published over the last good report; the failed reports are sho
 )
 
 
-def render_index(
-    *,
-    title: str,
-    run_name: str,
-    params_file: str,
-    parameters: dict[str, Any],
-    notebooks: list[dict[str, Any]],
-    data: dict[str, Any] | None,
-    packages: dict[str, str],
-    code_version: str = "not recorded",
-    headline: dict[str, Any] | None = None,
-) -> str:
+def render_index(*, title: str, run_name: str, params_file: str, parameters: dict[str, Any],
+                 notebooks: list[dict[str, Any]], data: dict[str, Any] | None, packages: dict[str, str],
+                 code_version: str = "not recorded", headline: dict[str, Any] | None = None) -> str:
     """HTML of the run's index page: headline figures, links, status, errors, data, parameters, versions.
 
     ``headline`` is the run's :func:`headline` (None or empty: no headline section).
