@@ -44,7 +44,7 @@ def plot_holdout_by_frequency(table: pd.DataFrame, *, model_label: str = "model"
     span = f" ({duration:.0f} {_unit(time_unit)})" if duration is not None else ""
     ax.set_title(f"Holdout repeat purchases by calibration frequency: actual vs {model_label}")
     ax.set_xlabel("repeat purchases in the calibration period (count)")
-    ax.set_ylabel(wrap_label(f"mean repeat purchases per customer in holdout{span}", 30))
+    ax.set_ylabel(wrap_label(f"mean repeat purchases in holdout{span}", 30) + "\n(per customer)")
     ax.legend()
     gap = (table["predicted"] - table["actual"]).abs()
     set_caption(ax, f"Mean repeat purchases per customer in the holdout period{span}, actual (blue) and predicted by "
