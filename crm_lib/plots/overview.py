@@ -56,10 +56,9 @@ def plot_revenue(activity: pd.DataFrame, period: str = "M", currency: str = "USD
     ax.bar(_period_labels(activity.index), activity["revenue"], color=sns.color_palette()[2])
     _period_axes(ax, f"Revenue per {PERIODS[period]}", PERIODS[period], f"revenue ({currency})")
     ax.yaxis.set_major_formatter(money_formatter(currency))
-    top = activity["revenue"].idxmax()
-    set_caption(ax, f"Revenue per {PERIODS[period]}: {activity['revenue'].sum():,.0f} {currency} in all; the highest "
-                    f"{PERIODS[period]}, {top}, brought {activity.loc[top, 'revenue']:,.0f} {currency} "
-                    f"({activity.loc[top, 'revenue'] / activity['revenue'].sum():.1%}).")
+    revenue = activity["revenue"]
+    set_caption(ax, f"Revenue per {PERIODS[period]}: {revenue.sum():,.0f} {currency} in all; the highest {PERIODS[period]}, "
+                    f"{revenue.idxmax()}, brought {revenue.max():,.0f} {currency} ({revenue.max() / revenue.sum():.1%}).")
     return ax
 
 

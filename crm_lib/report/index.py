@@ -292,18 +292,10 @@ def render_index(*, title: str, run_name: str, params_file: str, parameters: dic
     """
     failed = sum(1 for nb in notebooks if nb["status"] != "ok")
     parameters_yaml = yaml.safe_dump(parameters, sort_keys=True, allow_unicode=True) if parameters else "(none)\n"
-    return INDEX_TEMPLATE.render(
-        title=title,
-        run_name=run_name,
-        params_file=params_file,
-        parameters_yaml=parameters_yaml,
-        notebooks=notebooks,
-        failed=failed,
-        data=data,
-        packages=packages,
-        code_version=code_version,
-        headline=headline_rows(headline, {nb["name"]: nb["title"] for nb in notebooks if "name" in nb}),
-    )
+    titles = {nb["name"]: nb["title"] for nb in notebooks if "name" in nb}
+    return INDEX_TEMPLATE.render(title=title, run_name=run_name, params_file=params_file, notebooks=notebooks,
+                                 parameters_yaml=parameters_yaml, failed=failed, data=data, packages=packages,
+                                 code_version=code_version, headline=headline_rows(headline, titles))
 
 
 def manifest_json(manifest: dict[str, Any]) -> str:
