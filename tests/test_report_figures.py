@@ -54,6 +54,8 @@ def findings_folder(tmp_path):
                                        "6.-Customer-equity", 1100000.0, 1400000.0),
                               _finding("customers", "A duplicate key: the first notebook wins.", 1, "customers")],
         "05_loyalty_profit": [_finding("loyalty_H1", "H1: not supported.", "not supported", "verdict", "")],
+        "02_segmentation": [_finding("segment_share_champions", "Champions are 29.7% of customers.", 0.2971, "share",
+                                     "2.-RFM-segments")],
     }
     for name, items in files.items():
         (folder / f"{name}.json").write_text(json.dumps({"notebook": name, "findings": items}, sort_keys=True, indent=1))
@@ -66,7 +68,7 @@ def test_headline_follows_the_schema(findings_folder):
                        calibration_end="1997-09-30", notebooks=["01_data_overview", "04_lifetime_value",
                                                                 "05_loyalty_profit"])
     assert set(content) == {"run", "observation_end", "calibration_end", "figures"}
-    assert set(content["figures"]) == {"customers", "revenue", "customer_equity", "loyalty_H1"}
+    assert set(content["figures"]) == {"customers", "revenue", "customer_equity", "loyalty_H1", "segment_share_champions"}
     equity = content["figures"]["customer_equity"]
     assert equity["page"] == "04_lifetime_value.html#6.-Customer-equity"
     assert (equity["lower"], equity["upper"], equity["notebook"]) == (1100000.0, 1400000.0, "04_lifetime_value")
@@ -91,12 +93,14 @@ def test_index_opens_with_linked_headline_and_folds_the_parameters(findings_fold
     page = render()
     assert page == render()
     top = page.index('id="headline"')
-    assert top < page.index("<h2>Reports</h2>") < page.index("<details>") < page.index("lapse_days")
+    assert top < page.index("<h2>Reports</h2>") < page.index("<summary>Parameters set in") < page.index("lapse_days")
     assert '<a href="04_lifetime_value.html#6.-Customer-equity">' in page
     assert "1,234,567 USD (1,100,000 to 1,400,000)" in page
     assert "23,570 customers" in page and "2,500,316 USD" in page and "not supported" in page
     assert page.index("Customers") < page.index("Revenue") < page.index("Customer equity") < page.index("hypothesis H1")
     assert "Lifetime value &rarr;" in page
+    # Segment shares are listed folded under the cards.
+    assert page.index("hypothesis H1") < page.index("1 more finding of this run") < page.index("Segment share: champions: 29.7%")
 
 
 def test_index_without_findings_has_no_headline_section():

@@ -61,9 +61,11 @@ def package_versions() -> dict[str, str]:
 FINDINGS_DIR_ENV = "CRM_FINDINGS_DIR"
 #: File name of the run's headline figures in the report folder.
 HEADLINE_FILE = "headline.json"
-#: Headline figures in the order the index shows them (keys by prefix; others follow by key).
+#: Headline figures in the order the index shows them as cards (keys by prefix); every other
+#: finding follows in a folded list, segment shares first.
 HEADLINE_ORDER = ("customers", "transactions", "revenue", "customer_equity", "value_model", "retention",
-                  "share_alive", "loyalty_", "segment_share_")
+                  "share_alive", "loyalty_")
+MORE_ORDER = ("segment_share_",)
 #: Short names of the headline figures on the index.
 HEADLINE_LABELS = {
     "customers": "Customers",
@@ -148,10 +150,10 @@ def write_headline(report_dir: Path, folder: Path, *, run: str, observation_end:
 
 
 def _rank(key: str) -> tuple[int, str]:
-    for position, prefix in enumerate(HEADLINE_ORDER):
+    for position, prefix in enumerate(HEADLINE_ORDER + MORE_ORDER):
         if key.startswith(prefix):
             return position, key
-    return len(HEADLINE_ORDER), key
+    return len(HEADLINE_ORDER) + len(MORE_ORDER), key
 
 
 def _shown_value(figure: dict[str, Any]) -> str:
@@ -175,7 +177,8 @@ def _shown_value(figure: dict[str, Any]) -> str:
 
 
 def headline_rows(content: dict[str, Any] | None, titles: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """Rows of the index's headline table: label, value (with interval), sentence, link and link text."""
+    """Rows of the index's headline: label, value (with interval), sentence, link, link text and ``main``
+    (a card at the top; the other findings are listed folded below the cards)."""
     if not content:
         return []
     titles = titles or {}
@@ -187,7 +190,8 @@ def headline_rows(content: dict[str, Any] | None, titles: dict[str, str] | None 
             else f"Segment share: {key.removeprefix('segment_share_').replace('_', ' ')}"
             if key.startswith("segment_share_") else key.replace("_", " ").capitalize())
         rows.append({"label": label, "value": _shown_value(figure), "text": str(figure.get("text", "")),
-                     "page": figure["page"], "source": titles.get(figure["notebook"], figure["notebook"])})
+                     "page": figure["page"], "source": titles.get(figure["notebook"], figure["notebook"]),
+                     "main": _rank(key)[0] < len(HEADLINE_ORDER)})
     return rows
 
 
@@ -233,11 +237,22 @@ This run was not published over the last good report; the failed reports are sho
 {% if headline %}
 <h2 id="headline">Headline figures</h2>
 <ul class="headline">
-{% for row in headline %}
+{% for row in headline if row.main %}
 <li><a href="{{ row.page }}"><span class="label">{{ row.label }}</span><span class="value">{{ row.value }}</span></a>
 <span class="text">{{ row.text }} <a href="{{ row.page }}">{{ row.source }} &rarr;</a></span></li>
 {% endfor %}
 </ul>
+{% set more = headline | rejectattr("main") | list %}
+{% if more %}
+<details>
+<summary>{{ more|length }} more finding{{ 's' if more|length != 1 }} of this run</summary>
+<ul>
+{% for row in more %}
+<li><strong>{{ row.label }}: {{ row.value }}.</strong> {{ row.text }} <a href="{{ row.page }}">{{ row.source }} &rarr;</a></li>
+{% endfor %}
+</ul>
+</details>
+{% endif %}
 {% endif %}
 <h2>Reports</h2>
 <div class="scroll"><table>
