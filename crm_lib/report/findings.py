@@ -1,0 +1,193 @@
+"""Key findings: the 3-5 computed sentences a report opens with, and the run's headline data.
+
+A notebook builds a list of :class:`Finding` (each a sentence with its number, unit,
+interval and the id of the heading that shows it) and calls :func:`show_key_findings`
+right after it loads the data. That shows a "Key findings" box at the top of the page
+and, when the runner set ``CRM_FINDINGS_DIR``, writes ``$CRM_FINDINGS_DIR/<notebook>.json``
+so the run index can show the run's headline figures and link to the sections.
+
+The same module shows library notes (a warning that changes or qualifies a number) as a
+visible "Note" callout in words: :func:`show_notes`.
+
+Everything here is a pure function of its input: no clock, no random ids, sorted JSON,
+so two renders of the same data are byte-identical.
+
+>>> f = Finding("customers", "23,570 customers bought 69,659 times.", 23570, "customers", anchor="1.-The-log")
+>>> print(findings_json([f], "01_data_overview").splitlines()[0])
+{
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import numbers
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote, unquote
+
+__all__ = [
+    "FINDINGS_DIR_ENV",
+    "Finding",
+    "heading_anchor",
+    "findings_json",
+    "findings_html",
+    "show_key_findings",
+    "notes_html",
+    "show_notes",
+]
+
+#: The environment variable the runner sets to the run's private ``findings/`` folder.
+FINDINGS_DIR_ENV = "CRM_FINDINGS_DIR"
+
+_BOX_STYLE = ("border:1px solid #9db7d5;border-left:6px solid #2b6cb0;border-radius:4px;background:#f4f8fc;"
+              "padding:0.6rem 1rem;margin:0.5rem 0 1rem 0;max-width:100%;box-sizing:border-box;"
+              "overflow-wrap:anywhere;line-height:1.45")
+_NOTE_STYLE = ("border:1px solid #e0c97a;border-left:6px solid #b7791f;border-radius:4px;background:#fffaf0;"
+               "padding:0.5rem 1rem;margin:0.5rem 0 1rem 0;max-width:100%;box-sizing:border-box;"
+               "overflow-wrap:anywhere;line-height:1.45")
+
+
+def _plain_number(value: Any) -> Any:
+    """numpy scalars to Python numbers, NaN to None (JSON has no NaN); other values unchanged."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return None if math.isnan(value) else value
+    return value
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One key finding of a report: the sentence shown and the figure behind it.
+
+    Parameters
+    ----------
+    key : str
+        Stable id of the figure across runs (``"customers"``, ``"customer_equity"``).
+    text : str
+        The sentence shown, with its computed numbers.
+    value : float, str or None
+        The figure itself (a verdict in words for a hypothesis: ``"supported"``).
+    unit : str
+        ``"customers"``, ``"transactions"``, ``"USD"``, ``"share"``, ``"weeks"``, ``"verdict"``, ...
+    lower, upper : float, optional
+        The interval around ``value`` (for customer equity: the parameter-uncertainty interval).
+    anchor : str
+        HTML id of the heading under which the page shows the figure, without ``#``
+        (see :func:`heading_anchor`).
+
+    Raises
+    ------
+    ValueError
+        For an empty key or text.
+    """
+
+    key: str
+    text: str
+    value: float | str | None
+    unit: str
+    lower: float | None = None
+    upper: float | None = None
+    anchor: str = ""
+
+    def __post_init__(self) -> None:
+        if not str(self.key).strip() or not str(self.text).strip():
+            raise ValueError(f"a Finding needs a key and a sentence; got key={self.key!r}, text={self.text!r}")
+        for name in ("value", "lower", "upper"):
+            object.__setattr__(self, name, _plain_number(getattr(self, name)))
+
+
+def heading_anchor(heading: str) -> str:
+    """The HTML id nbconvert gives a markdown heading (spaces to ``-``, URL-quoted).
+
+    The rule of ``nbconvert.filters.strings.add_anchor`` (nbconvert 7), applied to the
+    heading's text without markdown emphasis.
+
+    >>> heading_anchor("3. Who is still a customer?"), heading_anchor("Value (USD)")
+    ('3.-Who-is-still-a-customer?', 'Value-(USD)')
+    """
+    text = " ".join(heading.replace("*", "").replace("`", "").split())
+    return quote(text.replace(" ", "-"), safe="?/:@!$&'()*+,;=")
+
+
+def findings_json(findings: Sequence[Finding], notebook: str) -> str:
+    """The findings file's text: ``{"notebook": name, "findings": [asdict(f), ...]}``, sorted keys."""
+    document = {"notebook": notebook, "findings": [asdict(finding) for finding in findings]}
+    return json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+
+def _section_link(anchor: str) -> str:
+    if not anchor:
+        return ""
+    title = unquote(anchor).replace("-", " ")
+    return (f' <a href="#{html.escape(anchor, quote=True)}" style="white-space:nowrap">'
+            f"(see &ldquo;{html.escape(title)}&rdquo;)</a>")
+
+
+def findings_html(findings: Sequence[Finding]) -> str:
+    """The "Key findings" box: one list item per sentence, each linking to its section.
+
+    >>> findings_html([Finding("x", "a < b & c", 1, "share")]).count("a &lt; b &amp; c")
+    1
+    """
+    items = "".join(f"<li>{html.escape(f.text)}{_section_link(f.anchor)}</li>" for f in findings)
+    return (f'<section class="crm-findings" aria-label="Key findings" style="{_BOX_STYLE}">'
+            '<p style="margin:0 0 0.3rem 0;font-weight:600;font-size:1.1em">Key findings</p>'
+            f'<ul style="margin:0;padding-left:1.2rem">{items}</ul></section>')
+
+
+def show_key_findings(findings: Sequence[Finding], notebook: str) -> None:
+    """Show the "Key findings" box and, under ``CRM_FINDINGS_DIR``, write ``<notebook>.json``.
+
+    Parameters
+    ----------
+    findings : sequence of Finding
+        The report's 3-5 findings, in reading order.
+    notebook : str
+        The notebook's name without ``.ipynb`` (``"01_data_overview"``).
+
+    Raises
+    ------
+    ValueError
+        When two findings share a key (the run's headline is keyed by it).
+    """
+    from IPython.display import HTML, display
+
+    keys = [finding.key for finding in findings]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"{notebook}: finding keys must be unique; repeated: {', '.join(repeated)}")
+    folder = os.environ.get(FINDINGS_DIR_ENV)
+    if folder:
+        path = Path(folder) / f"{notebook}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(findings_json(findings, notebook), encoding="utf-8")
+    display(HTML(findings_html(findings)))
+
+
+def notes_html(notes: Iterable[str]) -> str:
+    """A "Note" callout with one paragraph per note (empty string when there is none).
+
+    >>> notes_html([]) == "", "Note" in notes_html(["1 of 2 buyers <= 0"])
+    (True, True)
+    """
+    paragraphs = "".join(f'<p style="margin:0.2rem 0">{html.escape(note)}</p>' for note in notes)
+    if not paragraphs:
+        return ""
+    return (f'<aside class="crm-note" role="note" style="{_NOTE_STYLE}">'
+            f'<p style="margin:0;font-weight:600">Note</p>{paragraphs}</aside>')
+
+
+def show_notes(notes: Iterable[str]) -> None:
+    """Display :func:`notes_html` (nothing when there are no notes)."""
+    from IPython.display import HTML, display
+
+    text = notes_html(list(notes))
+    if text:
+        display(HTML(text))
