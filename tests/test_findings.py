@@ -83,3 +83,34 @@ def test_note_callout_escapes_and_is_empty_without_notes():
     assert fnd.notes_html([]) == ""
     box = fnd.notes_html(["1 of 11,350 repeat buyers had a mean spend <= 0."])
     assert "&lt;= 0" in box and 'role="note"' in box
+
+
+def test_library_warnings_are_collected_not_printed(capsys):
+    import logging
+
+    notes = fnd.library_notes()
+    assert fnd.library_notes() is notes  # installed once
+    notes.pop()
+    logging.getLogger("crm_lib.survival").warning("cox: %d covariates dropped", 2)
+    logging.getLogger("crm_lib.models.gamma_gamma").warning(
+        "Gamma-Gamma: %d of %d repeat buyers with a mean spend <= 0 are left out of the fit", 1, 11350)
+    assert capsys.readouterr().err == ""
+    assert notes.pop() == ["Cox: 2 covariates dropped"] and notes.pop() == []  # the spend one is stated from the fit
+
+
+def test_spend_fit_note_counts_in_words():
+    class Fit:
+        n_excluded_, n_customers_ = 3.0, 1997.0
+
+    assert fnd.spend_fit_notes(Fit()) == [
+        "3 of 2,000 repeat buyers spent nothing on their repeat purchases (free orders only), so the spend model "
+        "(Gamma-Gamma) leaves these buyers out of its fit; their predicted spend still weighs in their own mean of 0."]
+    Fit.n_excluded_ = 0.0
+    assert fnd.spend_fit_notes(Fit()) == []
+
+
+def test_a_sentence_shared_by_several_figures_is_shown_once():
+    text = "Champions are 10.0% of customers, new 20.0%."
+    shared = [Finding("segment_share_champions", text, 0.1, "share"), Finding("segment_share_new", text, 0.2, "share")]
+    assert fnd.findings_html(shared).count("<li>") == 1
+    assert len(json.loads(fnd.findings_json(shared, "02"))["findings"]) == 2

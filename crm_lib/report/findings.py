@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
+import re
 import numbers
 import os
 from dataclasses import asdict, dataclass
@@ -37,6 +39,9 @@ __all__ = [
     "show_key_findings",
     "notes_html",
     "show_notes",
+    "LibraryNotes",
+    "library_notes",
+    "spend_fit_notes",
 ]
 
 #: The environment variable the runner sets to the run's private ``findings/`` folder.
@@ -133,10 +138,15 @@ def _section_link(anchor: str) -> str:
 def findings_html(findings: Sequence[Finding]) -> str:
     """The "Key findings" box: one list item per sentence, each linking to its section.
 
+    Findings that share a sentence (one sentence giving several figures) show it once.
+
     >>> findings_html([Finding("x", "a < b & c", 1, "share")]).count("a &lt; b &amp; c")
     1
     """
-    items = "".join(f"<li>{html.escape(f.text)}{_section_link(f.anchor)}</li>" for f in findings)
+    shown: dict[str, Finding] = {}
+    for finding in findings:  # several figures may share one sentence (the share of every segment)
+        shown.setdefault(finding.text, finding)
+    items = "".join(f"<li>{html.escape(f.text)}{_section_link(f.anchor)}</li>" for f in shown.values())
     return (f'<section class="crm-findings" aria-label="Key findings" style="{_BOX_STYLE}">'
             '<p style="margin:0 0 0.3rem 0;font-weight:600;font-size:1.1em">Key findings</p>'
             f'<ul style="margin:0;padding-left:1.2rem">{items}</ul></section>')
@@ -184,10 +194,72 @@ def notes_html(notes: Iterable[str]) -> str:
             f'<p style="margin:0;font-weight:600">Note</p>{paragraphs}</aside>')
 
 
-def show_notes(notes: Iterable[str]) -> None:
-    """Display :func:`notes_html` (nothing when there are no notes)."""
+def show_notes(notes: Iterable[str] | None = None) -> None:
+    """Display :func:`notes_html` (nothing when there are no notes).
+
+    Without ``notes``, shows (and clears) the warnings :func:`library_notes` collected.
+    """
     from IPython.display import HTML, display
 
+    if notes is None:
+        notes = library_notes().pop()
     text = notes_html(list(notes))
     if text:
         display(HTML(text))
+
+
+# Library warnings that a page states from the fitted object instead (so the page does not depend on
+# whether the object was fitted in this notebook or read from the run context's cache).
+_STATED_ELSEWHERE = (re.compile(r"^Gamma-Gamma: \d+ of \d+ repeat buyers with a mean spend <= 0 are left out"),)
+
+
+class LibraryNotes(logging.Handler):
+    """Collects the warnings of ``crm_lib``'s loggers so a report shows them as a Note, not on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102 - logging.Handler's hook
+        message = record.getMessage()
+        if not any(pattern.match(message) for pattern in _STATED_ELSEWHERE):
+            self.messages.append(message[:1].upper() + message[1:])
+
+    def pop(self) -> list[str]:
+        """The collected messages, in order, and forget them."""
+        messages, self.messages = self.messages, []
+        return messages
+
+
+def library_notes() -> LibraryNotes:
+    """The collector on the ``crm_lib`` logger (installed on first call; one per process).
+
+    With it in place, a library warning no longer reaches Python's last-resort handler,
+    which would print it as a stderr block on the page; :func:`show_notes` shows it instead.
+    """
+    root = logging.getLogger("crm_lib")
+    for handler in root.handlers:
+        if isinstance(handler, LibraryNotes):
+            return handler
+    handler = LibraryNotes()
+    root.addHandler(handler)
+    return handler
+
+
+def spend_fit_notes(spend_model: Any) -> list[str]:
+    """A note in words when the spend model (Gamma-Gamma) left repeat buyers out of its fit.
+
+    >>> class Fit: n_excluded_, n_customers_ = 1.0, 11349.0
+    >>> spend_fit_notes(Fit())
+    ['1 of 11,350 repeat buyers spent nothing on their repeat purchases (free orders only), so the spend model (Gamma-Gamma) leaves that buyer out of its fit; their predicted spend still weighs in their own mean of 0.']
+    """
+    from crm_lib.format import count, number
+
+    excluded = float(getattr(spend_model, "n_excluded_", 0) or 0)
+    if not excluded:
+        return []
+    total = excluded + float(spend_model.n_customers_)
+    who = "that buyer" if excluded == 1 else "these buyers"
+    return [f"{number(excluded)} of {count(total, 'repeat buyer')} spent nothing on their repeat purchases "
+            f"(free orders only), so the spend model (Gamma-Gamma) leaves {who} out of its fit; their predicted spend "
+            "still weighs in their own mean of 0."]
