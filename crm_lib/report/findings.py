@@ -42,6 +42,9 @@ __all__ = [
     "LibraryNotes",
     "library_notes",
     "spend_fit_notes",
+    "setting_text",
+    "settings_table",
+    "show_settings",
 ]
 
 #: The environment variable the runner sets to the run's private ``findings/`` folder.
@@ -263,3 +266,57 @@ def spend_fit_notes(spend_model: Any) -> list[str]:
     return [f"{number(excluded)} of {count(total, 'repeat buyer')} spent nothing on their repeat purchases "
             f"(free orders only), so the spend model (Gamma-Gamma) leaves {who} out of its fit; their predicted spend "
             "still weighs in their own mean of 0."]
+
+
+def setting_text(value: Any, max_chars: int = 90) -> str:
+    """A setting's value for people: ``None`` as "not set", lists and mappings spelled out, long ones cut.
+
+    >>> setting_text(None), setting_text("M"), setting_text([0.3, 0.7]), setting_text({"amount": "dollar_value"})
+    ('not set', 'M', '0.3, 0.7', 'amount: dollar_value')
+    >>> setting_text([{"name": "champions"}, {"name": "loyal"}])
+    '2 rules: champions, loyal'
+    """
+    if value is None:
+        return "not set"
+    if isinstance(value, dict):
+        text = ", ".join(f"{key}: {setting_text(item)}" for key, item in value.items())
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(item, dict) and "name" in item for item in value):
+        text = f"{len(value)} rules: " + ", ".join(str(item["name"]) for item in value)
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(setting_text(item) for item in value)
+    elif value == "":
+        text = "(empty)"
+    else:
+        text = str(value)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def settings_table(namespace: dict[str, Any], names: Sequence[str], help_texts: dict[str, str] | None = None):
+    """A table of settings (name as in the params file, value, meaning), for a closing section.
+
+    Parameters
+    ----------
+    namespace : dict
+        Where the values are (the notebook's ``globals()``).
+    names : sequence of str
+        The settings to list, in order (names missing from ``namespace`` are skipped).
+    help_texts : dict, optional
+        Meaning of each setting (default: the knob registry's one-line help).
+    """
+    import pandas as pd
+
+    if help_texts is None:
+        from crm_lib.context import project_root
+        from crm_lib.report.knobs import registry
+
+        folder = project_root() / "notebooks"
+        help_texts = {name: knob.help for name, knob in registry(folder).items()} if folder.is_dir() else {}
+    rows = [(name, setting_text(namespace[name]), help_texts.get(name, "")) for name in names if name in namespace]
+    return pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
+
+
+def show_settings(namespace: dict[str, Any], names: Sequence[str], help_texts: dict[str, str] | None = None) -> None:
+    """Display :func:`settings_table` (words left-aligned, no code beyond the setting names)."""
+    from crm_lib.format import show_table
+
+    show_table(settings_table(namespace, names, help_texts), formatted=True)
