@@ -33,6 +33,8 @@ __all__ = [
     "table_html",
     "show_table",
     "LABELS",
+    "label_value",
+    "in_words",
 ]
 
 
@@ -196,7 +198,17 @@ LABELS: dict[str, str] = {
     "aggregate_error_pct": "aggregate error (%)",
     "n_excluded": "left out",
     "pseudonymous_id": "pseudonymous id",
+    "purchase_days": "purchase days",
+    "mean_purchase_days": "mean purchase days",
+    "mean_interpurchase_days": "mean days between purchases",
+    "mean_days_since_last_purchase": "mean days since last purchase",
+    "share_of_long_lived": "share of long-lived customers",
+    "retention_rate": "retention rate",
+    "attrition_rate": "attrition rate",
 }
+#: Columns that hold shares (shown as percentages) although their names do not start with ``share``.
+PERCENT_NAMES = frozenset({"mean_p_alive", "p_alive", "retention_rate", "attrition_rate", "churned_share",
+                           "retention_at_horizon", "survival", "retention_first_period"})
 _COHORT_TERM = re.compile(r"^(\w+)\[(?:T\.)?(.+)\]$")
 
 
@@ -223,6 +235,36 @@ def column_label(name: Any, currency_code: str = "USD") -> str:
     return name.replace("_", " ")
 
 
+_CODE_NAME = re.compile(r"\b[A-Za-z]\w*\[[^\]\s]+\]|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|\bGLOBAL\b")
+#: Library phrases that name code rather than say what they mean.
+_PHRASES = {"time scale km": "Kaplan-Meier time scale", "time scale rank": "rank time scale",
+            "time scale identity": "time scale of days"}
+
+
+def label_value(value: Any, currency_code: str = "USD") -> Any:
+    """An index value for people when it is a code name (``cohort[1997-01]``, ``GLOBAL``, ``first_order_amount``).
+
+    >>> label_value("cohort[1997-01]"), label_value("GLOBAL"), label_value("high end"), label_value(3)
+    ('cohort 1997-01', 'all covariates (global test)', 'high end', 3)
+    """
+    if isinstance(value, str) and _CODE_NAME.fullmatch(value):
+        return column_label(value, currency_code)
+    return value
+
+
+def in_words(text: str, currency_code: str = "USD") -> str:
+    """A library sentence with code names (``first_order_quantity``, ``cohort[1997-01]``) in words.
+
+    >>> in_words("first_order_quantity has a hazard ratio of 0.86; cohort[1997-03] none. Time scale km.")
+    'first-order quantity has a hazard ratio of 0.86; cohort 1997-03 none. Time scale km.'
+    >>> in_words("Efron residuals, time scale km.")
+    'Efron residuals, Kaplan-Meier time scale.'
+    """
+    for phrase, words in _PHRASES.items():
+        text = text.replace(phrase, words)
+    return _CODE_NAME.sub(lambda m: column_label(m.group(0), currency_code), text)
+
+
 def _numeric_text(text: str) -> bool:
     """Whether a cell's text is a number (right-aligned) rather than words (left-aligned)."""
     return bool(_NUMERIC_TEXT.match(text.strip()))
@@ -232,7 +274,8 @@ _NUMERIC_TEXT = re.compile(r"^[<>≤≥~]?\s*[-+−]?[$€£]?(\d[\d,]*(\.\d+)?|
 
 
 def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = (),
-                     *, decimals: dict[str, int] | None = None, percent_columns: Iterable[str] = ()) -> pd.DataFrame:
+                     *, decimals: int | dict[str, int] | None = None,
+                     percent_columns: Iterable[str] = ()) -> pd.DataFrame:
     """A results table as text: readable headers, thousands separators, percentages.
 
     ``share_*`` and ``percent_columns`` become percentages with one decimal, ``money_columns``
@@ -247,8 +290,8 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
         Currency of the money columns.
     money_columns : iterable of str
         Columns that hold amounts of money.
-    decimals : dict, optional
-        Fixed decimals of some numeric columns (by original name).
+    decimals : int or dict, optional
+        Fixed decimals of every numeric column, or of some (by original name).
     percent_columns : iterable of str
         More columns that hold shares (0.25 shown as 25.0%).
 
@@ -263,12 +306,13 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
     >>> table_for_people(t, money_columns=["revenue"]).iloc[0].tolist()
     ['1,200', '25.0%', '1,234.50']
     """
-    money, shares, places = set(money_columns), set(percent_columns), dict(decimals or {})
+    money, shares = set(money_columns), set(percent_columns)
+    places = {c: decimals for c in table.columns} if isinstance(decimals, int) else dict(decimals or {})
     out = pd.DataFrame(index=table.index)
     for column in table.columns:
         values = table[column]
         name = column_label(column, currency_code)
-        if isinstance(column, str) and (column.startswith("share") or column in shares):
+        if isinstance(column, str) and (column.startswith("share") or column in shares or column in PERCENT_NAMES):
             text = values.map(lambda v: percent(v, places.get(column, 1)))
         elif column in money:
             if currency_code not in name:
@@ -277,15 +321,16 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
         elif pd.api.types.is_bool_dtype(values):
             text = values.map(yes_no)
         elif pd.api.types.is_integer_dtype(values):
-            text = values.map(lambda v: number(v, places.get(column, 0)))
+            text = values.map(number)
         elif pd.api.types.is_float_dtype(values):
-            whole = values.dropna().map(float.is_integer).all() and column not in places
-            text = values.map(lambda v: number(v, 0 if whole else places.get(column, 2)))
+            # Whole numbers and durations in days without decimals; other quantities two.
+            whole = values.dropna().map(float.is_integer).all() or (
+                isinstance(column, str) and "days" in column and "purchase_days" not in column)
+            text = values.map(lambda v: number(v, places.get(column, 0 if whole else 2)))
         else:
             text = values.map(lambda v: "" if is_missing(v) else str(v))
         out[name] = text
-    out.index = out.index.map(lambda v: column_label(v, currency_code) if isinstance(v, str) and _COHORT_TERM.match(v)
-                              or v in ("GLOBAL", "global") else v)
+    out.index = out.index.map(lambda v: label_value(v, currency_code))
     out.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
     out.columns.name = column_label(table.columns.name, currency_code) if table.columns.name else None
     return out
@@ -323,7 +368,7 @@ def table_html(table: pd.DataFrame, *, index: bool = True, caption: str = "") ->
 
 
 def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = (), *,
-               decimals: dict[str, int] | None = None, percent_columns: Iterable[str] = (), index: bool = True,
+               decimals: int | dict[str, int] | None = None, percent_columns: Iterable[str] = (), index: bool = True,
                formatted: bool = False) -> None:
     """Display a results table for people: :func:`table_for_people` then :func:`table_html`.
 
@@ -334,6 +379,8 @@ def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: I
     if formatted:
         text = table.astype(object).where(table.notna(), "").astype(str)
         text = text.rename(columns=lambda c: column_label(c, currency_code))
+        if text.index.nlevels == 1:
+            text.index = text.index.map(lambda v: label_value(v, currency_code))
         text.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
     else:
         text = table_for_people(table, currency_code, money_columns, decimals=decimals,

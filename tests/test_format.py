@@ -72,8 +72,8 @@ def test_table_for_people():
     out = fmt.table_for_people(table, "EUR", money_columns=["revenue"])
     assert list(out.columns) == ["customers", "share of customers", "revenue (EUR)", "mean (days)", "action"]
     assert out.index.name == "portfolio cell"
-    assert out.loc["a"].tolist() == ["1,200", "25.0%", "1,234.50", "3.14", "retain"]
-    assert out.loc["b"].tolist() == ["0", "", "", "2.00", "let go"]
+    assert out.loc["a"].tolist() == ["1,200", "25.0%", "1,234.50", "3", "retain"]
+    assert out.loc["b"].tolist() == ["0", "", "", "2", "let go"]
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ __all__ = [
     "setting_text",
     "settings_table",
     "show_settings",
+    "key_slug",
 ]
 
 #: The environment variable the runner sets to the run's private ``findings/`` folder.
@@ -291,32 +292,50 @@ def setting_text(value: Any, max_chars: int = 90) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
-def settings_table(namespace: dict[str, Any], names: Sequence[str], help_texts: dict[str, str] | None = None):
+def settings_table(namespace: dict[str, Any], notebook: str | None = None, names: Sequence[str] | None = None,
+                   help_texts: dict[str, str] | None = None):
     """A table of settings (name as in the params file, value, meaning), for a closing section.
 
     Parameters
     ----------
     namespace : dict
         Where the values are (the notebook's ``globals()``).
-    names : sequence of str
-        The settings to list, in order (names missing from ``namespace`` are skipped).
+    notebook : str, optional
+        List every knob this notebook declares (in the order of its parameters cell).
+    names : sequence of str, optional
+        Or list these settings, in order. Names missing from ``namespace`` are skipped.
     help_texts : dict, optional
         Meaning of each setting (default: the knob registry's one-line help).
     """
     import pandas as pd
 
-    if help_texts is None:
+    knobs: dict[str, Any] = {}
+    if help_texts is None or names is None:
         from crm_lib.context import project_root
         from crm_lib.report.knobs import registry
 
         folder = project_root() / "notebooks"
-        help_texts = {name: knob.help for name, knob in registry(folder).items()} if folder.is_dir() else {}
+        knobs = registry(folder) if folder.is_dir() else {}
+    if help_texts is None:
+        help_texts = {name: knob.help for name, knob in knobs.items()}
+    if names is None:
+        names = [name for name, knob in knobs.items() if notebook in knob.notebooks and name != "params_file"]
     rows = [(name, setting_text(namespace[name]), help_texts.get(name, "")) for name in names if name in namespace]
     return pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
 
 
-def show_settings(namespace: dict[str, Any], names: Sequence[str], help_texts: dict[str, str] | None = None) -> None:
+def show_settings(namespace: dict[str, Any], notebook: str | None = None, names: Sequence[str] | None = None,
+                  help_texts: dict[str, str] | None = None) -> None:
     """Display :func:`settings_table` (words left-aligned, no code beyond the setting names)."""
     from crm_lib.format import show_table
 
-    show_table(settings_table(namespace, names, help_texts), formatted=True)
+    show_table(settings_table(namespace, notebook, names, help_texts), formatted=True)
+
+
+def key_slug(name: str) -> str:
+    """A name as part of a finding key: lower case, runs of other characters as ``_``.
+
+    >>> key_slug("Potential loyalists"), key_slug("cannot lose!")
+    ('potential_loyalists', 'cannot_lose')
+    """
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
