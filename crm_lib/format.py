@@ -204,6 +204,11 @@ LABELS: dict[str, str] = {
     "mean_days_since_last_purchase": "mean days since last purchase",
     "share_of_long_lived": "share of long-lived customers",
     "retention_rate": "retention rate",
+    "retention_first_period": "retention in the first period",
+    "lifetime_status": "expected lifetime",
+    "derl_value": "value after the first renewal ({currency})",
+    "log_likelihood": "log-likelihood",
+    "periods_observed": "periods observed",
     "attrition_rate": "attrition rate",
 }
 #: Columns that hold shares (shown as percentages) although their names do not start with ``share``.
@@ -237,7 +242,10 @@ def column_label(name: Any, currency_code: str = "USD") -> str:
 
 _CODE_NAME = re.compile(r"\b[A-Za-z]\w*\[[^\]\s]+\]|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|\bGLOBAL\b")
 #: Library phrases that name code rather than say what they mean.
-_PHRASES = {"time scale km": "Kaplan-Meier time scale", "time scale rank": "rank time scale",
+_PHRASES = {"OLS profit ~ duration + cohort": "least-squares regression of profit on duration and cohort",
+            "OLS profit ~ duration": "least-squares regression of profit on duration",
+            "regression profit ~ tenure + customer": "regression of profit on tenure within each customer",
+            "time scale km": "Kaplan-Meier time scale", "time scale rank": "rank time scale",
             "time scale identity": "time scale of days"}
 
 
@@ -369,20 +377,26 @@ def table_html(table: pd.DataFrame, *, index: bool = True, caption: str = "") ->
 
 def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = (), *,
                decimals: int | dict[str, int] | None = None, percent_columns: Iterable[str] = (), index: bool = True,
-               formatted: bool = False) -> None:
+               formatted: bool = False, max_columns: int | None = None, label_index: bool = True) -> None:
     """Display a results table for people: :func:`table_for_people` then :func:`table_html`.
 
     ``formatted=True`` takes a table that is already text (only its labels are made readable).
+    ``max_columns`` splits a wide table into several with the same rows (each repeats the
+    index), so that no table is wider than a page. ``label_index=False`` keeps the row
+    labels as they are (setting names in a closing "How this was computed" section).
     """
     from IPython.display import HTML, display
 
     if formatted:
-        text = table.astype(object).where(table.notna(), "").astype(str)
+        # One p-value style everywhere: "< 0.001" (some library tables write "<0.001").
+        text = table.astype(object).where(table.notna(), "").astype(str).replace(r"^<(\d)", r"< \1", regex=True)
         text = text.rename(columns=lambda c: column_label(c, currency_code))
-        if text.index.nlevels == 1:
+        if text.index.nlevels == 1 and label_index:
             text.index = text.index.map(lambda v: label_value(v, currency_code))
         text.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
     else:
         text = table_for_people(table, currency_code, money_columns, decimals=decimals,
                                 percent_columns=percent_columns)
-    display(HTML(table_html(text, index=index)))
+    step = max_columns or max(1, text.shape[1])
+    for start in range(0, max(1, text.shape[1]), step):
+        display(HTML(table_html(text.iloc[:, start:start + step], index=index)))

@@ -112,6 +112,10 @@ class Finding:
             object.__setattr__(self, name, _plain_number(getattr(self, name)))
 
 
+# Headings seen by heading_anchor, so a finding's link can name its section exactly (hyphens included).
+_HEADINGS: dict[str, str] = {}
+
+
 def heading_anchor(heading: str) -> str:
     """The HTML id nbconvert gives a markdown heading (spaces to ``-``, URL-quoted).
 
@@ -122,7 +126,9 @@ def heading_anchor(heading: str) -> str:
     ('3.-Who-is-still-a-customer?', 'Value-(USD)')
     """
     text = " ".join(heading.replace("*", "").replace("`", "").split())
-    return quote(text.replace(" ", "-"), safe="?/:@!$&'()*+,;=")
+    anchor = quote(text.replace(" ", "-"), safe="?/:@!$&'()*+,;=")
+    _HEADINGS[anchor] = text
+    return anchor
 
 
 def findings_json(findings: Sequence[Finding], notebook: str) -> str:
@@ -134,7 +140,7 @@ def findings_json(findings: Sequence[Finding], notebook: str) -> str:
 def _section_link(anchor: str) -> str:
     if not anchor:
         return ""
-    title = unquote(anchor).replace("-", " ")
+    title = _HEADINGS.get(anchor) or unquote(anchor).replace("-", " ")
     return (f' <a href="#{html.escape(anchor, quote=True)}" style="white-space:nowrap">'
             f"(see &ldquo;{html.escape(title)}&rdquo;)</a>")
 
@@ -329,7 +335,7 @@ def show_settings(namespace: dict[str, Any], notebook: str | None = None, names:
     """Display :func:`settings_table` (words left-aligned, no code beyond the setting names)."""
     from crm_lib.format import show_table
 
-    show_table(settings_table(namespace, notebook, names, help_texts), formatted=True)
+    show_table(settings_table(namespace, notebook, names, help_texts), formatted=True, label_index=False)
 
 
 def key_slug(name: str) -> str:
