@@ -245,7 +245,8 @@ _CODE_NAME = re.compile(r"\b[A-Za-z]\w*\[[^\]\s]+\]|\b[A-Za-z][A-Za-z0-9]*(?:_[A
 _PHRASES = {"OLS profit ~ duration + cohort": "least-squares regression of profit on duration and cohort",
             "OLS profit ~ duration": "least-squares regression of profit on duration",
             "regression profit ~ tenure + customer": "regression of profit on tenure within each customer",
-            "time scale km": "Kaplan-Meier time scale", "time scale rank": "rank time scale",
+            "time scale km": "Kaplan-Meier time scale",
+            "BetaGeoFit gives": "BG/NBD gives", "time scale rank": "rank time scale",
             "time scale identity": "time scale of days"}
 
 
@@ -364,7 +365,14 @@ def table_html(table: pd.DataFrame, *, index: bool = True, caption: str = "") ->
         return f"<{tag} {style}>{html.escape(text)}</{tag}>"
 
     names = [n for n in table.index.names] if index else []
-    head = [cell("th", n or "", True) for n in names] + [cell("th", c, True) for c in table.columns]
+    if names and not any(names) and table.columns.name:  # "years since acquisition" over the 0, 1, 2 ... headers
+        names[-1] = table.columns.name
+    def header(name: Any, values: pd.Series) -> str:  # a column of numbers has its header on the right too
+        texts = [str(v) for v in values if not is_missing(v) and str(v).strip()]
+        right = bool(texts) and all(_numeric_text(t) for t in texts)
+        return cell("th", name, True).replace("text-align:left", "text-align:right", 1 if right else 0)
+
+    head = [cell("th", n or "", True) for n in names] + [header(c, table[c]) for c in table.columns]
     rows = []
     for key, row in zip(table.index, table.itertuples(index=False)):
         keys = (key if isinstance(key, tuple) else (key,)) if index else ()
@@ -391,6 +399,7 @@ def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: I
         # One p-value style everywhere: "< 0.001" (some library tables write "<0.001").
         text = table.astype(object).where(table.notna(), "").astype(str).replace(r"^<(\d)", r"< \1", regex=True)
         text = text.rename(columns=lambda c: column_label(c, currency_code))
+        text.columns.name = table.columns.name
         if text.index.nlevels == 1 and label_index:
             text.index = text.index.map(lambda v: label_value(v, currency_code))
         text.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
