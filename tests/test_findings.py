@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import doctest
 import json
+import re
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -114,3 +117,34 @@ def test_a_sentence_shared_by_several_figures_is_shown_once():
     shared = [Finding("segment_share_champions", text, 0.1, "share"), Finding("segment_share_new", text, 0.2, "share")]
     assert fnd.findings_html(shared).count("<li>") == 1
     assert len(json.loads(fnd.findings_json(shared, "02"))["findings"]) == 2
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_reports_open_with_findings_that_link_to_their_own_headings(path):
+    nb = nbformat.read(path, as_version=4)
+    headings = {line.lstrip("#").strip() for cell in nb.cells if cell.cell_type == "markdown"
+                for line in cell.source.splitlines() if line.startswith("#")}
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    # The box comes right after the cell that opens the run context (the session), before any section.
+    opening = next(i for i, source in enumerate(code) if "session(params_file" in source)
+    assert "show_key_findings(" in code[opening + 1], path.name
+    linked = {m for source in code for m in re.findall(r'heading_anchor\("([^"]+)"\)', source)}
+    assert linked and linked <= headings, linked - headings
+    assert f'"{path.stem}")' in code[opening + 1]  # the findings file is named after the notebook
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setting_names_only_in_the_closing_section(path):
+    from crm_lib.report.knobs import parameters_cell
+
+    knobs = {name for name, _, _ in parameters_cell(path) if "_" in name}
+    nb = nbformat.read(path, as_version=4)
+    closing = max(i for i, cell in enumerate(nb.cells) if cell.source.startswith("## How this was computed"))
+    assert closing >= len(nb.cells) - 2, "the settings section closes the report"
+    for cell in nb.cells[:closing]:
+        if cell.cell_type == "markdown":
+            named = {k for k in knobs if re.search(rf"\b{k}\b", cell.source)}
+            assert not named, (path.name, cell.get("id"), named)
