@@ -59,18 +59,6 @@ _NOTE_STYLE = ("border:1px solid #e0c97a;border-left:6px solid #b7791f;border-ra
                "overflow-wrap:anywhere;line-height:1.45")
 
 
-def _plain_number(value: Any) -> Any:
-    """numpy scalars to Python numbers, NaN to None (JSON has no NaN); other values unchanged."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return None if math.isnan(value) else value
-    return value
-
-
 @dataclass(frozen=True)
 class Finding:
     """One key finding of a report: the sentence shown and the figure behind it.
@@ -110,6 +98,18 @@ class Finding:
             raise ValueError(f"a Finding needs a key and a sentence; got key={self.key!r}, text={self.text!r}")
         for name in ("value", "lower", "upper"):
             object.__setattr__(self, name, _plain_number(getattr(self, name)))
+
+
+def _plain_number(value: Any) -> Any:
+    """numpy scalars to Python numbers, NaN to None (JSON has no NaN); other values unchanged."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return None if math.isnan(value) else value
+    return value
 
 
 # Headings seen by heading_anchor, so a finding's link can name its section exactly (hyphens included).
