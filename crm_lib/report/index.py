@@ -56,9 +56,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-#: The environment variable that tells a notebook where to write its key findings (the
-#: name :mod:`crm_lib.report.findings` reads).
-FINDINGS_DIR_ENV = "CRM_FINDINGS_DIR"
 #: File name of the run's headline figures in the report folder.
 HEADLINE_FILE = "headline.json"
 #: Headline figures in the order the index shows them as cards (keys by prefix); every other

@@ -50,8 +50,8 @@ from crm_lib.report.execute import (
     kill_kernels,
     make_reproducible,
 )
+from crm_lib.report.findings import FINDINGS_DIR_ENV
 from crm_lib.report.index import (
-    FINDINGS_DIR_ENV,
     findings_dir,
     manifest_json,
     package_versions,
