@@ -71,6 +71,7 @@ HEADLINE_LABELS = {
     "customer_equity": "Customer equity",
     "value_model": "Value model",
     "retention_12m": "12-month retention",
+    "retention_lapse": "Retention (lapse rule)",
     "share_alive": "Customers more likely alive than not",
     "loyalty_M": "Loyalty-profit matrix",
 }
@@ -215,8 +216,10 @@ INDEX_TEMPLATE = jinja2.Template(
   .scroll { overflow-x: auto; max-width: 100%; }
   .headline { list-style: none; padding: 0; margin: 0.6rem 0 1.4rem 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0.6rem; }
   .headline li { border: 1px solid #d6dde6; border-radius: 4px; padding: 0.5rem 0.7rem; background: #f8fafc; min-width: 0; overflow-wrap: anywhere; }
+  .headline a.figure { text-decoration: none; color: inherit; }
+  .headline a.figure:hover .value { text-decoration: underline; }
   .headline .label { display: block; color: #444; font-size: 0.9rem; }
-  .headline .value { display: block; font-size: 1.25rem; font-weight: 600; margin: 0.1rem 0; }
+  .headline .value { display: block; font-size: 1.25rem; font-weight: 600; margin: 0.1rem 0; color: #1d4f91; }
   .headline .text { display: block; font-size: 0.85rem; color: #444; }
   details { margin: 0.6rem 0 1rem 0; }
   summary { cursor: pointer; font-weight: 600; }
@@ -235,7 +238,7 @@ This run was not published over the last good report; the failed reports are sho
 <h2 id="headline">Headline figures</h2>
 <ul class="headline">
 {% for row in headline if row.main %}
-<li><a href="{{ row.page }}"><span class="label">{{ row.label }}</span><span class="value">{{ row.value }}</span></a>
+<li><a class="figure" href="{{ row.page }}"><span class="label">{{ row.label }}</span><span class="value">{{ row.value }}</span></a>
 <span class="text">{{ row.text }} <a href="{{ row.page }}">{{ row.source }} &rarr;</a></span></li>
 {% endfor %}
 </ul>
