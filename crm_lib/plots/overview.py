@@ -116,6 +116,7 @@ def plot_cohort_retention(retention: pd.DataFrame, cohort_period: str = "M", ax:
     ax.set_title(f"Cohort retention: % of each cohort active k {unit}s after acquisition")
     ax.set_xlabel(f"{unit}s since acquisition (k)")
     ax.set_ylabel(wrap_label(f"acquisition cohort ({unit})", 16))
+    ax.tick_params(axis="y", rotation=0)
     after_one = retention.iloc[:, 1] if n_cols > 1 else retention.iloc[:, 0]
     set_caption(ax, f"Share of each acquisition cohort that buys k {unit}s after its first {unit} (darker = more). "
                     + (f"One {unit} after acquisition {after_one.min():.0%} to {after_one.max():.0%} of a cohort is "
