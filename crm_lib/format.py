@@ -10,7 +10,9 @@ NaN) becomes ``missing`` (an empty cell by default) instead of ``"nan"``.
 """
 from __future__ import annotations
 
+import html
 import math
+import re
 from typing import Any, Iterable
 
 import pandas as pd
@@ -28,6 +30,11 @@ __all__ = [
     "yes_no",
     "column_label",
     "table_for_people",
+    "table_html",
+    "show_table",
+    "LABELS",
+    "label_value",
+    "in_words",
 ]
 
 
@@ -147,21 +154,143 @@ def yes_no(flag: Any) -> str:
     return "" if is_missing(flag) else ("yes" if flag else "no")
 
 
-def column_label(name: str) -> str:
-    """A column name for people: underscores become spaces.
+#: Column and index names of crm_lib's tables in words, with their units ({currency} is filled in).
+LABELS: dict[str, str] = {
+    "mean_p_alive": "mean P(alive)",
+    "p_alive": "P(alive)",
+    "expected_churned_by_model": "expected to have left (model)",
+    "churned_by_rule": "lapsed (rule)",
+    "first_order_band": "first-order amount band",
+    "first_order_amount": "first-order amount",
+    "first_order_quantity": "first-order quantity",
+    "standard_error": "standard error",
+    "std_error": "standard error",
+    "se": "standard error",
+    "lower_95": "lower 95% bound",
+    "upper_95": "upper 95% bound",
+    "lower": "lower bound",
+    "upper": "upper bound",
+    "sd": "standard deviation",
+    "alpha": "α",
+    "beta": "β",
+    "alpha_se": "α standard error",
+    "beta_se": "β standard error",
+    "clv": "CLV ({currency})",
+    "mean_clv": "mean CLV ({currency})",
+    "total_clv": "total CLV ({currency})",
+    "share_of_clv": "share of CLV",
+    "derl_after_first_renewal": "DERL after the first renewal (payments)",
+    "discounted_expected_lifetime": "DEL (discounted payments)",
+    "expected_lifetime": "expected lifetime (periods)",
+    "expected_periods_within_horizon": "expected periods within the horizon",
+    "n_customers": "customers",
+    "aov": "average order value ({currency})",
+    "average_order_value": "average order value ({currency})",
+    "revenue": "revenue ({currency})",
+    "monetary_value": "mean spend per repeat purchase ({currency})",
+    "frequency": "repeat purchases",
+    "recency": "age at last purchase",
+    "T": "age",
+    "GLOBAL": "all covariates (global test)",
+    "global": "all covariates (global test)",
+    "holdout_rmse": "holdout RMSE",
+    "holdout_mae": "holdout MAE",
+    "aggregate_error_pct": "aggregate error (%)",
+    "n_excluded": "left out",
+    "pseudonymous_id": "pseudonymous id",
+    "purchase_days": "purchase days",
+    "mean_purchase_days": "mean purchase days",
+    "mean_interpurchase_days": "mean days between purchases",
+    "mean_days_since_last_purchase": "mean days since last purchase",
+    "share_of_long_lived": "share of long-lived customers",
+    "retention_rate": "retention rate",
+    "retention_first_period": "retention in the first period",
+    "lifetime_status": "expected lifetime",
+    "derl_value": "value after the first renewal ({currency})",
+    "log_likelihood": "log-likelihood",
+    "periods_observed": "periods observed",
+    "attrition_rate": "attrition rate",
+}
+#: Columns that hold shares (shown as percentages) although their names do not start with ``share``.
+PERCENT_NAMES = frozenset({"mean_p_alive", "p_alive", "retention_rate", "attrition_rate", "churned_share",
+                           "retention_at_horizon", "survival", "retention_first_period"})
+_COHORT_TERM = re.compile(r"^(\w+)\[(?:T\.)?(.+)\]$")
 
-    >>> column_label("share_of_customers")
-    'share of customers'
+
+def column_label(name: Any, currency_code: str = "USD") -> str:
+    """A column or index name for people: words with units, no code names.
+
+    Known names come from :data:`LABELS`; ``cohort[1997-01]`` (a model term) becomes
+    ``cohort 1997-01``; ``*_days`` names carry ``(days)``; otherwise underscores become spaces.
+
+    >>> column_label("share_of_customers"), column_label("mean_p_alive"), column_label("cohort[1997-01]")
+    ('share of customers', 'mean P(alive)', 'cohort 1997-01')
+    >>> column_label("median_days"), column_label("clv", "EUR"), column_label(3)
+    ('median (days)', 'CLV (EUR)', '3')
     """
+    if not isinstance(name, str):
+        return str(name)
+    if name in LABELS:
+        return LABELS[name].format(currency=currency_code)
+    term = _COHORT_TERM.match(name)
+    if term:
+        return f"{column_label(term.group(1), currency_code)} {term.group(2)}"
+    if name.endswith("_days") and not name.startswith("days"):
+        return f"{name[:-len('_days')].replace('_', ' ')} (days)"
     return name.replace("_", " ")
 
 
-def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = ()) -> pd.DataFrame:
+_CODE_NAME = re.compile(r"\b[A-Za-z]\w*\[[^\]\s]+\]|\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b|\bGLOBAL\b")
+#: Library phrases that name code rather than say what they mean.
+_PHRASES = {"OLS profit ~ duration + cohort": "least-squares regression of profit on duration and cohort",
+            "OLS profit ~ duration": "least-squares regression of profit on duration",
+            "regression profit ~ tenure + customer": "regression of profit on tenure within each customer",
+            "time scale km": "Kaplan-Meier time scale",
+            "BetaGeoFit gives": "BG/NBD gives", "time scale rank": "rank time scale",
+            "time scale identity": "time scale of days"}
+
+
+def label_value(value: Any, currency_code: str = "USD") -> Any:
+    """An index value for people when it is a code name (``cohort[1997-01]``, ``GLOBAL``, ``first_order_amount``).
+
+    >>> label_value("cohort[1997-01]"), label_value("GLOBAL"), label_value("high end"), label_value(3)
+    ('cohort 1997-01', 'all covariates (global test)', 'high end', 3)
+    """
+    if isinstance(value, str) and _CODE_NAME.fullmatch(value):
+        return column_label(value, currency_code)
+    return value
+
+
+def in_words(text: str, currency_code: str = "USD") -> str:
+    """A library sentence with code names (``first_order_quantity``, ``cohort[1997-01]``) in words.
+
+    >>> in_words("first_order_quantity has a hazard ratio of 0.86; cohort[1997-03] none. Time scale km.")
+    'first-order quantity has a hazard ratio of 0.86; cohort 1997-03 none. Time scale km.'
+    >>> in_words("Efron residuals, time scale km.")
+    'Efron residuals, Kaplan-Meier time scale.'
+    """
+    for phrase, words in _PHRASES.items():
+        text = text.replace(phrase, words)
+    return _CODE_NAME.sub(lambda m: column_label(m.group(0), currency_code), text)
+
+
+def _numeric_text(text: str) -> bool:
+    """Whether a cell's text is a number (right-aligned) rather than words (left-aligned)."""
+    return bool(_NUMERIC_TEXT.match(text.strip()))
+
+
+_NUMERIC_TEXT = re.compile(r"^[<>≤≥~]?\s*[-+−]?[$€£]?(\d[\d,]*(\.\d+)?|\.\d+|∞)\s*(%|[A-Z]{3}|days?)?$|^n/a$|^$")
+
+
+def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = (),
+                     *, decimals: int | dict[str, int] | None = None,
+                     percent_columns: Iterable[str] = ()) -> pd.DataFrame:
     """A results table as text: readable headers, thousands separators, percentages.
 
-    ``share_*`` columns become percentages with one decimal, ``money_columns`` get the
-    currency in their header and two decimals, integers thousands separators, other
-    numbers two decimals; missing values show as empty cells.
+    ``share_*`` and ``percent_columns`` become percentages with one decimal, ``money_columns``
+    get the currency in their header and two decimals, integers thousands separators, other
+    numbers two decimals (``decimals`` sets it per column); missing values show as empty cells.
+    Column and index names go through :func:`column_label`.
 
     Parameters
     ----------
@@ -170,11 +299,15 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
         Currency of the money columns.
     money_columns : iterable of str
         Columns that hold amounts of money.
+    decimals : int or dict, optional
+        Fixed decimals of every numeric column, or of some (by original name).
+    percent_columns : iterable of str
+        More columns that hold shares (0.25 shown as 25.0%).
 
     Returns
     -------
     DataFrame of str
-        Same index (its name made readable), one text column per input column.
+        Same index (its values and name made readable), one text column per input column.
 
     Examples
     --------
@@ -182,22 +315,97 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
     >>> table_for_people(t, money_columns=["revenue"]).iloc[0].tolist()
     ['1,200', '25.0%', '1,234.50']
     """
-    money = set(money_columns)
+    money, shares = set(money_columns), set(percent_columns)
+    places = {c: decimals for c in table.columns} if isinstance(decimals, int) else dict(decimals or {})
     out = pd.DataFrame(index=table.index)
     for column in table.columns:
         values = table[column]
-        name = column_label(column)
-        if column.startswith("share"):
-            text = values.map(lambda v: percent(v))
+        name = column_label(column, currency_code)
+        if isinstance(column, str) and (column.startswith("share") or column in shares or column in PERCENT_NAMES):
+            text = values.map(lambda v: percent(v, places.get(column, 1)))
         elif column in money:
-            name = f"{name} ({currency_code})"
-            text = values.map(lambda v: number(v, 2))
+            if currency_code not in name:
+                name = f"{name} ({currency_code})"
+            text = values.map(lambda v: number(v, places.get(column, 2)))
+        elif pd.api.types.is_bool_dtype(values):
+            text = values.map(yes_no)
         elif pd.api.types.is_integer_dtype(values):
             text = values.map(number)
         elif pd.api.types.is_float_dtype(values):
-            text = values.map(lambda v: number(v, 2))
+            # Whole numbers and durations in days without decimals; other quantities two.
+            whole = values.dropna().map(float.is_integer).all() or (
+                isinstance(column, str) and "days" in column and "purchase_days" not in column)
+            text = values.map(lambda v: number(v, places.get(column, 0 if whole else 2)))
         else:
-            text = values.astype(str)
+            text = values.map(lambda v: "" if is_missing(v) else str(v))
         out[name] = text
-    out.index.name = column_label(table.index.name) if table.index.name else None
+    out.index = out.index.map(lambda v: label_value(v, currency_code))
+    out.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
+    out.columns.name = column_label(table.columns.name, currency_code) if table.columns.name else None
     return out
+
+
+_CELL = 'style="text-align:{align};padding:0.2rem 0.6rem;vertical-align:top{wrap}"'
+
+
+def table_html(table: pd.DataFrame, *, index: bool = True, caption: str = "") -> str:
+    """A table of text (from :func:`table_for_people`) as HTML: words left, numbers right.
+
+    Deterministic (no random ids) and light: header row bold with a rule below it, numbers
+    right-aligned and not wrapped, words left-aligned and wrapping.
+
+    >>> t = table_for_people(pd.DataFrame({"segment": ["new"], "customers": [1234]}).set_index("segment"))
+    >>> "text-align:right" in table_html(t) and ">1,234<" in table_html(t)
+    True
+    """
+    def cell(tag: str, text: Any, header: bool = False) -> str:
+        text = "" if is_missing(text) else str(text)
+        numeric = not header and _numeric_text(text)
+        style = _CELL.format(align="right" if numeric else "left", wrap=";white-space:nowrap" if numeric else "")
+        return f"<{tag} {style}>{html.escape(text)}</{tag}>"
+
+    names = [n for n in table.index.names] if index else []
+    if names and not any(names) and table.columns.name:  # "years since acquisition" over the 0, 1, 2 ... headers
+        names[-1] = table.columns.name
+    def header(name: Any, values: pd.Series) -> str:  # a column of numbers has its header on the right too
+        texts = [str(v) for v in values if not is_missing(v) and str(v).strip()]
+        right = bool(texts) and all(_numeric_text(t) for t in texts)
+        return cell("th", name, True).replace("text-align:left", "text-align:right", 1 if right else 0)
+
+    head = [cell("th", n or "", True) for n in names] + [header(c, table[c]) for c in table.columns]
+    rows = []
+    for key, row in zip(table.index, table.itertuples(index=False)):
+        keys = (key if isinstance(key, tuple) else (key,)) if index else ()
+        rows.append("<tr>" + "".join(cell("th", k) for k in keys) + "".join(cell("td", v) for v in row) + "</tr>")
+    cap = f"<caption style=\"text-align:left\">{html.escape(caption)}</caption>" if caption else ""
+    return ('<table class="crm-table" style="border-collapse:collapse;margin:0.4rem 0 1rem 0">' + cap
+            + '<thead style="border-bottom:1px solid #999">' + "<tr>" + "".join(head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: Iterable[str] = (), *,
+               decimals: int | dict[str, int] | None = None, percent_columns: Iterable[str] = (), index: bool = True,
+               formatted: bool = False, max_columns: int | None = None, label_index: bool = True) -> None:
+    """Display a results table for people: :func:`table_for_people` then :func:`table_html`.
+
+    ``formatted=True`` takes a table that is already text (only its labels are made readable).
+    ``max_columns`` splits a wide table into several with the same rows (each repeats the
+    index), so that no table is wider than a page. ``label_index=False`` keeps the row
+    labels as they are (setting names in a closing "How this was computed" section).
+    """
+    from IPython.display import HTML, display
+
+    if formatted:
+        # One p-value style everywhere: "< 0.001" (some library tables write "<0.001").
+        text = table.astype(object).where(table.notna(), "").astype(str).replace(r"^<(\d)", r"< \1", regex=True)
+        text = text.rename(columns=lambda c: column_label(c, currency_code))
+        text.columns.name = table.columns.name
+        if text.index.nlevels == 1 and label_index:
+            text.index = text.index.map(lambda v: label_value(v, currency_code))
+        text.index.names = [column_label(n, currency_code) if n else None for n in table.index.names]
+    else:
+        text = table_for_people(table, currency_code, money_columns, decimals=decimals,
+                                percent_columns=percent_columns)
+    step = max_columns or max(1, text.shape[1])
+    for start in range(0, max(1, text.shape[1]), step):
+        display(HTML(table_html(text.iloc[:, start:start + step], index=index)))

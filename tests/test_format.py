@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import doctest
+import re
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,36 @@ def test_table_for_people():
         index=pd.Index(["a", "b"], name="portfolio_cell"),
     )
     out = fmt.table_for_people(table, "EUR", money_columns=["revenue"])
-    assert list(out.columns) == ["customers", "share of customers", "revenue (EUR)", "mean days", "action"]
+    assert list(out.columns) == ["customers", "share of customers", "revenue (EUR)", "mean (days)", "action"]
     assert out.index.name == "portfolio cell"
-    assert out.loc["a"].tolist() == ["1,200", "25.0%", "1,234.50", "3.14", "retain"]
-    assert out.loc["b"].tolist() == ["0", "", "", "2.00", "let go"]
+    assert out.loc["a"].tolist() == ["1,200", "25.0%", "1,234.50", "3", "retain"]
+    assert out.loc["b"].tolist() == ["0", "", "", "2", "let go"]
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [("mean_p_alive", "mean P(alive)"), ("expected_churned_by_model", "expected to have left (model)"),
+     ("standard_error", "standard error"), ("lower_95", "lower 95% bound"), ("alpha_se", "α standard error"),
+     ("derl_after_first_renewal", "DERL after the first renewal (payments)"), ("cohort[1997-01]", "cohort 1997-01"),
+     ("cohort[T.1997-02]", "cohort 1997-02"), ("GLOBAL", "all covariates (global test)"),
+     ("first_order_band", "first-order amount band"), ("median_days", "median (days)"),
+     ("days_since_last_purchase", "days since last purchase")],
+)
+def test_column_labels_are_words_not_code_names(name, label):
+    assert fmt.column_label(name) == label and "_" not in label
+
+
+def test_table_html_aligns_words_left_numbers_right_and_escapes():
+    table = pd.DataFrame({"segment": ["a <b>", "c"], "customers": [1234, 5], "share_of_customers": [0.5, 0.25],
+                          "p": ["< 0.001", "0.042"]}).set_index("segment")
+    page = fmt.table_html(fmt.table_for_people(table))
+    assert "a &lt;b&gt;" in page and "<b>" not in page
+    right = re.findall(r'text-align:right[^>]*>([^<]*)<', page)
+    left = re.findall(r'<td style="text-align:left[^>]*>([^<]*)<', page)
+    assert set(right) >= {"1,234", "5", "50.0%", "25.0%", "&lt; 0.001", "0.042"} and left == []
+    assert page == fmt.table_html(fmt.table_for_people(table))
+
+
+def test_whole_floats_lose_decimals_and_bools_read_yes_no():
+    out = fmt.table_for_people(pd.DataFrame({"customers": [2.0, 3.0], "censored": [True, False]}))
+    assert out["customers"].tolist() == ["2", "3"] and out["censored"].tolist() == ["yes", "no"]

@@ -64,13 +64,24 @@ def test_index_and_manifest(cdnow_runs):
     assert manifest["packages"]["lifetimes"] == "0.11.3"
     assert manifest["notebooks"][0]["status"] == "ok" and manifest["notebooks"][0]["seconds"] > 0
     assert manifest["parameters"]["kpi_period"] == "M"
+    # headline.json gathers the key findings 01 wrote (schema in crm_lib.report.index.headline);
+    # the index opens with them, linked to the section that shows each.
+    headline = json.loads((result.report_dir / "headline.json").read_text())
+    assert (headline["run"], headline["observation_end"], headline["calibration_end"]) == ("cdnow", "1998-06-30",
+                                                                                          "1997-09-30")
+    customers = headline["figures"]["customers"]
+    assert customers["value"] == 23_570 and customers["notebook"] == "01_data_overview"
+    assert customers["page"].startswith("01_data_overview.html#")
+    assert headline["figures"]["revenue"]["value"] == pytest.approx(2_500_315.63)
+    assert index.index('id="headline"') < index.index("<h2>Reports</h2>")
+    assert f'<a href="{customers["page"]}">' in index
 
 
 def test_rerun_is_byte_identical(cdnow_runs):
     first, second = cdnow_runs
     names = sorted(p.name for p in first.report_dir.glob("*.html"))
     assert names == ["01_data_overview.html", "index.html"]
-    for name in names:
+    for name in [*names, "headline.json"]:
         assert (first.report_dir / name).read_bytes() == (second.report_dir / name).read_bytes(), name
     # every page, including the list of all runs next to the run folder
     runs_first, runs_second = first.report_dir.parent / "index.html", second.report_dir.parent / "index.html"

@@ -9,7 +9,9 @@ reports/index.html, and checks what a reviewer would see:
   their own box;
 * no console error; no request other than ``file:``, ``data:`` or the browser's own ``chrome:`` (Chrome's performance log);
 * every image has an alt text, and never nbconvert's "No description has been provided";
-* each report page has a table of contents whose links point at headings of the page.
+* each report page has a table of contents whose links point at headings of the page;
+* every figure of a report has a numbered caption under it ("Figure 3. ..."), and at phone width
+  keeps its own size up to 640 px (its box scrolls sideways) instead of shrinking to 6 px text.
 
 Screenshots are saved in the test's tmp folder (``<page>-390.png``, ``<page>-1400.png``).
 """
@@ -124,6 +126,15 @@ def test_every_page_reads_at_phone_and_desktop_width(small_run, driver, tmp_path
                     " a => !!document.getElementById(decodeURIComponent(a.hash.slice(1))))")
                 if len(targets) < 2 or not all(targets):
                     problems.append(f"{label}: table of contents missing or broken ({targets})")
+                figures = driver.execute_script(
+                    "return Array.from(document.images, i => { const c = i.closest('figure')?.querySelector("
+                    "'figcaption'); return [c ? c.textContent : '', i.getBoundingClientRect().width, i.naturalWidth]; })")
+                uncaptioned = [c for c, _, _ in figures if not c.startswith("Figure ") or len(c) < 40]
+                if uncaptioned:
+                    problems.append(f"{label}: {len(uncaptioned)} of {len(figures)} figures without a caption")
+                shrunk = [(shown, natural) for _, shown, natural in figures if shown < min(natural, 640) - 1]
+                if shrunk:
+                    problems.append(f"{label}: figures shrunk below legible size {shrunk[:3]}")
             driver.save_screenshot(str(tmp_path / f"{page.parent.name}-{page.stem}-{width}.png"))
     assert problems == []
 

@@ -49,7 +49,9 @@ def test_portfolio_marks_the_splits_and_names_the_cells(log):
     lines = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.lines]
     assert ((75, 75), (0, 1)) in lines  # vertical split at the value threshold
     assert ((0, 1), (0.5, 0.5)) in lines  # horizontal split at the loyalty split
-    texts = " ".join(t.get_text() for t in ax.texts)
+    # The cells are named in the legend under the chart (on the chart they hid customers).
+    texts = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert not ax.texts
     for action in ("RETAIN", "DEVELOP", "MAINTAIN AT LOWER COST TO SERVE", "LET GO / WIN BACK"):
         assert action in texts
     assert "2 customers, 79% of value" in texts  # retain: B and F, 900 of 1,140
@@ -71,5 +73,9 @@ def test_loyalty_status_and_migration_figures(log):
     # Rows champions (-> champions, -> middle) and lapsed (-> middle, -> lapsed) split 50/50;
     # middle -> lapsed is 100%; the empty rows (recent, lapsed valuable) carry no number.
     assert annotations.count("50") == 4 and annotations.count("100") == 1
-    assert len(annotations) == 3 * 5
+    numbers = [a for a in annotations if a.isdigit()]
+    assert len(numbers) == 3 * 5
+    # The two empty rows are labelled as such and draw no gridlines.
+    assert sum("no customers" in a for a in annotations) == 2
+    assert not any(line.get_visible() for line in ax.get_xgridlines() + ax.get_ygridlines())
     assert "2020-06-30" in ax.get_ylabel() and "2020-12-31" in ax.get_xlabel()

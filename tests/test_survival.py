@@ -499,7 +499,8 @@ def test_cox_skips_columns_the_log_does_not_have():
     churn = _simulated_cox(n=300).drop(columns="channel")
     cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"], skip_absent=True)
     assert list(cox.hazard_ratios.index) == ["first_order_amount"]
-    assert cox.notes == ("Left out channel: the transaction log has no such column (map it in column_map to use it).",)
+    assert cox.notes == ("Left out channel: the transaction log has no such column "
+                         "(map a column of the file to it in the params file to use it).",)
     assert cox.table().loc["first_order_amount", "churn hazard"] == "lower"
     # A misspelt covariate is not an absent optional column: still an error.
     with pytest.raises(ParamsError, match=r"\['frist_order_amount'\] not found"):

@@ -1,17 +1,18 @@
 """Figures of the lifetime-value analysis (:mod:`crm_lib.clv`). Drawing only: every function
 takes results computed by ``crm_lib.clv``, draws on ``ax`` (or a new figure), labels the
-axes with units and returns the ``Axes``. Nothing here fits a model."""
+axes with units, sets a caption with the figure's numbers and returns the ``Axes``.
+Nothing here fits a model."""
 from __future__ import annotations
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
+from crm_lib.plots.theme import DENSITY_MIN_POINTS, PALETTE, draw_points, money_formatter, set_caption, wrap_label
+from crm_lib.plots.theme import axes_or_new as _axes
 
 #: Plural names of the summary time units, for labels.
 UNIT_NAMES = {"W": "weeks", "D": "days", "h": "hours", "M": "months"}
@@ -43,8 +44,12 @@ def plot_holdout_by_frequency(table: pd.DataFrame, *, model_label: str = "model"
     span = f" ({duration:.0f} {_unit(time_unit)})" if duration is not None else ""
     ax.set_title(f"Holdout repeat purchases by calibration frequency: actual vs {model_label}")
     ax.set_xlabel("repeat purchases in the calibration period (count)")
-    ax.set_ylabel(f"mean repeat purchases in holdout{span}\n(per customer)")
+    ax.set_ylabel(wrap_label(f"mean repeat purchases in holdout{span}", 30) + "\n(per customer)")
     ax.legend()
+    gap = (table["predicted"] - table["actual"]).abs()
+    set_caption(ax, f"Mean repeat purchases per customer in the holdout period{span}, actual (blue) and predicted by "
+                    f"{model_label} (orange dashed), by the number of repeat purchases in calibration. The largest gap is "
+                    f"{gap.max():.2f} purchases per customer, in group {labels[int(np.argmax(gap.to_numpy()))]}.")
     return ax
 
 
@@ -74,6 +79,12 @@ def plot_tracking(tracking: pd.DataFrame, *, cumulative: bool = False, model_lab
     ax.set_ylabel("repeat transactions (count)" if cumulative else f"repeat transactions per {unit} (count)")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.legend()
+    later = tracking[tracking["holdout"]]
+    predicted, observed = float(later["expected"].sum()), float(later["actual"].sum())
+    set_caption(ax, f"{kind} of the calibration customers, actual (blue) and expected by {model_label} (orange "
+                    f"dashed); the dotted line ends calibration."
+                    + (f" Over the holdout {model_label} expects {predicted:,.0f} repeat transactions against "
+                       f"{observed:,.0f} actual ({predicted / observed - 1:+.1%})." if observed else ""))
     return ax
 
 
@@ -90,29 +101,38 @@ def plot_repeat_purchase_counts(counts: pd.DataFrame, *, model_label: str = "mod
     labels = [f"{i}+" if i == top else str(i) for i in counts.index]
     positions = np.arange(len(labels))
     ax.bar(positions - 0.2, counts["actual"], width=0.4, label="actual")
-    ax.bar(positions + 0.2, counts["expected"], width=0.4, label=model_label)
+    ax.bar(positions + 0.2, counts["expected"], width=0.4, label=model_label, hatch="//", edgecolor="white")
     ax.set_xticks(positions, labels)
     ax.set_title(f"Customers by number of repeat purchases: actual vs {model_label}")
     ax.set_xlabel("repeat purchases in the calibration period (count)")
     ax.set_ylabel("customers (count)")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:,.0f}")
     ax.legend()
+    set_caption(ax, f"Customers by their number of repeat purchases in calibration, actual (blue) and expected by "
+                    f"{model_label} (orange, hatched): {counts.loc[counts.index[0], 'actual']:,.0f} made none, the model "
+                    f"expects {counts.loc[counts.index[0], 'expected']:,.0f}.")
     return ax
 
 
 def plot_spend_vs_frequency(summary: pd.DataFrame, *, correlation: float | None = None, currency: str = "USD",
                             ax: Axes | None = None) -> Axes:
     """Mean spend per repeat purchase against repeat frequency, repeat buyers only
-    (the Gamma-Gamma independence check)."""
+    (the Gamma-Gamma independence check); a 2-D histogram above
+    :data:`~crm_lib.plots.theme.DENSITY_MIN_POINTS` repeat buyers."""
     ax = _axes(ax)
-    buyers = summary[summary["frequency"] > 0]
-    ax.scatter(buyers["frequency"], buyers["monetary_value"], s=8, alpha=0.3)
+    buyers = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     ax.set_yscale("log")
+    density = draw_points(ax, buyers["frequency"], buyers["monetary_value"], size=8)
     ax.yaxis.set_major_formatter(money_formatter(currency))
     suffix = f" (Pearson r = {correlation:.2f})" if correlation is not None else ""
     ax.set_title(f"Spend per purchase vs frequency, repeat buyers{suffix}")
     ax.set_xlabel("repeat purchases (count)")
-    ax.set_ylabel(f"mean spend per repeat purchase ({currency}, log scale)")
+    ax.set_ylabel(wrap_label(f"mean spend per repeat purchase ({currency}, log scale)", 30))
+    drawn = (f"drawn as a 2-D histogram of the {len(buyers):,} buyers (more than {DENSITY_MIN_POINTS:,}; darker = more "
+             "customers)" if density else f"one dot per buyer ({len(buyers):,})")
+    set_caption(ax, f"Mean spend per repeat purchase against the number of repeat purchases, repeat buyers with a "
+                    f"positive spend, {drawn}. The Gamma-Gamma spend model assumes the two are independent"
+                    + (f"; the Pearson correlation is {correlation:.2f}." if correlation is not None else "."))
     return ax
 
 
@@ -136,6 +156,11 @@ def plot_lorenz(concentration, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("customers, least valuable first (cumulative %)")
     ax.set_ylabel("customer value (cumulative %)")
     ax.legend(loc="upper left")
+    shares = concentration.top_shares
+    top = ", ".join(f"the top {q:.0%} hold {v:.1%}" for q, v in shares.items())
+    set_caption(ax, f"Lorenz curve: cumulative share of customer value against the cumulative share of the "
+                    f"{concentration.n_customers:,} customers, least valuable first; {top} (Gini "
+                    f"{concentration.gini:.2f}; 0 = equal value, 1 = one customer holds all).")
     return ax
 
 
@@ -158,7 +183,7 @@ def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) 
     realised = np.asarray(equity.predictive_draws, dtype=float)
     realised = realised[np.isfinite(realised)]
     bins = np.histogram_bin_edges(np.concatenate([expected, realised]), bins=30)
-    colors = sns.color_palette()
+    colors = PALETTE
     level = f"{equity.level:.0%}"
     ax.axvline(equity.estimate, color="black", label="expected equity (estimate)")
     ax.hist(realised, bins=bins, color=colors[1], alpha=0.45,
@@ -175,6 +200,11 @@ def plot_equity_draws(equity, *, currency: str = "USD", ax: Axes | None = None) 
     ax.set_ylabel("draws (count)")
     # Below the axes: the histograms fill the plot area.
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
+    set_caption(ax, f"Customer equity over {equity.horizon_months} months: expected equity over {equity.n_draws} "
+                    f"parameter draws (blue) and realised equity with customer noise (orange). Estimate "
+                    f"{equity.estimate:,.0f} {currency}; {level} parameter-uncertainty interval "
+                    f"{equity.expected_lower:,.0f} to {equity.expected_upper:,.0f} (dashed); {level} predictive "
+                    f"interval {equity.predictive_lower:,.0f} to {equity.predictive_upper:,.0f} (dotted).")
     return ax
 
 
@@ -195,6 +225,11 @@ def plot_p_alive_grid(grid: pd.DataFrame, *, time_unit: str = "W", ax: Axes | No
     ax.set_xlabel("repeat purchases (count)")
     ax.set_ylabel(f"age at last purchase ({_unit(time_unit)})")
     ax.grid(False)
+    top = int(grid.columns.max())
+    set_caption(ax, f"Probability that a customer aged {age} {_unit(time_unit)} is still active, by repeat purchases "
+                    f"(x) and age at the last purchase (y); yellow = likely active. With {top} repeat purchases it is "
+                    f"{grid.iloc[-1, -1]:.1%} if the last was just now and {grid.iloc[age // 2, -1]:.1%} at age "
+                    f"{age // 2}.")
     return ax
 
 
@@ -221,7 +256,7 @@ def plot_p_alive_history(history: pd.DataFrame, *, customer_label: str | None = 
     ax = _axes(ax)
     ax.plot(history.index, history["p_alive"], drawstyle="steps-post", label="P(alive)")
     bought = history[history["purchase"]]
-    ax.scatter(bought.index, bought["p_alive"], color=sns.color_palette()[3], zorder=3, label="purchase")
+    ax.scatter(bought.index, bought["p_alive"], color=PALETTE[3], marker="D", zorder=3, label="purchase")
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title(f"P(alive) history of customer {customer_label}" if customer_label is not None
@@ -232,4 +267,7 @@ def plot_p_alive_history(history: pd.DataFrame, *, customer_label: str | None = 
     ax.tick_params(axis="x", rotation=45)
     ax.set_ylabel("probability still active (%)")
     ax.legend()
+    who = f"customer {customer_label}" if customer_label is not None else "one customer"
+    set_caption(ax, f"P(alive) of {who} {unit} by {unit}, with her {len(bought)} purchase {unit}s marked: it fell "
+                    f"from {history['p_alive'].max():.0%} to {history['p_alive'].iloc[-1]:.0%} at the end of the data.")
     return ax

@@ -1,7 +1,9 @@
 """Figures of the loyalty-versus-profit analysis (Reinartz & Kumar 2000, 2002). Drawing only.
 
 Every function takes results of :mod:`crm_lib.loyalty` and an optional ``ax``, labels
-the axes with units and returns the ``Axes``; nothing here fits a model.
+the axes with units, sets a caption with the figure's numbers and returns the ``Axes``;
+nothing here fits a model. The duration-profit scatter becomes a 2-D histogram above
+:data:`~crm_lib.plots.theme.DENSITY_MIN_POINTS` customers.
 """
 from __future__ import annotations
 
@@ -12,27 +14,31 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from crm_lib.loyalty import SEGMENT_ORDER, LoyaltyMatrix
-from crm_lib.plots.theme import axes_or_new as _axes, money_formatter
+from crm_lib.plots.theme import (
+    DENSITY_MIN_POINTS,
+    LINESTYLES,
+    PALETTE,
+    axes_or_new as _axes,
+    draw_points,
+    money_formatter,
+    series_style,
+    set_caption,
+    wrap_label,
+)
 
 #: Unit names of the time units of crm_lib.summary, for axis labels.
 UNIT_NAMES = {"D": "days", "W": "weeks", "h": "hours"}
 
 
 
-def _segment_colors() -> dict[str, tuple]:
-    palette = sns.color_palette(n_colors=len(SEGMENT_ORDER))
-    return dict(zip(SEGMENT_ORDER, palette))
+def _segment_colors() -> dict[str, str]:
+    return dict(zip(SEGMENT_ORDER, PALETTE))
 
 
-def plot_p_alive_paths(
-    paths: pd.DataFrame,
-    threshold: float,
-    *,
-    examples: pd.Series | None = None,
-    time_unit: str = "D",
-    ax: Axes | None = None,
-) -> Axes:
-    """P(alive) of a few customers against their age, with purchases and the threshold.
+def plot_p_alive_paths(paths: pd.DataFrame, threshold: float, *, examples: pd.Series | None = None,
+                       time_unit: str = "D", ax: Axes | None = None) -> Axes:
+    """P(alive) of a few customers against their age, with purchases and the threshold;
+    a lifetime ends where a curve first drops below the threshold.
 
     Parameters
     ----------
@@ -56,9 +62,11 @@ def plot_p_alive_paths(
     for i, customer in enumerate(customers):
         path = paths[paths["customer_id"] == customer]
         cell = cell_of.get(customer)
-        color = colors[cell] if cell else sns.color_palette()[i % 10]
+        color = colors[cell] if cell else series_style(i)["color"]
         label = f"{cell} ({customer})" if cell else str(customer)
-        ax.plot(path["age"], path["p_alive"], color=color, label=label, lw=1.6)
+        # Each cell its own line style too: two customers' curves can coincide.
+        style = LINESTYLES[SEGMENT_ORDER.index(cell) if cell else i % len(LINESTYLES)]
+        ax.plot(path["age"], path["p_alive"], color=color, label=label, lw=1.8, linestyle=style)
         bought = path[path["purchase"]]
         ax.plot(bought["age"], bought["p_alive"], "o", color=color, ms=4)
     ax.axhline(threshold, color="0.3", ls="--", lw=1)
@@ -67,7 +75,11 @@ def plot_p_alive_paths(
     ax.set_title("How a lifetime is measured: P(alive) after each customer's first purchase")
     ax.set_xlabel(f"age: time since first purchase ({UNIT_NAMES[time_unit]})")
     ax.set_ylabel("P(alive) (probability)")
-    ax.legend(title="customer (dots: purchases)", fontsize=8, title_fontsize=9)
+    ax.legend(title="customer (dots: purchases)", fontsize=8, title_fontsize=9, loc="upper center",
+              bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    set_caption(ax, f"P(alive) of {len(customers)} example customers against the time since their first purchase, "
+                    f"dots at their purchases; a lifetime ends when P(alive) first falls below {threshold:g} "
+                    "(dashed line).")
     return ax
 
 
@@ -94,42 +106,40 @@ def plot_duration_profit(
     time_unit : {"D", "W", "h"}
     ax : Axes, optional
     """
-    ax = _axes(ax, (8.0, 5.0))
+    ax = _axes(ax, (8.0, 6.0))
     colors = _segment_colors()
-    # A fixed jitter of durations (ties at the split are common) that does not depend on the clock.
-    jitter = np.random.default_rng(0).uniform(-0.4, 0.4, len(customers))
-    for segment in SEGMENT_ORDER:
-        cell = (matrix.segment.reindex(customers.index) == segment).to_numpy()
-        ax.scatter(
-            customers["duration"].to_numpy()[cell] + jitter[cell],
-            customers["profit"].to_numpy()[cell],
-            s=4,
-            alpha=0.35,
-            color=colors[segment],
-            label=f"{segment} ({cell.sum():,})",
-            rasterized=True,
-        )
-    ax.axvline(matrix.duration_cut, color="0.3", ls="--", lw=1)
-    ax.axhline(matrix.profit_cut, color="0.3", ls="--", lw=1)
+    segment = matrix.segment.reindex(customers.index).to_numpy()
+    counts = pd.Series(segment).value_counts()
     ax.set_yscale("symlog", linthresh=1.0)
     low, high = float(customers["profit"].min()), float(customers["profit"].max())
     ax.set_ylim(min(-1.0, low * 1.5), max(10.0, high * 1.5))
+    duration = customers["duration"].to_numpy(dtype=float)
+    if len(customers) <= DENSITY_MIN_POINTS:
+        # A fixed jitter of durations (ties at the split are common) that does not depend on the clock.
+        duration = duration + np.random.default_rng(0).uniform(-0.4, 0.4, len(customers))
+    density = draw_points(ax, duration, customers["profit"], groups=segment, colors=colors, size=4, alpha=0.35,
+                          labels={cell: f"{cell} ({int(counts.get(cell, 0)):,})" for cell in SEGMENT_ORDER})
+    ax.axvline(matrix.duration_cut, color="0.3", ls="--", lw=1)
+    ax.axhline(matrix.profit_cut, color="0.3", ls="--", lw=1)
     ax.yaxis.set_major_formatter(money_formatter(currency))
     ax.set_title("Lifetime duration against lifetime profit, by loyalty-profit cell")
     ax.set_xlabel(f"lifetime duration ({UNIT_NAMES[time_unit]})")
     ax.set_ylabel(f"lifetime profit ({currency}, symmetric log scale)")
-    ax.legend(title="cell (customers)", markerscale=3, fontsize=8, title_fontsize=9, loc="upper left")
+    # Below the axes: inside, the legend covered the butterflies (short-lived, high profit, upper left).
+    ax.legend(title="cell (customers)", markerscale=2, fontsize=9, title_fontsize=9, loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), ncol=4, frameon=False)
+    drawn = (f"drawn as a 2-D histogram (more than {DENSITY_MIN_POINTS:,} customers; darker = more customers)"
+             if density else "one dot per customer, durations jittered by less than half a unit")
+    set_caption(ax, f"Lifetime duration against lifetime profit of {len(customers):,} customers, {drawn}; dashed "
+                    f"lines split long from short lifetimes at {matrix.duration_cut:,.0f} {UNIT_NAMES[time_unit]} and "
+                    f"high from low profit at {matrix.profit_cut:,.2f} {currency}. "
+                    f"{matrix.share_long_low_profit:.0%} of long-lived customers have low profit (barnacles) and "
+                    f"{matrix.share_high_profit_short:.0%} of high-profit customers are short-lived (butterflies).")
     return ax
 
 
-def plot_profit_by_tenure(
-    curve: pd.DataFrame,
-    *,
-    period_days: int = 30,
-    currency: str = "USD",
-    min_customers: int = 30,
-    ax: Axes | None = None,
-) -> Axes:
+def plot_profit_by_tenure(curve: pd.DataFrame, *, period_days: int = 30, currency: str = "USD",
+                          min_customers: int = 30, ax: Axes | None = None) -> Axes:
     """Average profit per tenure period for long- and short-lived customers, with 95% bands.
 
     Parameters
@@ -144,9 +154,12 @@ def plot_profit_by_tenure(
     ax : Axes, optional
     """
     ax = _axes(ax)
-    for i, (group, rows) in enumerate(curve[curve["customers"] >= min_customers].groupby("group")):
-        color = sns.color_palette()[i]
-        ax.plot(rows["tenure_period"], rows["mean_profit"], marker="o", ms=3, color=color, label=group)
+    shown = curve[curve["customers"] >= min_customers]
+    for i, (group, rows) in enumerate(shown.groupby("group")):
+        style = series_style(i)
+        color = style["color"]
+        ax.plot(rows["tenure_period"], rows["mean_profit"], marker=style["marker"], ms=3, color=color,
+                linestyle=style["linestyle"], label=group)
         ax.fill_between(
             rows["tenure_period"],
             rows["mean_profit"] - 1.96 * rows["sem"].fillna(0),
@@ -157,31 +170,35 @@ def plot_profit_by_tenure(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Average profit per period by tenure")
     ax.set_xlabel(f"tenure period ({period_days}-day periods since first purchase; 0 = first)")
-    ax.set_ylabel(f"mean profit per customer and period ({currency})")
+    ax.set_ylabel(wrap_label(f"mean profit per customer and period ({currency})", 30))
     ax.yaxis.set_major_formatter(money_formatter(currency))
     ax.legend(title="customers")
+    means = shown.groupby("group")["mean_profit"].mean()
+    set_caption(ax, f"Mean profit per customer in each {period_days}-day period since the first purchase, long- and "
+                    f"short-lived customers, with 95% bands; periods with fewer than {min_customers} customers are left "
+                    "out. Averaged over the periods shown: "
+                    + ", ".join(f"{g} {v:,.2f} {currency}" for g, v in means.items()) + ".")
     return ax
 
 
 def plot_segment_shares(matrix: LoyaltyMatrix, ax: Axes | None = None) -> Axes:
-    """Share of customers, revenue and profit in each cell of the loyalty-profit matrix.
-
-    Parameters
-    ----------
-    matrix : LoyaltyMatrix
-    ax : Axes, optional
-    """
+    """Share of customers, revenue and profit in each cell of the loyalty-profit matrix
+    (``matrix``), on ``ax`` or a new figure."""
     ax = _axes(ax)
     table = matrix.table[["share_of_customers", "revenue_share", "profit_share"]]
     table = table.rename(columns={"share_of_customers": "customers", "revenue_share": "revenue", "profit_share": "profit"})
     long = table.reset_index().melt(id_vars="segment", var_name="share of", value_name="share")
-    sns.barplot(data=long, x="segment", y="share", hue="share of", ax=ax)
+    sns.barplot(data=long, x="segment", y="share", hue="share of", ax=ax, palette=PALETTE[:3])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title("Who brings the profit: share of customers, revenue and profit by cell")
     ax.set_xlabel("loyalty-profit cell")
     ax.set_ylabel("share of the total (%)")
     for container in ax.containers:
         ax.bar_label(container, labels=[f"{v:.0%}" for v in container.datavalues], fontsize=8)
+    best = table["profit"].idxmax()
+    set_caption(ax, f"Share of all customers (blue), revenue (orange) and profit (green) in each loyalty-profit cell. "
+                    f"{str(best).capitalize()} bring {table.loc[best, 'profit']:.0%} of profit with "
+                    f"{table.loc[best, 'customers']:.0%} of customers.")
     return ax
 
 

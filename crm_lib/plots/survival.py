@@ -4,8 +4,9 @@ rates are drawn by :mod:`crm_lib.plots.overview`).
 
 Every function takes computed results (from :mod:`crm_lib.survival` or
 :mod:`crm_lib.retention`) and an optional ``ax``, draws, labels the axes with units and
-returns the ``Axes``. A result that carries an ``error`` is drawn as a titled panel with
-the message, so a report still shows why the figure is missing.
+returns the ``Axes`` with a caption that states the figure's numbers. A result that carries
+an ``error`` is drawn as a titled panel with the message, so a report still shows why the
+figure is missing. Series differ in colour (Okabe-Ito) and in marker or line style.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from crm_lib.survival import CoxResult, KaplanMeierResult
-from crm_lib.plots.theme import axes_or_new as _axes
+from crm_lib.plots.theme import axes_or_new as _axes, series_style, set_caption, wrap_label
 
 
 
@@ -26,7 +27,14 @@ def _message_panel(ax: Axes, title: str, message: str) -> Axes:
     ax.text(0.5, 0.5, "\n".join(textwrap.wrap(message, 70)), ha="center", va="center", transform=ax.transAxes, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+    set_caption(ax, f"{title}: {message}")
     return ax
+
+
+def _legend_below(ax: Axes, title: str | None = None, ncol: int = 2) -> None:
+    """The legend under the axes, where it hides no line."""
+    ax.legend(title=title, fontsize=8, title_fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=ncol, frameon=False)
 
 
 def plot_kaplan_meier(
@@ -52,11 +60,12 @@ def plot_kaplan_meier(
     title = title or f"Retention by {km.group_col}" if km.group_col else (title or "Retention of all customers")
     if km.error:
         return _message_panel(ax, title, f"Not available: {km.error}")
-    for group, curve in km.curves.groupby("group", sort=False):
+    for i, (group, curve) in enumerate(km.curves.groupby("group", sort=False)):
         # Every curve starts at 100% at day 0, before any churn (a churn at day 0 drops it at once).
         time = np.r_[0.0, curve["time"].to_numpy()]
-        lines = ax.step(time, np.r_[1.0, curve["survival"].to_numpy()], where="post",
-                        label=f"{group} (n={int(km.medians.loc[group, 'customers']):,})")
+        style = series_style(i)
+        lines = ax.step(time, np.r_[1.0, curve["survival"].to_numpy()], where="post", color=style["color"],
+                        linestyle=style["linestyle"], label=f"{group} (n={int(km.medians.loc[group, 'customers']):,})")
         ax.fill_between(time, np.r_[1.0, curve["lower"].to_numpy()], np.r_[1.0, curve["upper"].to_numpy()],
                         step="post", alpha=0.2, color=lines[0].get_color(), linewidth=0)
         if curve["survival"].iloc[-1] > 0:
@@ -71,7 +80,13 @@ def plot_kaplan_meier(
     # A small margin left of day 0 shows the drop at day 0 (one-time buyers).
     ax.set_xlim(-0.01 * right, right)
     ax.set_title(f"{title} ({1 - km.alpha:.0%} bands; | = end of the data)")
-    ax.legend(title=km.group_col or None, fontsize=8)
+    _legend_below(ax, km.group_col or None)
+    ends = km.curves.groupby("group", sort=False).last()
+    set_caption(ax, f"Kaplan-Meier share of customers not yet churned against days since their first purchase, "
+                    f"{'one curve per ' + km.group_col if km.group_col else 'all customers'}, with "
+                    f"{1 - km.alpha:.0%} pointwise bands; a bar marks where a curve's data end. At its end "
+                    + "; ".join(f"{'' if g == 'all' else str(g) + ': '}{row['survival']:.1%} remain after {row['time']:,.0f} days"
+                                for g, row in ends.iterrows()) + ".")
     return ax
 
 
@@ -90,6 +105,14 @@ def plot_lapse_sensitivity(sensitivity: pd.DataFrame, *, horizon_days: float = 3
     y = sensitivity["retention_at_horizon"].to_numpy(dtype=float)
     err = np.vstack([y - sensitivity["retention_lower"], sensitivity["retention_upper"] - y])
     ax.errorbar(x, y, yerr=err, marker="o", capsize=3)
+    known = sensitivity["retention_at_horizon"].dropna()
+    set_caption(ax, f"Retention {horizon_days:,.0f} days after the first purchase, with its interval, for each lapse "
+                    "threshold (days without a purchase that count as churn). "
+                    + (f"It moves from {known.min():.1%} to {known.max():.1%} between thresholds of "
+                       f"{known.index.min():,} and {known.index.max():,} days." if len(known) > 1 else
+                       f"Only a threshold of {known.index[0]:,} days identifies it: {known.iloc[0]:.1%}; longer "
+                       "thresholds need more silent days before the end of the data than there are."
+                       if len(known) else "No threshold shown identifies it with these data."))
     ax.set_xlabel("lapse threshold (days without purchase)")
     ax.set_ylabel(f"retention at {horizon_days:,.0f} days (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -123,6 +146,12 @@ def plot_hazard_ratios(cox: CoxResult, *, ax: Axes | None = None) -> Axes:
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(f"hazard ratio (log scale; <1 = customers stay longer; {1 - cox.alpha:.0%} interval)")
     ax.set_title(title)
+    strongest = (np.log(cox.hazard_ratios["hazard_ratio"])).abs().idxmax()
+    set_caption(ax, f"Hazard ratio of churn for each term of the Cox model with its {1 - cox.alpha:.0%} interval "
+                    f"({cox.n:,} customers, {cox.events:,} churn events); left of the dashed line at 1 customers stay "
+                    f"longer. The largest effect is {strongest}: hazard ratio "
+                    f"{cox.hazard_ratios.loc[strongest, 'hazard_ratio']:.2f} "
+                    f"({cox.hazard_ratios.loc[strongest, 'lower']:.2f} to {cox.hazard_ratios.loc[strongest, 'upper']:.2f}).")
     return ax
 
 
@@ -148,13 +177,21 @@ def plot_schoenfeld(cox: CoxResult, *, ax: Axes | None = None, bins: int = 20) -
     # Tied churn times stay in one bin (many customers churn at day 0).
     edges = pd.qcut(res["time"], q=min(bins, len(res)), labels=False, duplicates="drop")
     binned = res.groupby(edges).mean()
-    for term in cox.hazard_ratios.index:
-        ax.plot(binned["time"], binned[term] - cox.hazard_ratios.loc[term, "coef"], marker=".", label=term)
+    for i, term in enumerate(cox.hazard_ratios.index):
+        ax.plot(binned["time"], binned[term] - cox.hazard_ratios.loc[term, "coef"], label=term, markersize=5,
+                clip_on=False, zorder=3, **series_style(i))
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.margins(x=0.03)
     ax.set_xlabel("days since first purchase at churn (bin means)")
     ax.set_ylabel("log hazard ratio minus its average")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend_below(ax, "term")
+    terms = cox.ph_test.drop(index="GLOBAL", errors="ignore")
+    doubtful = terms.index[terms["p_value"] < cox.alpha].tolist()
+    set_caption(ax, f"Mean scaled Schoenfeld residual of each term, minus its coefficient, in {len(binned)} bins of equal "
+                    "numbers of churn events: a flat line at 0 means the hazard ratio is constant over time. "
+                    + (f"The test doubts a constant effect for {', '.join(map(str, doubtful))}."
+                       if doubtful else "The test finds no evidence against constant effects."))
     return ax
 
 
@@ -171,17 +208,38 @@ def plot_cohort_retention_rates(rates: pd.DataFrame, *, ax: Axes | None = None, 
     ax = _axes(ax)
     periods = sorted(rates["period"].unique())
     position = {p: i for i, p in enumerate(periods)}
-    for cohort, part in rates.groupby("cohort", sort=True):
-        ax.plot([position[p] for p in part["period"]], part["retention_rate"], marker="o",
+    for i, (cohort, part) in enumerate(rates.groupby("cohort", sort=True)):
+        ax.plot([position[p] for p in part["period"]], part["retention_rate"], markersize=5, **series_style(i),
                 label=f"{cohort} (n={int(part['cohort_customers'].iloc[0]):,})")
     ax.set_xticks(range(len(periods)), periods, rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1)
     ax.set_xlabel(period_label)
-    ax.set_ylabel(f"share of previous {period_label}'s active customers (%)")
+    ax.set_ylabel(wrap_label(f"share of previous {period_label}'s active customers (%)", 30))
     ax.set_title(f"Retention rate {period_label} on {period_label}, by acquisition cohort")
-    ax.legend(title="cohort", fontsize=8)
+    _legend_below(ax, "cohort", ncol=3)
+    set_caption(ax, f"Share of each acquisition cohort's customers active in one {period_label} who buy again in the "
+                    f"next, one line per cohort ({rates['cohort'].nunique()} cohorts); rates range from "
+                    f"{rates['retention_rate'].min():.1%} to {rates['retention_rate'].max():.1%}.")
     return ax
+
+
+def _cohort_fit_lines(ax: Axes, projection: pd.DataFrame, expected: pd.Series, observed: pd.Series, *,
+                      top: float = 1.0) -> float:
+    """Per cohort a line of the model's values and dots of the observed ones, on a 0-``top`` percent
+    axis with the legend below; the last observed period."""
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, top)
+    last = np.nan
+    for i, (cohort, part) in enumerate(projection.groupby("cohort", sort=False)):
+        style = series_style(i)
+        ax.plot(part["period"], expected[part.index], color=style["color"], linestyle=style["linestyle"],
+                label=f"{cohort}: sBG")
+        seen = part[part["observed"]]
+        ax.plot(seen["period"], observed[seen.index], style["marker"], color=style["color"], label=f"{cohort}: observed")
+        last = np.nanmax([last, seen["period"].max()])
+    _legend_below(ax)
+    return last
 
 
 def plot_sbg_survival(projection: pd.DataFrame, *, ax: Axes | None = None, period_label: str = "year") -> Axes:
@@ -196,21 +254,19 @@ def plot_sbg_survival(projection: pd.DataFrame, *, ax: Axes | None = None, perio
         Name of one period ("year", "month").
     """
     ax = _axes(ax)
-    for cohort, part in projection.groupby("cohort", sort=False):
-        share = part["survivors_expected"] / part["survivors_expected"].iloc[0]
-        line = ax.plot(part["period"], share, label=f"{cohort}: sBG")
-        observed = part[part["observed"]]
-        ax.plot(observed["period"], observed["survivors_observed"] / observed["survivors_observed"].iloc[0], "o",
-                color=line[0].get_color(), label=f"{cohort}: observed")
-        last = observed["period"].max()
+    first = projection.groupby("cohort", sort=False)
+    expected = projection["survivors_expected"] / first["survivors_expected"].transform("first")
+    observed = projection["survivors_observed"] / first["survivors_observed"].transform("first")
+    last = _cohort_fit_lines(ax, projection, expected, observed, top=1.02)
     ax.axvline(last + 0.5, color="grey", linestyle=":", linewidth=1)
     ax.text(last + 0.6, 0.97, "projection →", transform=ax.get_xaxis_transform(), fontsize=8, va="top")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"{period_label}s since acquisition")
-    ax.set_ylabel("customers still active (% of cohort)")
-    ax.set_title("Survival: observed and shifted-beta-geometric projection")
-    ax.legend(fontsize=8)
+    ax.set(xlabel=f"{period_label}s since acquisition", ylabel="customers still active (% of cohort)",
+           title="Survival: observed and shifted-beta-geometric projection")
+    end = projection.groupby("cohort", sort=False)["period"].transform("max") == projection["period"]
+    set_caption(ax, f"Share of each cohort still active by {period_label}s since acquisition: dots observed, lines the "
+                    f"shifted-beta-geometric fit, projected right of the dotted line. At the end of the projection "
+                    + ", ".join(f"{c}: {v:.1%}" for c, v in zip(projection.loc[end, "cohort"], expected[end]))
+                    + " are expected to remain.")
     return ax
 
 
@@ -224,17 +280,14 @@ def plot_sbg_retention(projection: pd.DataFrame, *, ax: Axes | None = None, peri
     period_label : str
     """
     ax = _axes(ax)
-    for cohort, part in projection[projection["period"] >= 1].groupby("cohort", sort=False):
-        line = ax.plot(part["period"], part["retention_expected"], label=f"{cohort}: sBG")
-        observed = part[part["observed"]]
-        ax.plot(observed["period"], observed["retention_observed"], "o", color=line[0].get_color(),
-                label=f"{cohort}: observed")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(f"{period_label} (renewal decision)")
-    ax.set_ylabel("retention rate: renewed / active before (%)")
-    ax.set_title("Retention rates rise as the likely churners leave")
-    ax.legend(fontsize=8)
+    later = projection[projection["period"] >= 1]
+    _cohort_fit_lines(ax, later, later["retention_expected"], later["retention_observed"])
+    ax.set(xlabel=f"{period_label} (renewal decision)", ylabel="retention rate: renewed / active before (%)",
+           title="Retention rates rise as the likely churners leave")
+    set_caption(ax, f"Share of the customers active before each {period_label} who renew, per cohort: dots observed, "
+                    f"lines the shifted-beta-geometric model; expected rates rise from "
+                    f"{later['retention_expected'].min():.1%} to {later['retention_expected'].max():.1%} as the likely "
+                    "churners leave first.")
     return ax
 
 

@@ -57,13 +57,22 @@ def _first_sentence(markdown: str) -> str:
     return (match.group(1) if match else text)[:ALT_MAX_CHARS]
 
 
-def annotate_figures(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Give every image output an alt text (``metadata.crm_alt``) and a figure number.
+def _shorten(text: str, limit: int = ALT_MAX_CHARS) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters (with an ellipsis when cut)."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
 
-    Matplotlib's inline output records no title or axis labels, so the text is derived
-    from the section the figure sits in: ``"Figure 3 (Cohort retention): <first sentence
-    of the text above it>"``. An alt text the notebook set itself
-    (``metadata['image/png']['alt']``) is kept.
+
+def annotate_figures(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Give every image output a figure number, a caption and an alt text.
+
+    The caption is the one the plot function computed (``metadata['image/png']
+    ['crm_caption']``, see :func:`crm_lib.plots.theme.set_caption`): output metadata
+    ``crm_figure`` is the number, ``crm_caption`` the caption and ``crm_alt``
+    ``"Figure 3: <caption>"`` cut to :data:`ALT_MAX_CHARS`. A figure without one is described
+    from the section it sits in: ``"Figure 3 (Cohort retention): <first sentence of the text
+    above it>"``. An alt text the notebook set itself (``metadata['image/png']['alt']``) is kept.
     """
     heading, sentence, number = "", "", 0
     for cell in nb.cells:
@@ -79,10 +88,15 @@ def annotate_figures(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if not any(key.startswith("image/") for key in data):
                 continue
             number += 1
-            own = output.get("metadata", {}).get("image/png", {}).get("alt")
+            image = output.get("metadata", {}).get("image/png", {})
+            caption = image.get("crm_caption", "")
             where = f" ({heading})" if heading else ""
-            text = own or f"Figure {number}{where}: {sentence}".rstrip(": ")
-            output.setdefault("metadata", {})["crm_alt"] = text[:ALT_MAX_CHARS]
+            own = image.get("alt") if image.get("alt") != caption else ""
+            text = own or (f"Figure {number}: {caption}" if caption else f"Figure {number}{where}: {sentence}")
+            metadata = output.setdefault("metadata", {})
+            metadata["crm_figure"] = number
+            metadata["crm_caption"] = caption
+            metadata["crm_alt"] = _shorten(text.rstrip(": "))
     return nb
 
 

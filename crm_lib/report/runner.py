@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator
 import nbformat
 import pandas as pd
 
-from crm_lib.data import load_transactions
+from crm_lib.data import ObservationWindow, load_transactions
 from crm_lib.datasets import EMBEDDED_PREFIX, resolve_data_path
 from crm_lib.exceptions import CRMWorkbenchError, DataValidationError, ParamsError
 from crm_lib import paths
@@ -50,7 +50,15 @@ from crm_lib.report.execute import (
     kill_kernels,
     make_reproducible,
 )
-from crm_lib.report.index import manifest_json, package_versions, render_index, write_runs_index
+from crm_lib.report.findings import FINDINGS_DIR_ENV
+from crm_lib.report.index import (
+    findings_dir,
+    manifest_json,
+    package_versions,
+    render_index,
+    write_headline,
+    write_runs_index,
+)
 from crm_lib.report.params import (
     RunParams,
     check_notebook_confinement,
@@ -476,7 +484,8 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
             run = execute_notebook(
                 notebook.resolve(), executed, parameters, cwd=private_staging,
                 wall_seconds=execute["notebook_timeout_seconds"],
-                env={PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private)},
+                env={PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private),
+                     FINDINGS_DIR_ENV: str(findings_dir(private_staging))},
                 kernel_name=execute["kernel_name"], progress_bar=execute["progress_bar"],
                 timeout_seconds=execute["timeout_seconds"],
             )
@@ -495,7 +504,9 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         published = all(r.ok for r in runs)
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
                   if nb.stem in entries or nb.stem in carried]
-        manifest = _write_index_and_manifest(params, staging, merged, data, published, history=bool(keep_runs))
+        headline = _write_headline(params, staging, findings_dir(private_staging), data)
+        manifest = _write_index_and_manifest(params, staging, merged, data, published, headline,
+                                             history=bool(keep_runs))
         if published and keep_runs and data:
             record_run(params, private, private_staging, staging, keep_runs)  # predictions scored, stored (issue 13)
         final_name = name if published else f"{name}.failed"
@@ -522,8 +533,22 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                      private_dir=runs_dir / final_name)
 
 
+def _write_headline(params: RunParams, staging: Path, findings: Path, data: dict[str, Any] | None) -> dict[str, Any]:
+    """``headline.json`` in the report staging folder, from the notebooks' key findings (issue 12)."""
+    calibration_end = None
+    if data and any("calibration_end" in knobs for knobs in params.declared.values()):
+        from crm_lib.context import calibration_end_for  # here: crm_lib.context imports the report package
+
+        window = ObservationWindow(pd.Timestamp(data["observation_start"]), pd.Timestamp(data["observation_end"]))
+        calibration_end = f"{calibration_end_for(params.effective().get('calibration_end'), window):%Y-%m-%d}"
+    return write_headline(staging, findings, run=params.run_name, calibration_end=calibration_end,
+                          observation_end=data["observation_end"] if data else None,
+                          notebooks=[nb.stem for nb in params.notebooks])
+
+
 def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[dict[str, Any]],
-                              data: dict[str, Any] | None, published: bool, history: bool = False) -> dict[str, Any]:
+                              data: dict[str, Any] | None, published: bool,
+                              headline: dict[str, Any] | None = None, history: bool = False) -> dict[str, Any]:
     packages = package_versions()
     shown = [{k: v for k, v in e.items() if k not in {"seconds", "carried_over"}} for e in entries]
     (staging / "index.html").write_text(
@@ -536,6 +561,7 @@ def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[di
             data={k: v for k, v in data.items() if k != "path"} if data else None,
             packages=packages,
             code_version=code_version(),
+            headline=headline,
             history=history,
         ),
         encoding="utf-8",

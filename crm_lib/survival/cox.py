@@ -317,7 +317,7 @@ def cox_proportional_hazards(
         if absent:
             notes.append(
                 f"Left out {', '.join(absent)}: the transaction log has no such column "
-                "(map it in column_map to use it)."
+                "(map a column of the file to it in the params file to use it)."
             )
             covariates = [c for c in covariates if c not in absent]
     try:
