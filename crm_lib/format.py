@@ -346,11 +346,12 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
 
 
 #: One small style sheet per table (classes, not a style on every cell: pages stay small). ``table.crm-table``
-#: outranks the notebook theme's right-aligned cells; ``n`` marks a number.
+#: outranks the notebook theme's right-aligned cells; ``n`` marks a number. Headers wrap, numbers do not: no
+#: table of a report is wider than the page at 1400 px.
 TABLE_STYLE = ("<style>table.crm-table{border-collapse:collapse;margin:0.4rem 0 1rem 0}"
                "table.crm-table th,table.crm-table td{text-align:left;padding:0.2rem 0.6rem;vertical-align:top}"
-               "table.crm-table .n{text-align:right;white-space:nowrap}"
-               "table.crm-table thead{border-bottom:1px solid #999}</style>")
+               "table.crm-table .n{text-align:right}table.crm-table td.n{white-space:nowrap}"
+               "table.crm-table thead{border-bottom:1px solid #999}table.crm-table thead th{vertical-align:bottom}</style>")
 
 
 _NUMBER_CLASS = ' class="n"'
