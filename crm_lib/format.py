@@ -345,41 +345,48 @@ def table_for_people(table: pd.DataFrame, currency_code: str = "USD", money_colu
     return out
 
 
-_CELL = 'style="text-align:{align};padding:0.2rem 0.6rem;vertical-align:top{wrap}"'
+#: One small style sheet per table (classes, not a style on every cell: pages stay small). ``table.crm-table``
+#: outranks the notebook theme's right-aligned cells; ``n`` marks a number. Headers wrap, numbers do not: no
+#: table of a report is wider than the page at 1400 px.
+TABLE_STYLE = ("<style>table.crm-table{border-collapse:collapse;margin:0.4rem 0 1rem 0}"
+               "table.crm-table th,table.crm-table td{text-align:left;padding:0.2rem 0.6rem;vertical-align:top}"
+               "table.crm-table .n{text-align:right}table.crm-table td.n{white-space:nowrap}"
+               "table.crm-table thead{border-bottom:1px solid #999}table.crm-table thead th{vertical-align:bottom}</style>")
+
+
+_NUMBER_CLASS = ' class="n"'
 
 
 def table_html(table: pd.DataFrame, *, index: bool = True, caption: str = "") -> str:
     """A table of text (from :func:`table_for_people`) as HTML: words left, numbers right.
 
     Deterministic (no random ids) and light: header row bold with a rule below it, numbers
-    right-aligned and not wrapped, words left-aligned and wrapping.
+    right-aligned (class ``n``) and not wrapped, words left-aligned and wrapping.
 
     >>> t = table_for_people(pd.DataFrame({"segment": ["new"], "customers": [1234]}).set_index("segment"))
-    >>> "text-align:right" in table_html(t) and ">1,234<" in table_html(t)
+    >>> '<td class="n">1,234</td>' in table_html(t)
     True
     """
-    def cell(tag: str, text: Any, header: bool = False) -> str:
+    def cell(tag: str, text: Any, right: bool = False) -> str:
         text = "" if is_missing(text) else str(text)
-        numeric = not header and _numeric_text(text)
-        style = _CELL.format(align="right" if numeric else "left", wrap=";white-space:nowrap" if numeric else "")
-        return f"<{tag} {style}>{html.escape(text)}</{tag}>"
+        return f"<{tag}{_NUMBER_CLASS if right else ''}>{html.escape(text)}</{tag}>"
+
+    def numeric(values: Iterable[Any]) -> bool:  # a column of numbers has its header on the right too
+        texts = [str(v) for v in values if not is_missing(v) and str(v).strip()]
+        return bool(texts) and all(_numeric_text(t) for t in texts)
 
     names = [n for n in table.index.names] if index else []
     if names and not any(names) and table.columns.name:  # "years since acquisition" over the 0, 1, 2 ... headers
         names[-1] = table.columns.name
-    def header(name: Any, values: pd.Series) -> str:  # a column of numbers has its header on the right too
-        texts = [str(v) for v in values if not is_missing(v) and str(v).strip()]
-        right = bool(texts) and all(_numeric_text(t) for t in texts)
-        return cell("th", name, True).replace("text-align:left", "text-align:right", 1 if right else 0)
-
-    head = [cell("th", n or "", True) for n in names] + [header(c, table[c]) for c in table.columns]
+    head = [cell("th", n or "") for n in names] + [cell("th", c, numeric(table[c])) for c in table.columns]
     rows = []
     for key, row in zip(table.index, table.itertuples(index=False)):
         keys = (key if isinstance(key, tuple) else (key,)) if index else ()
-        rows.append("<tr>" + "".join(cell("th", k) for k in keys) + "".join(cell("td", v) for v in row) + "</tr>")
-    cap = f"<caption style=\"text-align:left\">{html.escape(caption)}</caption>" if caption else ""
-    return ('<table class="crm-table" style="border-collapse:collapse;margin:0.4rem 0 1rem 0">' + cap
-            + '<thead style="border-bottom:1px solid #999">' + "<tr>" + "".join(head) + "</tr></thead><tbody>"
+        rows.append("<tr>" + "".join(cell("th", k) for k in keys)
+                    + "".join(cell("td", v, _numeric_text("" if is_missing(v) else str(v)) and str(v) != "") for v in row)
+                    + "</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (TABLE_STYLE + '<table class="crm-table">' + cap + "<thead><tr>" + "".join(head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 

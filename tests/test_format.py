@@ -94,8 +94,8 @@ def test_table_html_aligns_words_left_numbers_right_and_escapes():
                           "p": ["< 0.001", "0.042"]}).set_index("segment")
     page = fmt.table_html(fmt.table_for_people(table))
     assert "a &lt;b&gt;" in page and "<b>" not in page
-    right = re.findall(r'text-align:right[^>]*>([^<]*)<', page)
-    left = re.findall(r'<td style="text-align:left[^>]*>([^<]*)<', page)
+    right = re.findall(r'<t[dh] class="n">([^<]*)<', page)
+    left = re.findall(r'<td>([^<]*)<', page)
     assert set(right) >= {"1,234", "5", "50.0%", "25.0%", "&lt; 0.001", "0.042"} and left == []
     assert page == fmt.table_html(fmt.table_for_people(table))
 

@@ -141,7 +141,7 @@ def _section_link(anchor: str) -> str:
     if not anchor:
         return ""
     title = _HEADINGS.get(anchor) or unquote(anchor).replace("-", " ")
-    return (f' <a href="#{html.escape(anchor, quote=True)}" style="white-space:nowrap">'
+    return (f' <a href="#{html.escape(anchor, quote=True)}">'
             f"(see &ldquo;{html.escape(title)}&rdquo;)</a>")
 
 
