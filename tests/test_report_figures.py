@@ -27,7 +27,14 @@ from crm_lib.plots.theme import (  # noqa: E402
     set_caption,
 )
 from crm_lib.report.chrome import annotate_figures  # noqa: E402
-from crm_lib.report.index import headline, headline_json, read_findings, render_index, write_headline  # noqa: E402
+from crm_lib.report.index import (  # noqa: E402
+    headline,
+    headline_json,
+    headline_rows,
+    read_findings,
+    render_index,
+    write_headline,
+)
 from crm_lib.report.render import render_html  # noqa: E402
 from tests.test_report_chrome import _png  # noqa: E402
 
@@ -182,3 +189,13 @@ def test_money_ticks_put_the_sign_before_the_symbol_and_captions_are_kept():
     fig, ax = plt.subplots()
     set_caption(ax, "  Two\n lines ")
     assert caption_of(ax) == caption_of(fig) == "Two lines"
+
+
+def test_folded_findings_show_a_shared_sentence_once():
+    shared = "Customers by RFM segment: champions 29.7%, lost 19.0%."
+    figures = {f"segment_share_{name}": {**_finding(f"segment_share_{name}", shared, share, "share"),
+                                         "notebook": "02_segmentation", "page": "02_segmentation.html"}
+               for name, share in [("champions", 0.297), ("lost", 0.19)]}
+    rows = [row for row in headline_rows({"figures": figures}) if not row["main"]]
+    assert [row["label"] for row in rows] == ["Segment share: champions", "Segment share: lost"]
+    assert [row["text"] for row in rows] == [shared, ""]

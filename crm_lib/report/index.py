@@ -180,16 +180,21 @@ def headline_rows(content: dict[str, Any] | None, titles: dict[str, str] | None 
     if not content:
         return []
     titles = titles or {}
-    rows = []
+    rows, folded_texts = [], set()
     for key in sorted(content.get("figures", {}), key=_rank):
         figure = content["figures"][key]
         label = HEADLINE_LABELS.get(key) or (
             f"Loyalty hypothesis {key.split('_', 1)[1]}" if key.startswith("loyalty_H")
             else f"Segment share: {key.removeprefix('segment_share_').replace('_', ' ')}"
             if key.startswith("segment_share_") else key.replace("_", " ").capitalize())
-        rows.append({"label": label, "value": _shown_value(figure), "text": str(figure.get("text", "")),
+        main = _rank(key)[0] < len(HEADLINE_ORDER)
+        text = str(figure.get("text", ""))
+        if not main:  # findings that share one sentence (e.g. segment shares) show it once in the folded list
+            text = "" if text in folded_texts else text
+            folded_texts.add(str(figure.get("text", "")))
+        rows.append({"label": label, "value": _shown_value(figure), "text": text,
                      "page": figure["page"], "source": titles.get(figure["notebook"], figure["notebook"]),
-                     "main": _rank(key)[0] < len(HEADLINE_ORDER)})
+                     "main": main})
     return rows
 
 
