@@ -67,6 +67,15 @@ def test_notebook_04_states_the_computed_figures(small_cdnow_run):
     assert f"{next_year:,.0f} repeat transactions in the next 52 weeks" in html
     # Both equity intervals are named for what they cover (issue 10): the expected equity and the realised one.
     assert "parameter-uncertainty interval" in html and "predictive interval" in html
+    # The weekly charts and the model table count the holdout differently (issue 9): the page says by how much.
+    # Independent count: customers of the calibration cohort buying between the calibration end (a Tuesday) and
+    # the end of its calendar week (Sunday 1997-10-05); each counts once, as purchases in one week count once.
+    first = tx.groupby("customer_id")["date"].min()
+    cohort = first.index[first <= "1997-09-30"]
+    straddling = tx[(tx["date"] > "1997-09-30") & (tx["date"] <= "1997-10-05") & tx["customer_id"].isin(cohort)]
+    gap = straddling["customer_id"].nunique()
+    assert gap > 0
+    assert f"the {gap:,} repeat purchases made from 1997-10-01 to 1997-10-05" in html
     assert "bootstrap" not in html.split('id="How-this-was-computed"')[0]  # the settings list may name the seed's uses
     # Every chart is embedded and titled; the code is hidden.
     assert html.count("data:image/png;base64,") >= 9
