@@ -692,7 +692,7 @@ def activity_by_period(log: DuckDBLog, period: str = "M") -> pd.DataFrame:
                count(*) AS transactions, sum(amount) AS revenue, any_value(r.retained) AS retained_customers
         FROM tx t LEFT JOIN retained r USING (period) GROUP BY t.period ORDER BY t.period"""
     raw = log.sql(query).df()
-    # Periods run to the window end (crm_lib.kpi._full_range), empty ones with zeros.
+    # Periods run to the window end (crm_lib.kpi._ordinal_range), empty ones with zeros.
     full = np.arange(raw["period"].min(), max(raw["period"].max(), _end_ordinal(log, period)) + 1)
     out = raw.set_index("period").reindex(full).fillna(0)
     out.index = _periods(full, period, "period")
