@@ -95,12 +95,18 @@ class PeakMemory:
         self.peak = max(self.peak, self._process.memory_info().rss)
 
 
+#: CPU seconds of the last :func:`measure` (all threads of this process): on a shared machine
+#: they move far less with the load than wall seconds, so the ratios are read from both.
+LAST_CPU = [0.0]
+
+
 def measure(function):
     gc.collect()
     with PeakMemory() as memory:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = function()
         seconds = time.perf_counter() - started
+        LAST_CPU[0] = time.process_time() - cpu
     return result, seconds, memory.peak / 2**30
 
 
@@ -241,10 +247,11 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     label = f"{n_rows / 1e6:.1f} M tx / {n_customers / 1e6:.2f} M customers"
     print(f"\n== {label}: simulated in {seconds:.1f} s ({path.stat().st_size / 2**20:.0f} MB Parquet)", flush=True)
 
-    def add(step, engine_name, seconds, peak, note=""):
+    def add(step, engine_name, seconds, peak, note="", cpu=None):
         rows.append({"size": label, "step": step, "engine": engine_name, "seconds": round(seconds, 2),
-                     "peak_GB": round(peak, 2), "note": note})
-        print(f"  {step:<16} {engine_name:<26} {seconds:8.2f} s {peak:6.2f} GB {note}", flush=True)
+                     "cpu_s": round(cpu, 2) if cpu is not None else np.nan, "peak_GB": round(peak, 2), "note": note})
+        cpu_text = f"{cpu:8.2f} cpu" if cpu is not None else " " * 12
+        print(f"  {step:<16} {engine_name:<26} {seconds:8.2f} s {cpu_text} {peak:6.2f} GB {note}", flush=True)
 
     if n_transactions <= args.report_max:
         run_report(path, args, label, add)
@@ -252,9 +259,12 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
         run_steps(path, n_transactions, n_rows, n_customers, args, add)
 
 
-def run_steps(path: Path, n_transactions: int, n_rows: int, n_customers: int, args, add) -> None:
+def run_steps(path: Path, n_transactions: int, n_rows: int, n_customers: int, args, add_row) -> None:
     """Summary, fits and scoring by crm_lib's engines, then by lifetimes on the same log."""
     workdir = Path(args.workdir)
+
+    def add(step, engine_name, seconds, peak, note=""):
+        add_row(step, engine_name, seconds, peak, note, cpu=LAST_CPU[0] if seconds else None)
     temp = workdir / "duckdb_tmp"
     settings = dict(memory_limit=args.memory_limit, temp_directory=temp, threads=args.threads)
 
@@ -315,7 +325,7 @@ def run_steps(path: Path, n_transactions: int, n_rows: int, n_customers: int, ar
 
 
 def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """Add ``lifetimes_s`` and ``ratio`` (lifetimes' time / ours) to each crm_lib step lifetimes also ran."""
+    """Add ``lifetimes_s``, ``ratio`` (lifetimes' wall time / ours) and ``cpu_ratio`` (CPU seconds) per crm_lib step."""
     measured = table[(table["engine"] == "lifetimes") & (table["seconds"] > 0)]
     theirs = measured.set_index(["size", "step"])["seconds"]
     ours = table[table["engine"].str.startswith("crm_lib")]
@@ -325,6 +335,11 @@ def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
         if (row["size"], row["step"]) in theirs.index:
             table.loc[index, "lifetimes_s"] = theirs[(row["size"], row["step"])]
     table["ratio"] = (table["lifetimes_s"] / table["seconds"]).round(1)
+    cpu = measured.set_index(["size", "step"])["cpu_s"]
+    table["cpu_ratio"] = np.nan
+    for index, row in ours.iterrows():
+        if (row["size"], row["step"]) in cpu.index and row["cpu_s"] > 0:
+            table.loc[index, "cpu_ratio"] = round(cpu[(row["size"], row["step"])] / row["cpu_s"], 1)
     return table
 
 
