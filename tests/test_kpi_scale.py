@@ -32,3 +32,26 @@ def test_kpis_and_cohorts_equal_duckdb_for_every_period(tmp_path):
         pd.testing.assert_frame_equal(kpi.cohort_sizes(log, period), engine.cohort_sizes(duck, period), **TOL)
         pd.testing.assert_frame_equal(kpi.cohort_retention(log, period), engine.cohort_retention(duck, period),
                                       **TOL)
+
+
+def test_cohort_rates_name_cohorts_as_pandas_periods(tmp_path):
+    # retention_rates_by_cohort groups by integer ordinals; the cohorts and their rates are
+    # those of grouping by the Period strings, as before.
+    from crm_lib.survival import retention_rates_by_cohort
+
+    tx = load_transactions(_written(tmp_path)).transactions
+    rates = retention_rates_by_cohort(tx, period="M", cohort_period="W", min_cohort_size=5)
+    first = tx.groupby("customer_id")["date"].transform("min").dt.to_period("W").astype(str)
+    for name, part in tx.groupby(first):
+        if part["customer_id"].nunique() < 5:
+            assert name not in set(rates["cohort"])
+            continue
+        expected = kpi.activity_by_period(part, "M")["retention_rate"].dropna()
+        got = rates[rates["cohort"] == name]["retention_rate"].to_numpy()
+        np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-12)
+
+
+def _written(tmp_path):
+    path = tmp_path / "log.parquet"
+    random_log(9, n=4_000).to_parquet(path)
+    return path
