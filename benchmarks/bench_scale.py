@@ -1,8 +1,9 @@
-"""Scale benchmark: summary + BG/NBD fit + Gamma-Gamma fit + per-customer CLV at 1 M to 100 M transactions.
+"""Scale benchmark: the full report, and summary + BG/NBD + Gamma-Gamma + per-customer CLV, 1 M to 100 M transactions.
 
-    python benchmarks/bench_scale.py                          # 1 M and 10 M transactions
-    python benchmarks/bench_scale.py --sizes 1e6 1e7 1e8      # add 100 M (about 40 M customers)
-    python benchmarks/bench_scale.py --sizes 1e6 --lifetimes-max 1e6 --memory-limit 2GB
+    python benchmarks/bench_scale.py                          # 1 M transactions: steps and full report
+    python benchmarks/bench_scale.py --sizes 1e6 1e7          # add 10 M (about 4 M customers)
+    python benchmarks/bench_scale.py --sizes 1e8 --report-max 0   # 100 M: steps only (about 40 M customers)
+    python benchmarks/bench_scale.py --sizes 1e6 --no-steps   # the full report only
 
 The log is simulated with :func:`crm_lib.simulate.simulate_bg_nbd` (the published CDNOW
 BG/NBD estimates, FHL 2005) and Gamma-Gamma spend (CDNOW p, q, gamma): each customer's age
@@ -25,16 +26,30 @@ Peak memory is the largest resident set size of the process sampled every 20 ms 
 step (DuckDB's memory is in-process, so it counts). lifetimes steps are skipped above
 ``--lifetimes-max`` (its summary needs the whole log as a frame and minutes per 10 M rows);
 the table says so.
+
+The full report (``--report-max``, default up to 10 M transactions): the simulated log's
+Parquet file, a params file with the CDNOW run's knobs pointing at it (``data_path`` the
+Parquet file, its own column names), then ``crm-workbench run`` in a child process
+(notebooks ``--notebooks``, by default 01 to 05), its pages written under ``--workdir``.
+Each notebook's wall time is the runner's own ("done in X s"); its peak memory is the
+largest RSS of the runner's process tree (runner + the notebook's kernel) sampled every
+0.2 s while that notebook runs, and the kernel's own peak beside it.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
+import sys
 import gc
 import shutil
 import threading
 import time
 import warnings
 from pathlib import Path
+
+import yaml
 
 import numpy as np
 import pandas as pd
@@ -80,12 +95,18 @@ class PeakMemory:
         self.peak = max(self.peak, self._process.memory_info().rss)
 
 
+#: CPU seconds of the last :func:`measure` (all threads of this process): on a shared machine
+#: they move far less with the load than wall seconds, so the ratios are read from both.
+LAST_CPU = [0.0]
+
+
 def measure(function):
     gc.collect()
     with PeakMemory() as memory:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = function()
         seconds = time.perf_counter() - started
+        LAST_CPU[0] = time.process_time() - cpu
     return result, seconds, memory.peak / 2**30
 
 
@@ -129,6 +150,95 @@ def simulate_log(path: Path, n_transactions: int, seed: int = 0) -> tuple[int, i
     return rows, customers
 
 
+PROJECT = Path(__file__).resolve().parents[1]
+DEFAULT_NOTEBOOKS = ["01_data_overview", "02_segmentation", "03_retention_survival", "04_lifetime_value",
+                     "05_loyalty_profit"]
+
+
+def write_report_params(log_path: Path, workdir: Path, name: str, notebooks: list[str]) -> Path:
+    """A params file: the CDNOW run's knobs (segments, margin, costs) on the simulated Parquet log."""
+    cdnow = yaml.safe_load((PROJECT / "params" / "cdnow.yaml").read_text(encoding="utf-8"))
+    parameters = dict(cdnow["parameters"])
+    parameters.update(data_path=str(log_path.resolve()),
+                      column_map={"customer_id": "customer_id", "date": "date", "amount": "amount"},
+                      csv_separator=",", date_format=None)
+    from crm_lib.report.knobs import registry
+
+    declared = {knob for knob, spec in registry(PROJECT / "notebooks").items() if set(spec.notebooks) & set(notebooks)}
+    parameters = {knob: value for knob, value in parameters.items() if knob in declared}
+    params = {"run_name": name, "title": f"Scale benchmark ({name})", "notebooks": notebooks,
+              "parameters": parameters}
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS of a process and its children, per label (the notebook running), every ``interval`` s."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval, self.label = psutil.Process(pid), interval, "(start)"
+        self.tree_peak: dict[str, int] = {}
+        self.kernel_peak: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                processes = [self.root] + self.root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            sizes = []
+            for process in processes:
+                try:
+                    sizes.append(process.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    pass
+            label = self.label
+            self.tree_peak[label] = max(self.tree_peak.get(label, 0), sum(sizes))
+            self.kernel_peak[label] = max(self.kernel_peak.get(label, 0), max(sizes[1:], default=0))
+            time.sleep(self.interval)
+
+
+def run_report(log_path: Path, args, label: str, add) -> None:
+    """``crm-workbench run`` on the simulated log; one row per notebook (runner's time, sampled peaks)."""
+    workdir = Path(args.workdir)
+    name = f"bench-{log_path.stem}"
+    params = write_report_params(log_path, workdir, name, args.notebooks)
+    command = [str(Path(sys.executable).with_name("crm-workbench")), "run", str(params), "--project", str(PROJECT),
+               "--output-dir", str(workdir / "reports"), "--no-wait"]
+    env = dict(os.environ, CRM_PRIVATE_ROOT=str(workdir / "private"))
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    done = re.compile(r"\[\d+/\d+\] (\S+): (done|FAILED.*) in ([\d.]+) s")
+    log_lines = []
+    for line in process.stderr:
+        log_lines.append(line.rstrip())
+        running = re.match(r"\[\d+/\d+\] (\S+): running", line)
+        if running:
+            sampler.label = running.group(1)
+        elif line.startswith("checking the input data"):
+            sampler.label = "(check data)"
+        finished = done.match(line)
+        if finished:
+            nb = finished.group(1)
+            status = "" if finished.group(2) == "done" else finished.group(2)[:120]
+            add(f"report {nb}", "crm-workbench run", float(finished.group(3)), sampler.tree_peak.get(nb, 0) / 2**30,
+                f"kernel peak {sampler.kernel_peak.get(nb, 0) / 2**30:.2f} GB {status}".strip())
+            sampler.label = "(render, index)"
+    code = process.wait()
+    sampler.stop.set()
+    sampler.join()
+    total = time.perf_counter() - started
+    peak = max(sampler.tree_peak.values(), default=0) / 2**30
+    add("report (all)", "crm-workbench run", total, peak,
+        f"exit {code}; check data {sampler.tree_peak.get('(check data)', 0) / 2**30:.2f} GB" +
+        ("" if code == 0 else f"; last lines: {' | '.join(log_lines[-3:])[:300]}"))
+
+
 def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -137,11 +247,24 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     label = f"{n_rows / 1e6:.1f} M tx / {n_customers / 1e6:.2f} M customers"
     print(f"\n== {label}: simulated in {seconds:.1f} s ({path.stat().st_size / 2**20:.0f} MB Parquet)", flush=True)
 
-    def add(step, engine_name, seconds, peak, note=""):
+    def add(step, engine_name, seconds, peak, note="", cpu=None):
         rows.append({"size": label, "step": step, "engine": engine_name, "seconds": round(seconds, 2),
-                     "peak_GB": round(peak, 2), "note": note})
-        print(f"  {step:<16} {engine_name:<26} {seconds:8.2f} s {peak:6.2f} GB {note}", flush=True)
+                     "cpu_s": round(cpu, 2) if cpu is not None else np.nan, "peak_GB": round(peak, 2), "note": note})
+        cpu_text = f"{cpu:8.2f} cpu" if cpu is not None else " " * 12
+        print(f"  {step:<16} {engine_name:<26} {seconds:8.2f} s {cpu_text} {peak:6.2f} GB {note}", flush=True)
 
+    if n_transactions <= args.report_max:
+        run_report(path, args, label, add)
+    if args.steps:
+        run_steps(path, n_transactions, n_rows, n_customers, args, add)
+
+
+def run_steps(path: Path, n_transactions: int, n_rows: int, n_customers: int, args, add_row) -> None:
+    """Summary, fits and scoring by crm_lib's engines, then by lifetimes on the same log."""
+    workdir = Path(args.workdir)
+
+    def add(step, engine_name, seconds, peak, note=""):
+        add_row(step, engine_name, seconds, peak, note, cpu=LAST_CPU[0] if seconds else None)
     temp = workdir / "duckdb_tmp"
     settings = dict(memory_limit=args.memory_limit, temp_directory=temp, threads=args.threads)
 
@@ -162,7 +285,7 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     add("Gamma-Gamma fit", "crm_lib (weighted pairs)", seconds, peak,
         "p, q, gamma = " + ", ".join(f"{v:.2f}" for v in spend_fit.params_))
     discount = monthly_discount_rate(0.10)
-    output = workdir / f"clv_{n_transactions}.parquet"
+    output = workdir / f"clv_{n_rows}.parquet"
     _, seconds, peak = measure(lambda: engine.score_customers(
         log, fit, spend_fit, time_unit="W", observation_end=OBSERVATION_END, discount_rate_monthly=discount,
         output=output))
@@ -171,16 +294,16 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     del log
     shutil.rmtree(temp, ignore_errors=True)
 
-    if n_rows > args.pandas_max and n_rows > args.lifetimes_max:
+    if n_transactions > args.pandas_max and n_transactions > args.lifetimes_max:
         add("summary", "crm_lib pandas", 0, 0, f"skipped: above --pandas-max {args.pandas_max:,.0f}")
         add("(all steps)", "lifetimes", 0, 0, f"skipped: above --lifetimes-max {args.lifetimes_max:,.0f}")
         return
     frame, seconds, peak = measure(lambda: pd.read_parquet(path))
     add("read log", "pandas (for the paths below)", seconds, peak)
-    if n_rows <= args.pandas_max:
+    if n_transactions <= args.pandas_max:
         summary, seconds, peak = measure(lambda: rfm_summary(frame, observation_end=OBSERVATION_END, time_unit="W"))
         add("summary", "crm_lib pandas", seconds, peak, f"{len(summary):,} customers")
-    if n_rows > args.lifetimes_max:
+    if n_transactions > args.lifetimes_max:
         add("(all steps)", "lifetimes", 0, 0, f"skipped: above --lifetimes-max {args.lifetimes_max:,.0f}")
         return
     from lifetimes import BetaGeoFitter, GammaGammaFitter
@@ -201,20 +324,47 @@ def run_size(n_transactions: int, args, rows: list[dict]) -> None:
     add("CLV", "lifetimes", seconds, peak)
 
 
+def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``lifetimes_s``, ``ratio`` (lifetimes' wall time / ours) and ``cpu_ratio`` (CPU seconds) per crm_lib step."""
+    measured = table[(table["engine"] == "lifetimes") & (table["seconds"] > 0)]
+    theirs = measured.set_index(["size", "step"])["seconds"]
+    ours = table[table["engine"].str.startswith("crm_lib")]
+    table = table.copy()
+    table["lifetimes_s"] = np.nan
+    for index, row in ours.iterrows():
+        if (row["size"], row["step"]) in theirs.index:
+            table.loc[index, "lifetimes_s"] = theirs[(row["size"], row["step"])]
+    table["ratio"] = (table["lifetimes_s"] / table["seconds"]).round(1)
+    cpu = measured.set_index(["size", "step"])["cpu_s"]
+    table["cpu_ratio"] = np.nan
+    for index, row in ours.iterrows():
+        if (row["size"], row["step"]) in cpu.index and row["cpu_s"] > 0:
+            table.loc[index, "cpu_ratio"] = round(cpu[(row["size"], row["step"])] / row["cpu_s"], 1)
+    return table
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7], help="transactions per log")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6], help="transactions per log")
     parser.add_argument("--lifetimes-max", type=float, default=1e6, help="largest log given to lifetimes")
     parser.add_argument("--pandas-max", type=float, default=1e7, help="largest log read into pandas")
+    parser.add_argument("--report-max", type=float, default=1e7, help="largest log given the full report (0: none)")
+    parser.add_argument("--notebooks", nargs="+", default=DEFAULT_NOTEBOOKS, help="notebooks of the full report")
+    parser.add_argument("--steps", action=argparse.BooleanOptionalAction, default=True,
+                        help="time summary, fits and CLV beside lifetimes")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit (it spills past it)")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
-    parser.add_argument("--workdir", default="/tmp/crm-bench-scale", help="where the logs and scores are written")
+    parser.add_argument("--workdir", default="/tmp/crm-bench-scale", help="where the logs, scores and reports go")
     args = parser.parse_args(argv)
     rows: list[dict] = []
     for size in args.sizes:
+        print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores", flush=True)
         run_size(int(size), args, rows)
-    table = pd.DataFrame(rows)
-    print("\n" + table.to_string(index=False))
+    table = with_ratios(pd.DataFrame(rows))
+    with pd.option_context("display.width", 250, "display.max_colwidth", 60):
+        print("\n" + table.to_string(index=False))
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     return table
 
 

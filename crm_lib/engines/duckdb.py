@@ -248,21 +248,14 @@ def _canonical_view(con, path: Path, sep, column_map, date_format, decimal=".", 
 def open_log(
     path: str | Path,
     *,
-    column_map: dict[str, str] | None = None,
-    sep: str | None = None,
-    date_format: str | None = None,
+    # The keywords of crm_lib.data.load_transactions, with the same defaults:
+    column_map: dict[str, str] | None = None, sep: str | None = None, date_format: str | None = None,
     observation_end: str | pd.Timestamp | None = None,
-    duplicate_rows: str = "keep",
-    negative_amounts: str = "drop",
-    zero_amounts: str = "keep",
-    time_unit: str = DEFAULT_TIME_UNIT,
-    encoding: str | None = None,
-    decimal: str = ".",
-    timezone: str | None = None,
-    connection: duckdb.DuckDBPyConnection | None = None,
-    memory_limit: str | None = None,
-    temp_directory: str | Path | None = None,
-    threads: int | None = None,
+    duplicate_rows: str = "keep", negative_amounts: str = "drop", zero_amounts: str = "keep",
+    time_unit: str = DEFAULT_TIME_UNIT, encoding: str | None = None, decimal: str = ".", timezone: str | None = None,
+    # DuckDB's own:
+    connection: duckdb.DuckDBPyConnection | None = None, memory_limit: str | None = None,
+    temp_directory: str | Path | None = None, threads: int | None = None,
 ) -> DuckDBLog:
     """Open a CSV or Parquet transaction log in DuckDB, validate it and apply the data rules.
 
@@ -304,6 +297,43 @@ def open_log(
 
     source = parse_source(str(path))  # a PostgreSQL table or query: read its extract
     path = source.extract() if source else Path(path)
+    _check_options(path, duplicate_rows, negative_amounts, zero_amounts, decimal, time_unit, timezone)
+    con = connection or duckdb.connect()
+    for setting, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory), ("threads", threads)):
+        if value is not None:
+            con.execute(f"SET {setting} = {_literal(str(value))}")
+    mapping, optional = _canonical_view(con, path, sep, column_map, date_format, decimal, encoding)
+    end = observation_end_day(observation_end) if observation_end is not None else None  # the one window rule
+    late = f"date >= TIMESTAMP {_literal(str(end + pd.Timedelta(days=1)))}" if end is not None else "FALSE"
+    keep = [f"NOT ({late})"] + (["amount >= 0"] if negative_amounts == "drop" else []) + \
+        (["amount <> 0"] if zero_amounts == "drop" else [])
+    counts = _scan_and_check(con, path.name, mapping, late, " AND ".join(keep))
+    end = observation_end_day(counts["last"]) if end is None else end  # no end given: the last purchase's day
+    canonical_columns = ", ".join(["customer_id", "date", "amount"] + optional)
+    distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
+    body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
+    if duplicate_rows == "drop":
+        body = f"SELECT DISTINCT * FROM ({body})"
+    con.execute(f"CREATE OR REPLACE VIEW transactions AS {body}")
+    used = int(_scalar(con, "SELECT count(*) FROM transactions")) if duplicate_rows == "drop" else counts["kept"]
+    n = counts["n"]
+    if used == 0:
+        raise DataValidationError(
+            f"{path.name}: no rows are left after the data rules (of {n:,} rows read); check observation_end "
+            f"({end:%Y-%m-%d}) and the amount rules."
+        )
+    values = (n, counts["decimal_ids"], n - distinct_rows, counts["negative"], counts["zero"], counts["late"], used)
+    checks = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
+                            zero_amounts=zero_amounts)
+    quality = pd.DataFrame([(check, count, rule) for (check, rule), count in zip(checks, values)],
+                           columns=["check", "rows", "rule"])
+    quality.insert(2, "share_of_rows", quality["rows"] / n)
+    logger.info("duckdb: %s, %d rows read, %d used", path.name, n, used)
+    return DuckDBLog(con, quality, pd.Timestamp(counts["start"]), end, n, path.name, time_unit=time_unit)
+
+
+def _check_options(path: Path, duplicate_rows, negative_amounts, zero_amounts, decimal, time_unit, timezone) -> None:
+    """The rules, decimal mark, time unit and time zone of :func:`open_log`, and that the file exists."""
     check_data_rules(duplicate_rows=duplicate_rows, negative_amounts=negative_amounts, zero_amounts=zero_amounts)
     if decimal not in DECIMAL_MARKS:
         raise DataValidationError(f"decimal={decimal!r} is not a decimal mark; use '.' or ','.")
@@ -316,64 +346,36 @@ def open_log(
         )
     if not path.exists():
         raise DataValidationError(f"{path.name}: file not found (looked at {path}); check data_path.")
-    con = connection or duckdb.connect()
-    for setting, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory), ("threads", threads)):
-        if value is not None:
-            con.execute(f"SET {setting} = {_literal(str(value))}")
-    mapping, optional = _canonical_view(con, path, sep, column_map, date_format, decimal, encoding)
-    canonical_columns = ", ".join(["customer_id", "date", "amount"] + optional)
-    if observation_end is not None:
-        end = observation_end_day(observation_end)  # the one window rule: the last day included, whole
-        late = f"date >= TIMESTAMP {_literal(str(end + pd.Timedelta(days=1)))}"
-    else:
-        late = "FALSE"  # the window ends on the day of the last purchase
-    keep = [f"NOT ({late})"]
-    if negative_amounts == "drop":
-        keep.append("amount >= 0")
-    if zero_amounts == "drop":
-        keep.append("amount <> 0")
-    # One scan for every count; a second one for the duplicates.
-    n, missing, decimal_ids, bad_dates, bad_amounts, start, last, negative, zero, n_late, kept = con.execute(f"""
+
+
+def _scan_and_check(con, name: str, mapping: dict, late: str, keep: str) -> dict:
+    """One scan for every data-quality count; raise on empty files, missing ids, bad dates or amounts."""
+    keys = ("n", "missing", "decimal_ids", "bad_dates", "bad_amounts", "start", "last", "negative", "zero", "late",
+            "kept")
+    counts = dict(zip(keys, con.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE customer_id IS NULL OR CAST(customer_id AS VARCHAR) = ''),
                count(*) FILTER (WHERE decimal_id),
                count(*) FILTER (WHERE date IS NULL), count(*) FILTER (WHERE amount IS NULL OR NOT isfinite(amount)),
                min(date), max(date), count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE amount = 0),
-               count(*) FILTER (WHERE {late}), count(*) FILTER (WHERE {' AND '.join(keep)})
-        FROM canonical_input""").fetchall()[0]
+               count(*) FILTER (WHERE {late}), count(*) FILTER (WHERE {keep})
+        FROM canonical_input""").fetchall()[0]))
+    n = counts["n"]
     if n == 0:
-        raise DataValidationError(f"{path.name}: the file has a header but no rows; export the log again.")
-    if missing:
+        raise DataValidationError(f"{name}: the file has a header but no rows; export the log again.")
+    if counts["missing"]:
         raise DataValidationError(
-            f"{path.name}: column '{mapping['customer_id']}' (customer_id) is empty in {missing:,} of {n:,} rows; "
-            "drop those rows or fill in the customer ids."
+            f"{name}: column '{mapping['customer_id']}' (customer_id) is empty in {counts['missing']:,} of {n:,} "
+            "rows; drop those rows or fill in the customer ids."
         )
-    if bad_dates:
-        _check_values(con, path.name, "date IS NULL", mapping["date"], "date", "dates",
+    if counts["bad_dates"]:
+        _check_values(con, name, "date IS NULL", mapping["date"], "date", "dates",
                       "set date_format in params or fix the rows.", n)
-    if bad_amounts:
-        _check_values(con, path.name, "amount IS NULL OR NOT isfinite(amount)", mapping["amount"], "amount",
+    if counts["bad_amounts"]:
+        _check_values(con, name, "amount IS NULL OR NOT isfinite(amount)", mapping["amount"], "amount",
                       "numbers", "remove currency symbols and thousands separators, use '.' for decimals, or drop "
                       "the rows.", n)
-    end = observation_end_day(last) if observation_end is None else end
-    distinct_rows = _scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {canonical_columns} FROM canonical_input)")
-    body = f"SELECT {canonical_columns} FROM canonical_input WHERE {' AND '.join(keep)}"
-    if duplicate_rows == "drop":
-        body = f"SELECT DISTINCT * FROM ({body})"
-    con.execute(f"CREATE OR REPLACE VIEW transactions AS {body}")
-    used = int(_scalar(con, "SELECT count(*) FROM transactions")) if duplicate_rows == "drop" else int(kept)
-    if used == 0:
-        raise DataValidationError(
-            f"{path.name}: no rows are left after the data rules (of {n:,} rows read); check observation_end "
-            f"({end:%Y-%m-%d}) and the amount rules."
-        )
-    counts = (n, decimal_ids, n - distinct_rows, negative, zero, n_late, used)
-    checks = quality_checks(end, duplicate_rows=duplicate_rows, negative_amounts=negative_amounts,
-                            zero_amounts=zero_amounts)
-    rows = [(check, count, rule) for (check, rule), count in zip(checks, counts)]
-    quality = pd.DataFrame(rows, columns=["check", "rows", "rule"])
-    quality.insert(2, "share_of_rows", quality["rows"] / n)
-    logger.info("duckdb: %s, %d rows read, %d used", path.name, n, used)
-    return DuckDBLog(con, quality, pd.Timestamp(start), end, n, path.name, time_unit=time_unit)
+    counts["kept"] = int(counts["kept"])
+    return counts
 
 
 # ---------------------------------------------------------------------------------------
@@ -529,47 +531,51 @@ def _summary_table(log: DuckDBLog, observation_end, time_unit: str, unit_multipl
     return log.summaries[key]
 
 
-def collapsed_histories(
-    log: DuckDBLog,
-    *,
-    observation_end: str | pd.Timestamp | None = None,
-    time_unit: str | None = None,
-    unit_multiplier: float = 1,
-) -> pd.DataFrame:
-    """Distinct (frequency, recency, T) rows of the summary with the number of customers behind each.
+def _collapsed(name: str, columns: str, where: str, doc: str):
+    """A public function returning the distinct ``columns`` rows of the summary with their counts."""
+
+    def collapsed(
+        log: DuckDBLog,
+        *,
+        observation_end: str | pd.Timestamp | None = None,
+        time_unit: str | None = None,
+        unit_multiplier: float = 1,
+    ) -> pd.DataFrame:
+        summary = _summary_table(log, observation_end, time_unit, unit_multiplier)
+        return log.sql(f"SELECT {columns}, CAST(count(*) AS DOUBLE) AS weight FROM {summary} "
+                       f"WHERE {where} GROUP BY ALL ORDER BY ALL").df()
+
+    collapsed.__name__ = collapsed.__qualname__ = name
+    collapsed.__doc__ = doc
+    return collapsed
+
+
+collapsed_histories = _collapsed("collapsed_histories", "frequency, recency, T", "TRUE", """\
+Distinct (frequency, recency, T) rows of the summary with the number of customers behind each.
 
     The BTYD likelihood depends on a customer only through (x, t_x, T), so a fit on
     these rows with ``weights=weight`` equals the fit on every customer (what
     :func:`crm_lib.clv.collapse_histories` does in memory), and a base of millions of
     customers reduces to a few thousand rows when time is counted in weeks.
 
+    Parameters
+    ----------
+    log : DuckDBLog
+    observation_end, time_unit, unit_multiplier
+        As in :func:`rfm_summary`.
+
     Returns
     -------
     DataFrame
         ``frequency``, ``recency``, ``T``, ``weight`` (float), sorted by the first three.
-    """
-    summary = _summary_table(log, observation_end, time_unit, unit_multiplier)
-    return log.sql(f"SELECT frequency, recency, T, CAST(count(*) AS DOUBLE) AS weight FROM {summary} "
-                   "GROUP BY ALL ORDER BY ALL").df()
+    """)
 
+collapsed_spend = _collapsed("collapsed_spend", "frequency, monetary_value", "frequency > 0", """\
+Distinct (frequency, monetary_value) pairs of repeat buyers with their counts, for the Gamma-Gamma fit.
 
-def collapsed_spend(
-    log: DuckDBLog,
-    *,
-    observation_end: str | pd.Timestamp | None = None,
-    time_unit: str | None = None,
-    unit_multiplier: float = 1,
-) -> pd.DataFrame:
-    """Distinct (frequency, monetary_value) pairs of repeat buyers with their counts, for the Gamma-Gamma fit.
-
-    Returns
-    -------
-    DataFrame
-        ``frequency``, ``monetary_value``, ``weight``: repeat buyers only (frequency > 0).
-    """
-    summary = _summary_table(log, observation_end, time_unit, unit_multiplier)
-    return log.sql(f"SELECT frequency, monetary_value, CAST(count(*) AS DOUBLE) AS weight FROM {summary} "
-                   "WHERE frequency > 0 GROUP BY ALL ORDER BY ALL").df()
+    Same arguments as :func:`collapsed_histories`. Returns a DataFrame with ``frequency``,
+    ``monetary_value`` and ``weight``, repeat buyers only (frequency > 0), sorted.
+    """)
 
 
 def score_customers(
@@ -692,7 +698,7 @@ def activity_by_period(log: DuckDBLog, period: str = "M") -> pd.DataFrame:
                count(*) AS transactions, sum(amount) AS revenue, any_value(r.retained) AS retained_customers
         FROM tx t LEFT JOIN retained r USING (period) GROUP BY t.period ORDER BY t.period"""
     raw = log.sql(query).df()
-    # Periods run to the window end (crm_lib.kpi._full_range), empty ones with zeros.
+    # Periods run to the window end (crm_lib.kpi._ordinal_range), empty ones with zeros.
     full = np.arange(raw["period"].min(), max(raw["period"].max(), _end_ordinal(log, period)) + 1)
     out = raw.set_index("period").reindex(full).fillna(0)
     out.index = _periods(full, period, "period")

@@ -168,15 +168,8 @@ def collapsed_spend(summary: DataFrame) -> pd.DataFrame:
 
 
 def score_customers(
-    summary: DataFrame,
-    transaction_model,
-    spend_model,
-    *,
-    time_unit: str = "W",
-    horizon_periods: float = 52,
-    horizon_months: int = 12,
-    discount_rate_monthly: float = 0.01,
-    gross_margin: float = 1.0,
+    summary: DataFrame, transaction_model, spend_model, *, time_unit: str = "W", gross_margin: float = 1.0,
+    horizon_periods: float = 52, horizon_months: int = 12, discount_rate_monthly: float = 0.01,
 ) -> DataFrame:
     """P(alive), expected purchases, expected spend and CLV of every customer of a Spark summary.
 

@@ -32,7 +32,7 @@ Modules: :mod:`~crm_lib.survival.lapse` (the churn table, lapse sensitivity, bac
 
 Estimation uses statsmodels' duration module: :class:`~statsmodels.duration.survfunc.SurvfuncRight`
 (Kaplan-Meier, Greenwood variance), :func:`~statsmodels.duration.survfunc.survdiff`
-(log-rank) and :class:`~statsmodels.duration.hazard_regression.PHReg` (Cox). Functions
+(log-rank); the Cox fit is a Newton fit on risk-set sums per churn day (:mod:`crm_lib.survival.risk_sets`). Functions
 that the report calls take ``errors="report"`` to turn a specific, expected failure
 (unknown column, groups too small, a Cox model that cannot be fitted) into a result that
 carries the message, so the rest of the report still renders.

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.exceptions import ParamsError
+from crm_lib.survival.risk_sets import event_terms
 
 TIME_TRANSFORMS = ("km", "rank", "identity", "log")
 TIES = ("efron", "breslow")
@@ -55,57 +56,6 @@ def _time_scale(time: np.ndarray, status: np.ndarray, transform: str) -> np.ndar
     # S(t-): the product over event times strictly before t.
     before = np.searchsorted(event_times, time, side="left")
     return 1.0 - np.r_[1.0, surv][before]
-
-
-def _death_contributions(time, status, x, beta, ties):
-    """Per death: the score U_j (Schoenfeld residual) and the information V_j at beta.
-
-    Breslow: U_j = x_j - x̄(t), V_j = the risk-set covariance, x̄ and V weighted by
-    exp(x β). Efron: with d tied deaths the l-th (l = 0..d-1) sees the tied deaths'
-    weights reduced by l/d; each death gets x_j minus the average of the d means and the
-    average of the d covariances (their sums are the Efron score and information).
-    """
-    n, p = x.shape
-    eta = x @ beta
-    w = np.exp(eta - eta.max())
-    order = np.argsort(-time, kind="stable")  # descending: a cumulative sum gives the risk set
-    t_sorted = time[order]
-    xs, ws = x[order], w[order]
-    s0 = np.cumsum(ws)
-    s1 = np.cumsum(ws[:, None] * xs, axis=0)
-    s2 = np.cumsum(ws[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)
-    dead = np.flatnonzero(status == 1)
-    dead = dead[np.argsort(time[dead], kind="stable")]
-    event_times, starts = np.unique(time[dead], return_index=True)
-    stops = np.r_[starts[1:], len(dead)]
-    # Last row (in descending time order) with time >= t: the risk set of each event time.
-    lasts = np.searchsorted(-t_sorted, -event_times, side="right") - 1
-    residuals = np.empty((len(dead), p))
-    info = np.empty((len(dead), p, p))
-    death_time = np.empty(len(dead))
-    row = 0
-    for t, last, start, stop in zip(event_times, lasts, starts, stops):
-        deaths = dead[start:stop]
-        d = len(deaths)
-        S0, S1, S2 = s0[last], s1[last], s2[last]
-        if ties == "breslow" or d == 1:
-            mean = S1 / S0
-            var = S2 / S0 - np.outer(mean, mean)
-        else:
-            wd = w[deaths]
-            D0, D1 = wd.sum(), wd @ x[deaths]
-            D2 = np.einsum("i,ij,ik->jk", wd, x[deaths], x[deaths])
-            frac = np.arange(d) / d
-            S0l = S0 - frac * D0
-            means = (S1[None, :] - frac[:, None] * D1[None, :]) / S0l[:, None]
-            seconds = (S2[None] - frac[:, None, None] * D2[None]) / S0l[:, None, None]
-            mean = means.mean(axis=0)
-            var = (seconds - means[:, :, None] * means[:, None, :]).mean(axis=0)
-        residuals[row:row + d] = x[deaths] - mean
-        info[row:row + d] = var
-        death_time[row:row + d] = t
-        row += d
-    return death_time, residuals, info
 
 
 def proportional_hazards_test(
@@ -162,14 +112,15 @@ def proportional_hazards_test(
     p = x.shape[1]
     terms = list(terms) if terms is not None else [f"x{k}" for k in range(p)]
     scale = _time_scale(time, status, transform)
-    death_time, resid, info = _death_contributions(time, status, x, beta, ties)
+    # Per distinct event time (risk-set sums; no per-death information matrices), so that
+    # millions of customers with a few hundred distinct churn days cost one pass per term.
+    terms_t = event_terms(time, status, x, beta, ties)
     g_all = scale - scale[status == 1].mean()
-    # g of each death (deaths come out grouped by time; g depends on time only).
-    g = np.interp(death_time, *_unique_pairs(time[status == 1], g_all[status == 1]))
-    u = np.r_[np.zeros(p), g @ resid]
-    i_bb = info.sum(axis=0)
-    i_bg = np.einsum("j,jkl->kl", g, info)
-    i_gg = np.einsum("j,jkl->kl", g**2, info)
+    g_t = np.interp(terms_t.times, *_unique_pairs(time[status == 1], g_all[status == 1]))
+    u = np.r_[np.zeros(p), g_t @ terms_t.score]
+    i_bb = terms_t.info.sum(axis=0)
+    i_bg = np.einsum("t,tkl->kl", g_t, terms_t.info)
+    i_gg = np.einsum("t,tkl->kl", g_t**2, terms_t.info)
     imat = np.block([[i_bb, i_bg], [i_bg.T, i_gg]])
     chi2 = []
     for k in range(p):
@@ -177,8 +128,13 @@ def proportional_hazards_test(
         sub_u = u[keep]
         chi2.append(float(sub_u @ np.linalg.solve(imat[np.ix_(keep, keep)], sub_u)))
     chi2_global = float(u @ np.linalg.solve(imat, u))
-    d = len(death_time)
-    scaled = beta + d * resid @ np.linalg.inv(i_bb)
+    # Each death's Schoenfeld residual: its covariates minus the (Efron) mean of its time.
+    dead = np.flatnonzero(status == 1)
+    dead = dead[np.argsort(time[dead], kind="stable")]
+    group = np.repeat(np.arange(len(terms_t.times)), terms_t.deaths)
+    death_time, g = terms_t.times[group], g_t[group]
+    d = len(dead)
+    scaled = beta + d * (x[dead] - terms_t.mean[group]) @ np.linalg.inv(i_bb)
     rho = [stats.pearsonr(g, scaled[:, k])[0] if np.std(scaled[:, k]) > 0 and np.std(g) > 0 else np.nan
            for k in range(p)]
     table = pd.DataFrame({"rho": rho, "chi2": chi2, "df": 1, "p_value": stats.chi2.sf(chi2, 1)},

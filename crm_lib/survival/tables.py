@@ -43,13 +43,15 @@ def retention_rates_by_cohort(
         ``active_customers``, ``retained_customers``, ``retention_rate``,
         ``attrition_rate``; periods before a cohort's second period are left out.
     """
-    from crm_lib.kpi import activity_by_period
+    from crm_lib.kpi import activity_by_period, period_ordinals
 
     _require_columns(transactions, ["customer_id", "date"], "transactions", "column_map")
     first = pd.to_datetime(transactions.groupby("customer_id")["date"].transform("min"))
-    cohort = first.dt.to_period(cohort_period).astype(str)
+    # Integer period ordinals, named once per cohort: no Period object or string per row.
+    cohort = period_ordinals(first, cohort_period)
     frames = []
-    for name, part in transactions.groupby(cohort, sort=True):
+    for ordinal, part in transactions.groupby(cohort, sort=True):
+        name = str(pd.PeriodIndex.from_ordinals([int(ordinal)], freq=cohort_period)[0])
         size = part["customer_id"].nunique()
         if size < min_cohort_size:
             continue
