@@ -61,6 +61,7 @@ NOTEBOOK_FILTER = test -f tools/notebook_filter.py && exec $(PYTHON) tools/noteb
 notebook-filter:  ## install the git filter that commits notebooks without outputs (part of make install)
 	@if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
 		git config filter.notebook-clean.clean '$(NOTEBOOK_FILTER)' && \
+		git config filter.notebook-clean.smudge cat && \
 		git config filter.notebook-clean.required true && \
 		echo "git filter notebook-clean installed: notebooks are committed without outputs"; \
 	else echo "not a git checkout: notebook filter not installed (make clean-notebooks strips outputs)"; fi

@@ -130,6 +130,13 @@ def test_git_commits_a_notebook_run_in_lab_without_outputs(tmp_path):
     stored = nbformat.reads(_git("show", ":notebooks/new.ipynb", cwd=tmp_path).stdout, as_version=4)
     assert not any(c.get("outputs") or c.get("execution_count") for c in stored.cells)
     assert "outputs" in notebook.read_text() and '"execution_count": 1' in notebook.read_text()  # the working copy keeps them
+    # A required filter needs a smudge side too: without one, checking out a commit whose notebooks differ fails
+    # ("smudge filter notebook-clean failed").
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "new notebook", cwd=tmp_path)
+    _git("checkout", "-q", "-f", "HEAD~1", cwd=tmp_path)
+    assert not (tmp_path / "notebooks" / "new.ipynb").exists()
+    _git("checkout", "-q", "-", cwd=tmp_path)
+    assert (tmp_path / "notebooks" / "new.ipynb").exists()
 
 
 @pytest.mark.parametrize(
