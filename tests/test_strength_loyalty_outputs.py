@@ -1,0 +1,90 @@
+"""Loyalty tables for people show what was computed (issue 16, surviving mutants).
+
+The statistics are checked against hand values, scipy and statsmodels in tests/test_loyalty*.py and
+tests/test_strength_loyalty.py; here: the full analysis hands its margin and cost to the calibrated
+battery, and the formatted tables show each stored figure (expected texts built with plain
+``format``). Public names of crm_lib.loyalty only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes import ParetoNBDFitter
+from scipy import stats
+
+from crm_lib import loyalty
+
+
+class _Fixed:
+    def __init__(self, names, values):
+        self.params_ = pd.Series(dict(zip(names, values)))
+
+
+def _pnbd() -> ParetoNBDFitter:
+    model = ParetoNBDFitter()
+    model.params_ = pd.Series({"r": 0.8, "alpha": 25.0, "s": 0.6, "beta": 120.0})
+    return model
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    log, _ = loyalty.simulate_loyalty_log(150, seed=5, observation_days=300, price_lift_per_year=0.5)
+    return loyalty.loyalty_analysis(log, _pnbd(), spend_model=_Fixed(["p", "q", "v"], (6.0, 4.0, 15.0)),
+                                    null_draws=3, n_bootstrap=0, gross_margin=0.3, cost_per_order=1.5, seed=2)
+
+
+def test_calibrated_battery_uses_the_analysis_margin_and_cost(analysis):
+    observed = analysis.calibration.observed
+    customers = analysis.customers
+    used = customers[~customers["censored"]]
+    # profit = 0.3 revenue - 1.5 per order, by hand from the analysis' own revenue and orders
+    np.testing.assert_allclose(used["profit"], 0.3 * used["revenue"] - 1.5 * used["orders"])
+    assert observed["rho"] == pytest.approx(stats.spearmanr(used["duration"], used["profit"].round(9)).statistic)
+    long = loyalty.long_lived(used)
+    assert observed["cost_share_difference"] == pytest.approx(
+        used["cost_share"][long].mean() - used["cost_share"][~long].mean())
+
+
+def test_calibration_verdicts_and_matrix_shares_tables(analysis):
+    calibration = analysis.calibration
+    verdicts = calibration.verdicts()
+    assert verdicts.index.name == "hypothesis"
+    assert verdicts["verdict"].to_dict() == {t.hypothesis: t.verdict for t in calibration.tests}
+    shares = calibration.matrix_shares()
+    assert shares.loc["long-lived with low profit", "observed"] == pytest.approx(
+        calibration.observed["share_long_low_profit"])
+    assert shares.loc["high-profit that are short-lived", "observed"] == pytest.approx(
+        calibration.observed["share_high_profit_short"])
+    null = calibration.null["share_high_profit_short"].dropna()
+    assert shares.loc["high-profit that are short-lived", "null 97.5%"] == pytest.approx(np.quantile(null, 0.975))
+
+
+def test_format_calibration_shows_the_signed_effect(analysis):
+    table = loyalty.format_calibration(analysis.calibration)
+    for t in analysis.calibration.tests:
+        assert table.loc[t.hypothesis, "effect"] == ("" if not np.isfinite(t.effect) else f"{t.effect:+.3f}")
+        assert table.loc[t.hypothesis, "n"] == f"{t.n:,}"
+
+
+def test_format_matrix_shows_the_cell_definitions(analysis):
+    table = analysis.matrix.table
+    shown = loyalty.format_matrix(analysis.matrix)
+    assert shown["lifetime"].tolist() == table["duration"].tolist()
+    assert shown["profit"].tolist() == table["profit"].tolist()
+    assert shown["share of customers"].tolist() == [f"{v:.1%}" for v in table["share_of_customers"]]
+
+
+def test_format_customers_dates_and_missing_money():
+    customers = pd.DataFrame(
+        {"first_purchase": pd.to_datetime(["2021-01-04", "2021-02-01"]),
+         "lifetime_end": pd.to_datetime(["2021-03-15", "2021-02-01"]),
+         "duration": [70.0, 0.0], "censored": [False, True], "orders": [3, 1],
+         "revenue": [1234.5, 10.0], "cost": [3.0, np.nan], "profit": [1231.5, np.nan],
+         "price": [411.5, 10.0], "cost_share": [3 / 1234.5, np.nan]},
+        index=pd.Index(["a", "b"], name="customer_id"))
+    shown = loyalty.format_customers(customers, currency="EUR")
+    assert shown.loc["a", "first purchase"] == "2021-01-04" and shown.loc["a", "lifetime end"] == "2021-03-15"
+    assert shown.loc["a", "revenue (EUR)"] == "1,234.50" and shown.loc["b", "cost (EUR)"] == ""
+    assert shown.loc["b", "profit (EUR)"] == "" and shown.loc["b", "cost share"] == ""
+    assert shown.loc["a", "duration (days)"] == "70" and shown["censored"].tolist() == ["", "yes"]
