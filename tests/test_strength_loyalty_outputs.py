@@ -27,10 +27,18 @@ def _pnbd() -> ParetoNBDFitter:
     return model
 
 
+SPEND = (6.0, 4.0, 15.0)  # Gamma-Gamma p, q, v
+
+
 @pytest.fixture(scope="module")
-def analysis():
-    log, _ = loyalty.simulate_loyalty_log(150, seed=5, observation_days=300, price_lift_per_year=0.5)
-    return loyalty.loyalty_analysis(log, _pnbd(), spend_model=_Fixed(["p", "q", "v"], (6.0, 4.0, 15.0)),
+def log() -> pd.DataFrame:
+    tx, _ = loyalty.simulate_loyalty_log(150, seed=5, observation_days=300, price_lift_per_year=0.5)
+    return tx
+
+
+@pytest.fixture(scope="module")
+def analysis(log):
+    return loyalty.loyalty_analysis(log, _pnbd(), spend_model=_Fixed(["p", "q", "v"], SPEND), model_name="PNBD-x",
                                     null_draws=3, n_bootstrap=0, gross_margin=0.3, cost_per_order=1.5, seed=2)
 
 
@@ -88,3 +96,33 @@ def test_format_customers_dates_and_missing_money():
     assert shown.loc["a", "revenue (EUR)"] == "1,234.50" and shown.loc["b", "cost (EUR)"] == ""
     assert shown.loc["b", "profit (EUR)"] == "" and shown.loc["b", "cost share"] == ""
     assert shown.loc["a", "duration (days)"] == "70" and shown["censored"].tolist() == ["", "yes"]
+
+
+def test_summary_names_the_lifetime_model(analysis):
+    assert "model PNBD-x," in analysis.summary()
+
+
+def _one_row(log, **kwargs):
+    return loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, thresholds=(), split_quantiles=(), crossings=(),
+                                    panel_ends=(), gross_margin=0.3, cost_per_order=1.5, seed=2, **kwargs)
+
+
+def test_robustness_rows_carry_the_statistics_under_their_names(log, analysis):
+    classical = _one_row(log).loc["baseline"]
+    m = analysis.matrix
+    assert classical["long-lived with low profit"] == pytest.approx(m.share_long_low_profit)
+    assert classical["high-profit that are short-lived"] == pytest.approx(m.share_high_profit_short)
+    assert classical["H1 rho"] == pytest.approx(analysis.tests["H1"].primary.estimate)
+    calibrated = _one_row(log, spend_model=_Fixed(["p", "q", "v"], SPEND), null_draws=3).loc["baseline"]
+    observed = analysis.calibration.observed
+    assert calibrated["H1 rho"] == pytest.approx(observed["rho"])
+    assert calibrated["H3 price difference"] == pytest.approx(observed["price_difference"])
+    assert {"H1 rho, null", "H2 slope, null", "H3 price difference, null", "phi, null"} <= set(calibrated.index)
+
+
+def test_p_alive_path_runs_to_the_given_observation_end(log):
+    customer = log.sort_values("date")["customer_id"].iloc[0]
+    first = log.loc[log["customer_id"] == customer, "date"].min()
+    end = log["date"].max() + pd.Timedelta(days=40)
+    path = loyalty.p_alive_path(log, _pnbd(), [customer], observation_end=end)
+    assert path["age"].max() == (end.normalize() - first.normalize()).days

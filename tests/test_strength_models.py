@@ -38,3 +38,15 @@ def test_bgbb_simulation_has_the_expected_mean_purchases():
     assert (draws["n_periods"] == 6).all() and len(draws) == 20_000
     se = draws["frequency"].std() / np.sqrt(len(draws))
     assert abs(draws["frequency"].mean() - _bgbb_expected_by_sum(6)) < 4 * se
+
+
+def test_mbg_p_alive_closed_form_keeps_the_index_of_a_series_age():
+    model = clv.ModifiedBetaGeoFit()
+    r, alpha, a, b = 0.5, 6.0, 0.8, 2.5
+    model.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+    T = pd.Series([10.0, 20.0], index=["u", "v"])
+    p = model.conditional_probability_alive(np.array([0.0, 3.0]), np.array([0.0, 12.0]), T)
+    # MBG/NBD (Batislam, Denizel & Filiztekin 2007): P(alive) = 1 / (1 + a / (b + x) ((alpha + T) / (alpha + t_x))^(r + x))
+    expected = [1 / (1 + a / b * ((alpha + 10) / alpha) ** r), 1 / (1 + a / (b + 3) * ((alpha + 20) / (alpha + 12)) ** (r + 3))]
+    assert isinstance(p, pd.Series) and list(p.index) == ["u", "v"]
+    np.testing.assert_allclose(p.to_numpy(), expected)

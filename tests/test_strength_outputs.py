@@ -161,3 +161,84 @@ def test_cox_table_summary_and_ph_table_show_the_fitted_numbers(cox_fit):
         assert shown.loc[term, "correlation with time (ρ)"] == expected_rho
         assert shown.loc[term, "χ²"] == f"{row['chi2']:.2f}"
     assert shown.loc["GLOBAL", "correlation with time (ρ)"] == ""
+
+
+# --- CLV: P(alive) grid and the one-call value table -------------------------------------------
+
+
+def test_p_alive_grid_axes_are_whole_recency_and_frequency():
+    model = clv.BetaGeoFit()
+    model.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    grid = clv.p_alive_grid(model, max_frequency=3, max_T=4)
+    assert grid.index.name == "recency" and grid.columns.name == "frequency"
+    assert grid.index.tolist() == [0, 1, 2, 3, 4] and grid.columns.tolist() == [0, 1, 2, 3]
+    assert grid.columns.dtype.kind == "i" and grid.index.dtype.kind == "i"
+    # BG/NBD P(alive), Fader, Hardie & Lee note 021: 1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    assert grid.loc[2, 3] == pytest.approx(1 / (1 + a / (b + 2) * ((alpha + 4) / (alpha + 2)) ** (r + 3)))
+
+
+def test_value_table_leaves_out_buyers_whose_repeat_purchases_were_free():
+    from crm_lib import loyalty
+
+    tx, _ = loyalty.simulate_loyalty_log(200, seed=3, observation_days=365)
+    tx = tx[["customer_id", "date", "amount"]]
+    last = tx["date"].max()
+    free = pd.DataFrame({"customer_id": ["free"] * 3, "amount": [20.0, 0.0, 0.0],
+                         "date": [last - pd.Timedelta(days=d) for d in (200, 100, 10)]})
+    table = clv.predict_customer_value(pd.concat([tx, free], ignore_index=True), model="bg_nbd", time_unit="W",
+                                       observation_end=last)
+    assert "free" in table.index and np.isfinite(table.loc["free", "clv"])
+
+
+# --- sBG, contracts ----------------------------------------------------------------------------
+
+
+def test_sbg_derl_default_is_a_customer_who_has_just_paid_the_first_time():
+    model = ShiftedBetaGeometricFitter()
+    alpha, beta, d = 0.668, 3.806, 0.1
+    model.params_ = pd.Series({"alpha": alpha, "beta": beta})
+    # Fader & Hardie (2010) eq. 6, valued just before the renewal decision, with n = 1 (no renewal yet):
+    # B(alpha, beta + 1) / B(alpha, beta) 2F1(1, beta + 1; alpha + beta + 1; 1 / (1 + d)), which is the
+    # sum over renewals t = 1, 2, ... of S(t) / (1 + d)^(t - 1), S(t) = B(alpha, beta + t) / B(alpha, beta).
+    from scipy.special import betaln, hyp2f1
+    t = np.arange(1, 4000)
+    brute = np.sum(np.exp(betaln(alpha, beta + t) - betaln(alpha, beta)) / (1 + d) ** (t - 1))
+    closed = beta / (alpha + beta) * hyp2f1(1, beta + 1, alpha + beta + 1, 1 / (1 + d))
+    assert brute == pytest.approx(closed, rel=1e-9)
+    assert model.discounted_expected_residual_lifetime(d) == pytest.approx(brute, rel=1e-6)
+
+
+def test_unknown_contract_period_lists_the_supported_ones():
+    from crm_lib.exceptions import ParamsError
+    from crm_lib.retention import survivors_from_contracts
+
+    contracts = pd.DataFrame({"start_date": pd.to_datetime(["2020-01-01"]), "cancel_date": [pd.NaT]})
+    with pytest.raises(ParamsError, match=r"period='W' is not supported; use one of Y, Q, M\."):
+        survivors_from_contracts(contracts, period="W")
+
+
+# --- lapse backtest ----------------------------------------------------------------------------
+
+
+def test_backtest_follows_only_customers_whose_churn_can_show_before_the_cut():
+    from crm_lib.survival import lapse_backtest
+
+    days = {"a": [0, 10, 100], "b": [5, 200], "c": [20], "late": [75, 76]}  # cut at day 90, lapse 30
+    tx = pd.DataFrame([(c, pd.Timestamp("2020-01-01") + pd.Timedelta(days=d), 1.0) for c, ds in days.items() for d in ds],
+                      columns=["customer_id", "date", "amount"])
+    backtest = lapse_backtest(tx, truncate_at="2020-03-31", lapse_days=30, horizons_days=(5,))
+    # "late" was acquired 15 days before the cut: no churn of it can show there (needs > 30 silent days).
+    assert backtest.customers == 3
+
+
+def test_backtest_sentence_says_when_the_truth_is_outside_the_interval():
+    from crm_lib.survival import LapseBacktest
+
+    table = pd.DataFrame({"estimate": [0.5], "lower": [0.4], "upper": [0.6], "truth": [0.3],
+                          "difference": [0.2], "covered": [False]},
+                         index=pd.MultiIndex.from_tuples([(90.0, "recognisable")], names=["horizon_days", "censoring"]))
+    backtest = LapseBacktest(table=table, lapse_days=30, truncate_at=pd.Timestamp("2020-03-31"),
+                             observation_end=pd.Timestamp("2020-06-30"), customers=10, alpha=0.05)
+    assert "30.0% for the same customers, outside the interval" in backtest.sentence()
+    assert "retention is 50.0% (95% interval 40.0% to 60.0%)" in backtest.sentence()
