@@ -242,3 +242,11 @@ def test_backtest_sentence_says_when_the_truth_is_outside_the_interval():
                              observation_end=pd.Timestamp("2020-06-30"), customers=10, alpha=0.05)
     assert "30.0% for the same customers, outside the interval" in backtest.sentence()
     assert "retention is 50.0% (95% interval 40.0% to 60.0%)" in backtest.sentence()
+
+
+def test_value_table_without_spend_names_the_table_the_column_and_the_fix():
+    from crm_lib.exceptions import DataValidationError
+
+    summary = pd.DataFrame({"frequency": [1.0], "recency": [2.0], "T": [5.0]})
+    with pytest.raises(DataValidationError, match=r"customer table.*monetary_value.*rfm_summary"):
+        clv.customer_value_table(summary, clv.BetaGeoFit(), None)
