@@ -126,3 +126,68 @@ def test_p_alive_path_runs_to_the_given_observation_end(log):
     end = log["date"].max() + pd.Timedelta(days=40)
     path = loyalty.p_alive_path(log, _pnbd(), [customer], observation_end=end)
     assert path["age"].max() == (end.normalize() - first.normalize()).days
+
+
+def test_analysis_settings_and_calibration_notes(analysis):
+    # the simulated log has no cost column: the cost is the assumed 1.5 per order
+    assert analysis.settings["cost_source"] == "cost per order" and analysis.settings["null_draws"] == 3
+    calibration = analysis.calibration
+    assert calibration.settings["time_unit"] == "D" and calibration.settings["gross_margin"] == 0.3
+    assert calibration["H1"].note == ""
+    assert calibration["H4"].note.endswith("the cost share is cost_per_order / mean order value, the same spend "
+                                           "data cut another way.")
+    # the log has a quantity column: H3 compares prices per unit
+    assert calibration["H3"].statistic_name == "P(price per unit of a long-lived > a short-lived customer) - 0.5"
+    assert calibration["H4"].effect_name == "excess difference, share of the mean cost share"
+
+
+def test_calibration_without_quantity_compares_prices_per_order(log):
+    result = loyalty.calibrated_tests(log.drop(columns="quantity"), _pnbd(), _Fixed(["p", "q", "v"], SPEND),
+                                      null_draws=27, seed=1, gross_margin=0.3, cost_per_order=1.5)
+    assert result["H3"].statistic_name == "P(price per order of a long-lived > a short-lived customer) - 0.5"
+    # 27 draws come in chunks of at most 25: every chunk's draws are kept, no more
+    assert len(result.null) == 27
+
+
+@pytest.mark.parametrize("name", ["duration", "profit"])
+def test_matrix_quantile_outside_zero_one_names_the_setting(analysis, name):
+    from crm_lib.exceptions import ParamsError
+
+    with pytest.raises(ParamsError, match=f"{name}_quantile=1.5 must be strictly between 0 and 1"):
+        loyalty.loyalty_profit_matrix(analysis.customers[~analysis.customers["censored"]], **{f"{name}_quantile": 1.5})
+
+
+def test_null_orders_take_quantity_from_observed_orders_of_a_near_amount():
+    # Quantity = amount / 10 in every observed order: a donor of a near amount has a near quantity.
+    rng = np.random.default_rng(0)
+    n = 200
+    amount = np.round(rng.uniform(10, 500, n), 2)
+    tx = pd.DataFrame({"customer_id": [f"c{i % 40}" for i in range(n)],
+                       "date": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D"),
+                       "amount": amount, "quantity": amount / 10})
+    observed = loyalty.observed_base(tx)
+    base = loyalty.null_base(observed, (0.8, 25.0, 0.6, 120.0), SPEND, n_draws=2, seed=3)
+    # DONOR_NEIGHBOURS nearest observed amounts: with 200 amounts over 490, within a few tens.
+    assert np.median(np.abs(base.units * 10 - np.clip(base.amount, 10, 500))) < 30
+
+
+class _AliveForWeeks:
+    """P(alive) = 1 up to age 100 weeks, 0.5 after: a model that keeps one-time buyers alive for 100 weeks."""
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        return np.where(np.asarray(T, dtype=float) <= 100, 1.0, 0.5)
+
+
+def test_weekly_crossing_cache_checks_the_model_over_the_window_in_weeks():
+    from crm_lib.exceptions import ModelFitError
+
+    tx = pd.DataFrame({"customer_id": ["a", "b"], "date": pd.to_datetime(["2021-01-04", "2022-01-03"]),
+                       "amount": [10.0, 20.0]})
+    base = loyalty.observed_base(tx, observation_end="2022-12-31", time_unit="W")
+    # The window is about 104 weeks (728 days): at 104 + 2 weeks P(alive) is 0.5, fine.
+    assert loyalty.crossing_cache(base, _AliveForWeeks(), 0.5, "W").horizon == (base.end_day - base.first_day.min()) // 7 + 2
+    short = loyalty.observed_base(tx, observation_end="2022-06-30", time_unit="W")
+    # About 78 weeks: one-time buyers are still certainly alive at the end, the model is refused
+    # (read in days, 545 > 100, it would wrongly pass).
+    with pytest.raises(ModelFitError, match="P\\(alive\\) = 1 to every one-time buyer"):
+        loyalty.crossing_cache(short, _AliveForWeeks(), 0.5, "W")
