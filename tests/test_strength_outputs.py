@@ -250,3 +250,26 @@ def test_value_table_without_spend_names_the_table_the_column_and_the_fix():
     summary = pd.DataFrame({"frequency": [1.0], "recency": [2.0], "T": [5.0]})
     with pytest.raises(DataValidationError, match=r"customer table.*monetary_value.*rfm_summary"):
         clv.customer_value_table(summary, clv.BetaGeoFit(), None)
+
+
+def test_cox_on_a_table_without_churn_columns_points_to_the_churn_table():
+    from crm_lib.exceptions import ParamsError
+
+    with pytest.raises(ParamsError, match=r"time to churn: column\(s\) \['churned'\] not found.*the churn table"):
+        cox_proportional_hazards(pd.DataFrame({"duration_days": [1.0, 2.0], "first_order_amount": [1.0, 2.0]}),
+                                 covariates=["first_order_amount"])
+
+
+def test_grouped_kaplan_meier_curves_are_numbered_from_zero():
+    churn = pd.DataFrame({"duration_days": [1.0, 2, 3, 4, 5, 6], "churned": [True, False, True, True, True, False],
+                          "segment": ["x", "x", "x", "y", "y", "y"]})
+    curves = kaplan_meier(churn, group_col="segment", min_group_size=2).curves
+    assert list(curves.index) == list(range(len(curves))) and set(curves["group"]) == {"x", "y"}
+
+
+def test_parameter_draw_copy_keeps_the_estimate_label():
+    model = clv.BetaGeoFit()
+    model.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, name="estimate")
+    other = model.with_params([0.3, 5.0, 0.7, 2.0])
+    assert other.params_.name == "estimate" and other.params_.to_dict() == {"r": 0.3, "alpha": 5.0, "a": 0.7, "b": 2.0}
+    assert model.params_["r"] == 0.243  # the original is untouched
