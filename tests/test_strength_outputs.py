@@ -273,3 +273,29 @@ def test_parameter_draw_copy_keeps_the_estimate_label():
     other = model.with_params([0.3, 5.0, 0.7, 2.0])
     assert other.params_.name == "estimate" and other.params_.to_dict() == {"r": 0.3, "alpha": 5.0, "a": 0.7, "b": 2.0}
     assert model.params_["r"] == 0.243  # the original is untouched
+
+
+def test_gross_margin_above_one_is_refused():
+    from crm_lib.exceptions import ParamsError
+
+    summary = pd.DataFrame({"frequency": [1.0], "recency": [2.0], "T": [5.0], "monetary_value": [10.0]})
+    with pytest.raises(ParamsError, match=r"gross_margin must be in \(0, 1\]; got 1.5"):
+        clv.customer_lifetime_value(clv.BetaGeoFit(), None, summary, gross_margin=1.5)
+
+
+def test_history_with_recency_but_no_repeat_purchase_is_named():
+    from crm_lib.exceptions import DataValidationError
+
+    with pytest.raises(DataValidationError, match="have recency > 0 with frequency 0"):
+        clv.BetaGeoFit().fit([0.0, 1.0], [2.0, 3.0], [5.0, 5.0])
+
+
+def test_time_to_churn_default_lapse_is_180_days():
+    # b's last purchase is 181 days before the end: lapsed under "more than 180 silent days".
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b"], "amount": 1.0,
+                       "date": pd.to_datetime(["2020-10-01", "2020-12-01", "2020-06-01", "2020-07-03"])})
+    end = pd.Timestamp("2020-12-31")
+    assert (end - pd.Timestamp("2020-07-03")).days == 181
+    churn = time_to_churn(tx, observation_end=end)
+    pd.testing.assert_frame_equal(churn, time_to_churn(tx, observation_end=end, lapse_days=180))
+    assert churn.loc["b", "churned"] and not churn.loc["a", "churned"]
