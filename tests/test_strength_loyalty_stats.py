@@ -105,3 +105,19 @@ def test_unknown_lifetime_unit_lists_the_units():
     tx = pd.DataFrame({"customer_id": ["a"], "date": pd.to_datetime(["2021-01-01"]), "amount": [1.0]})
     with pytest.raises(ParamsError, match=r"time_unit='M' is not supported; use one of D, W, h\."):
         loyalty.lifetime_durations(tx, _HourlyPnbd(), time_unit="M")
+
+
+def test_mann_whitney_interval_uses_the_hanley_mcneil_standard_error():
+    # long-lived prices 3, 5, 8, 9 against short-lived 1, 4, 6: 9 of the 12 pairs favour the long-lived.
+    customers = pd.DataFrame({"duration": [10.0, 20.0, 30.0, 40.0, 1.0, 2.0, 3.0],
+                              "price": [3.0, 5.0, 8.0, 9.0, 1.0, 4.0, 6.0]}, index=list("abcdefg"))
+    mw = loyalty.test_price(customers, duration_split=5.0).tests[1]
+    auc = 9 / 12
+    # Hanley & McNeil (1982) eq. 2: Q1 = A / (2 - A), Q2 = 2 A^2 / (1 + A),
+    # SE^2 = (A (1 - A) + (n_long - 1) (Q1 - A^2) + (n_short - 1) (Q2 - A^2)) / (n_long n_short).
+    q1, q2 = 0.75 / 1.25, 2 * 0.5625 / 1.75
+    se = np.sqrt((0.75 * 0.25 + 3 * (q1 - 0.5625) + 2 * (q2 - 0.5625)) / 12)
+    assert se == pytest.approx(0.19594, abs=1e-5)
+    assert mw.statistic == 9.0 and mw.estimate == pytest.approx(auc - 0.5)
+    assert (mw.ci_low, mw.ci_high) == pytest.approx((0.25 - 1.96 * se, 0.25 + 1.96 * se))
+    assert mw.p_value == pytest.approx(stats.mannwhitneyu([3, 5, 8, 9], [1, 4, 6], alternative="two-sided").pvalue)
