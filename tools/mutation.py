@@ -115,9 +115,11 @@ def run(workdir: Path, only: list[str], max_children: int) -> float:
     return time.perf_counter() - start
 
 
-def results(workdir: Path) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
-                         capture_output=True, text=True, check=False).stdout
+def results(workdir: Path, saved: Path | None = None) -> dict[str, str]:
+    """Mutant name -> status, from mutmut (or from a saved ``mutmut results --all true`` listing)."""
+    out = saved.read_text() if saved else subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+        capture_output=True, text=True, check=False).stdout
     status = {}
     for line in out.splitlines():
         match = re.match(r"\s+(\S+): (.+)$", line)
@@ -186,9 +188,10 @@ def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
     return out
 
 
-def summarise(workdir: Path, only: list[str], show: int, sample: list[str] | None = None) -> list[str]:
+def summarise(workdir: Path, only: list[str], show: int, sample: list[str] | None = None,
+              saved: Path | None = None) -> list[str]:
     """Print kill rates per group and per file (Wilson 95%), survivors and equivalents."""
-    status = results(workdir)
+    status = results(workdir, saved)
     if sample is not None:
         status = {k: v for k, v in status.items() if k in set(sample)}
     if only:
@@ -247,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / ".mutation")
     parser.add_argument("--show", type=int, default=0, help="print the diff of the first N survivors")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--saved", type=Path, default=None,
+                        help="with --summary-only: summarise a saved `mutmut results --all true` listing "
+                             "(e.g. the one written before --survivors, to compare before and after)")
     args = parser.parse_args(argv)
     sample_file = args.workdir / f"sample-{args.sample}-seed{args.seed}.txt"
     sample = sample_file.read_text().split() if args.sample and sample_file.exists() else None
@@ -260,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
                 sample_file.write_text("\n".join(sample) + "\n")
             status = results(args.workdir)
             if args.survivors:  # mutmut re-tests a mutant it is given by name, whatever its result
+                before = args.workdir / f"before-survivors-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+                before.write_text("".join(f"    {k}: {v}\n" for k, v in status.items()))
+                print(f"results before this re-test saved in {before}")
                 equivalent = load_equivalent()
                 names = [n for n in sample if status.get(n) not in DETECTED and n not in equivalent]
             else:  # resume: only the mutants without a result yet
@@ -267,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"testing {len(names)} mutants (sample of {args.sample}, seed {args.seed}, list in {sample_file})")
         seconds = run(args.workdir, names, args.max_children) if names or not args.sample else 0.0
         print(f"\nmutation run took {seconds / 60:.1f} min")
-    summarise(args.workdir, args.only, args.show, sample)
+    summarise(args.workdir, args.only, args.show, sample, args.saved)
 
 
 if __name__ == "__main__":
