@@ -25,7 +25,7 @@ def _panel(groups: int, seed: int) -> pd.DataFrame:
     return panel
 
 
-@pytest.mark.parametrize("groups", [6, 25])
+@pytest.mark.parametrize("groups", [2, 6, 25])
 def test_fixed_effects_p_value_and_interval_use_t_with_groups_minus_one_df(groups):
     panel = _panel(groups, seed=groups)
     fe = loyalty.fixed_effects_slope(panel)
