@@ -13,6 +13,11 @@ in a trampoline that records which tests call it; each mutant then runs only tho
 with ``-x`` (stop at the first failure). A mutant no test reaches is "no tests" and counts
 as a survivor.
 
+Two limits of that selection: a function called only while a module-scoped fixture is built is
+mapped to the first test that uses the fixture (build what a test checks in a function-scoped
+fixture), and mutmut records the calls of a test only once, under its name: after changing what an
+existing test calls, pass its file to ``--restat`` so that the next run records it again.
+
 The run happens in a scratch copy (``.mutation/``, git-ignored) so that mutmut's
 ``mutants/`` folder and its config never touch the working tree; the copy is refreshed on
 every call and mutmut re-tests only what changed, so a run can be stopped and resumed.
@@ -106,6 +111,22 @@ def generate(workdir: Path, max_children: int) -> None:
     """Write the mutated copies (and their name lists) without running any test."""
     subprocess.run([sys.executable, "-c", GENERATE, str(max_children)], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def forget_tests(workdir: Path, test_files: list[str]) -> None:
+    """Drop the recorded calls of the tests in ``test_files``: mutmut records them again as new tests."""
+    import json
+
+    path = workdir / "mutants" / "mutmut-stats.json"
+    if not path.exists():
+        return
+    stats = json.loads(path.read_text())
+    drop = lambda test: any(test.startswith(f"{f}::") or test.startswith(f"tests/{Path(f).name}::")  # noqa: E731
+                            for f in test_files)
+    stats["duration_by_test"] = {k: v for k, v in stats["duration_by_test"].items() if not drop(k)}
+    stats["tests_by_mangled_function_name"] = {
+        k: [t for t in v if not drop(t)] for k, v in stats["tests_by_mangled_function_name"].items()}
+    path.write_text(json.dumps(stats))
 
 
 def run(workdir: Path, only: list[str], max_children: int) -> float:
@@ -246,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--survivors", action="store_true",
                         help="re-test only the sample's mutants that survived last time")
+    parser.add_argument("--restat", nargs="*", default=[], metavar="TEST_FILE",
+                        help="test files whose calls mutmut must record again (they changed)")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=REPO / ".mutation")
     parser.add_argument("--show", type=int, default=0, help="print the diff of the first N survivors")
@@ -258,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     sample = sample_file.read_text().split() if args.sample and sample_file.exists() else None
     if not args.summary_only:
         prepare(args.workdir, args.modules)
+        forget_tests(args.workdir, args.restat)
         names = list(args.only)
         if args.sample:
             generate(args.workdir, args.max_children)
