@@ -201,3 +201,10 @@ def test_conclusion_when_every_hypothesis_was_tested(analysis):
     assert all(t.verdict != "not testable" for t in analysis.calibration.tests)
     assert "could not be tested" not in text
     assert ". Not all loyal customers are profitable: **" in text
+
+
+def test_calibration_without_any_cost_says_h4_cannot_be_tested(log):
+    result = loyalty.calibrated_tests(log, _pnbd(), _Fixed(["p", "q", "v"], SPEND), null_draws=3, seed=1)
+    assert result["H4"].verdict == "not testable"
+    assert result["H4"].explanation == "no cost column and no cost_per_order in params: the cost to serve is unknown."
+    assert result["H4"].note == ""
