@@ -186,8 +186,8 @@ def test_value_table_leaves_out_buyers_whose_repeat_purchases_were_free():
     last = tx["date"].max()
     free = pd.DataFrame({"customer_id": ["free"] * 3, "amount": [20.0, 0.0, 0.0],
                          "date": [last - pd.Timedelta(days=d) for d in (200, 100, 10)]})
-    table = clv.predict_customer_value(pd.concat([tx, free], ignore_index=True), model="bg_nbd", time_unit="W",
-                                       observation_end=last)
+    # default model: BG/NBD
+    table = clv.predict_customer_value(pd.concat([tx, free], ignore_index=True), time_unit="W", observation_end=last)
     assert "free" in table.index and np.isfinite(table.loc["free", "clv"])
 
 
@@ -299,3 +299,15 @@ def test_time_to_churn_default_lapse_is_180_days():
     churn = time_to_churn(tx, observation_end=end)
     pd.testing.assert_frame_equal(churn, time_to_churn(tx, observation_end=end, lapse_days=180))
     assert churn.loc["b", "churned"] and not churn.loc["a", "churned"]
+
+
+def test_kaplan_meier_summary_states_the_interval_level():
+    churn = pd.DataFrame({"duration_days": [1.0, 2, 3, 4, 5, 6], "churned": [True, False, True, True, True, False]})
+    assert "Kaplan-Meier retention by all customers (90% intervals)" in kaplan_meier(churn, alpha=0.1).summary()
+
+
+def test_history_with_recency_beyond_its_age_is_named():
+    from crm_lib.exceptions import DataValidationError
+
+    with pytest.raises(DataValidationError, match="have recency larger than T"):
+        clv.BetaGeoFit().fit([1.0, 2.0], [5.5, 3.0], [5.0, 5.0])
