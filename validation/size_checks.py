@@ -138,7 +138,8 @@ def loyalty_tables(seed: int) -> dict:
     out = {f"{h} {m} p": float(p) for h, m, p in zip(frame["hypothesis"], frame["method"], frame["p_value"])}
     # A false verdict anywhere in the battery after Holm, recorded as a p-like flag (0 when a
     # verdict was reached, so it counts as a rejection): its rate must stay at or below 5%.
-    out["any false verdict after Holm"] = 0.0 if any(h.verdict != "not supported" for h in result.hypotheses) else 1.0
+    false = ("supported", "contradicted")  # crm_lib.loyalty.VERDICTS: a verdict that claims an effect
+    out["any false verdict after Holm"] = 0.0 if any(h.verdict in false for h in result.hypotheses) else 1.0
     return out
 
 
