@@ -450,7 +450,7 @@ def test_only_merges_and_the_key_never_appears_in_any_output(shop, capsys, caplo
     assert _run(shop, params) == 0
     report = shop / "reports" / "shop"
     pages = sorted(p.name for p in report.iterdir())
-    assert pages == ["01_data_overview.html", "02_segmentation.html", "index.html", "manifest.json"]
+    assert pages == ["01_data_overview.html", "02_segmentation.html", "headline.json", "index.html", "manifest.json"]
     seg_page = (report / "02_segmentation.html").read_bytes()
     assert "40 customers" in (report / "01_data_overview.html").read_text()
 
