@@ -167,12 +167,12 @@ def test_monte_carlo_p_value_is_the_two_sided_rank_with_plus_one():
 
 
 def test_normal_theory_p_value_holds_its_size_where_a_plain_normal_does_not():
-    # 20,000 sets of 30 iid normal values: the first is "observed", 29 are the null draws.
+    # 8,000 sets of 30 iid normal values: the first is "observed", 29 are the null draws.
     # Exchangeable draws from one normal: the Student t prediction p-value rejects at 5%
     # and 1% at the nominal rates (within 4 Monte-Carlo s.e.); plugging the sample s.d.
     # into a normal rejects 6.4% and 1.7% (t with 28 df, scale sqrt(1 + 1/29)).
     rng = np.random.default_rng(11)
-    values = rng.normal(3.0, 2.0, (20_000, 30))
+    values = rng.normal(3.0, 2.0, (8_000, 30))
     p = np.array([calibration.normal_theory_p_value(row[0], row[1:]) for row in values])
     for level in (0.05, 0.01):
         assert (p < level).mean() == pytest.approx(level, abs=4 * np.sqrt(level * (1 - level) / len(p)))
@@ -261,8 +261,10 @@ def test_size_and_power_with_refitted_models():
         assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / n_seeds), f"{h}: size {rate:.0%}"
     # Each planted effect at the size stated in study.SCENARIOS is seen by its statistic
     # (study.SEEN_BY) in at least 80% of 10 logs: order value x3 after a year of tenure
-    # (H3), cost to serve -90% per year (H4), purchase rate x11 after a year (H2), 30%
-    # butterflies buying 15 times as often with a 20 times shorter mean lifetime (H1).
+    # (H3), cost to serve -90% per year (H4), purchase rate x11 after a year (H2), half the
+    # customers butterflies buying 15 times as often with a 20 times shorter mean lifetime (H1).
+    assert study.SCENARIOS["butterflies"] == {"butterfly_share": 0.5, "butterfly_rate_factor": 15.0,
+                                              "butterfly_lifetime_factor": 0.05}
     assert study.SCENARIOS["spend_lift"] == {"spend_lift_per_year": 2.0}
     assert study.SCENARIOS["cost_drop"] == {"cost_drop_per_year": 0.9}
     assert study.SCENARIOS["rate_lift"] == {"rate_lift_per_year": 10.0}

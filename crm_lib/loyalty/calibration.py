@@ -309,17 +309,9 @@ def calibrate(
 
 
 def calibrated_tests(
-    transactions: pd.DataFrame,
-    model: Any,
-    spend_model: Any,
-    *,
-    null_draws: int = 249,
-    seed: int = 0,
-    observation_end: str | pd.Timestamp | None = None,
-    time_unit: str = "D",
-    alpha: float = 0.05,
-    practical_effect: float = 0.05,
-    **pipeline: Any,
+    transactions: pd.DataFrame, model: Any, spend_model: Any, *, null_draws: int = 249, seed: int = 0,
+    observation_end: str | pd.Timestamp | None = None, time_unit: str = "D",
+    alpha: float = 0.05, practical_effect: float = 0.05, **pipeline: Any,
 ) -> CalibratedTests:
     """H1-H4 and the matrix on the log, each against ``null_draws`` bases with no loyalty effect.
 

@@ -170,13 +170,8 @@ def _donor_values(observed: NullBase, amounts: np.ndarray, rng: np.random.Genera
 
 
 def null_base(
-    observed: NullBase,
-    purchase_params: tuple[float, float, float, float],
-    spend_params: tuple[float, float, float],
-    *,
-    time_unit: str = "D",
-    n_draws: int = 99,
-    seed: int = 0,
+    observed: NullBase, purchase_params: tuple[float, float, float, float], spend_params: tuple[float, float, float],
+    *, time_unit: str = "D", n_draws: int = 99, seed: int = 0,
 ) -> NullBase:
     """``n_draws`` bases with no loyalty effect, for the customers of ``observed``.
 
@@ -385,21 +380,11 @@ def _tenure_slope(
 
 
 def base_statistics(
-    base: NullBase,
-    model: Any,
-    *,
-    p_alive_threshold: float = 0.5,
-    time_unit: str = "D",
-    crossing: str = "last",
-    gross_margin: float = 1.0,
-    cost_per_order: float | None = None,
-    duration_split: float | None = None,
-    duration_quantile: float = 0.5,
-    profit_split: float | None = None,
-    profit_quantile: float = 0.5,
-    tenure_period_days: int = 30,
-    panel_end: str = "lifetime_end",
-    censored: str = "exclude",
+    base: NullBase, model: Any, *, p_alive_threshold: float = 0.5, time_unit: str = "D", crossing: str = "last",
+    gross_margin: float = 1.0, cost_per_order: float | None = None,
+    duration_split: float | None = None, duration_quantile: float = 0.5,
+    profit_split: float | None = None, profit_quantile: float = 0.5,
+    tenure_period_days: int = 30, panel_end: str = "lifetime_end", censored: str = "exclude",
     cache: CrossingCache | None = None,
 ) -> pd.DataFrame:
     """The statistic of H1-H4 and of the matrix in each draw of a base.
