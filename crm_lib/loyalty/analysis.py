@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 #: Above this many customers the loyalty analysis runs on a seeded random sample of them
 #: (issue 17, item 2): every step (lifetimes, the bootstrap, the H2 panel, the null draws)
-#: grows with the number of customers, and 50,000 already test H1-H4 with more power than
-#: CDNOW's 23,570 (validation/loyalty_size_power.py). Bases this size or smaller are used whole.
+#: grows with the number of customers, so the sample bounds report 05's time
+#: (benchmarks/bench_loyalty.py --scale). It is larger than CDNOW's 23,570 customers and
+#: than the bases of validation/loyalty_size_power.py, which are used whole.
 MAX_CUSTOMERS = 50_000
 
 
@@ -69,6 +70,7 @@ def sample_customers(
     )
     logger.info(note)
     return sample, end, note
+
 
 # ---------------------------------------------------------------------------------------
 
