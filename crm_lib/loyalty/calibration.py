@@ -15,6 +15,7 @@ family H1-H4 and the matrix.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -246,7 +247,8 @@ def _sentence(test: dict, alpha: float, practical: float) -> str:
 
 def calibrate(
     observed: pd.Series, null: pd.DataFrame, *, alpha: float = 0.05, practical_effect: float = 0.05,
-    tenure_period_days: int = 30, cost_source: str = "cost per order", price_per: str = "order", p_method: str = "rank",
+    tenure_period_days: int = 30, cost_source: str = "cost per order", price_per: str = "order",
+    p_method: str | Mapping[str, str] = "rank",
 ) -> tuple[CalibratedTest, ...]:
     """Null mean, range, calibrated and Holm p-values, effect and verdict of each statistic.
 
@@ -285,7 +287,9 @@ def calibrate(
             "null_mean": mean,
             "null_low": float(np.quantile(values, 0.025)) if testable else np.nan,
             "null_high": float(np.quantile(values, 0.975)) if testable else np.nan,
-            "null_draws": int(len(values)), "p_value": _p_value(obs, values, p_method) if testable else np.nan,
+            "null_draws": int(len(values)),
+            "p_value": _p_value(obs, values, p_method if isinstance(p_method, str) else p_method.get(hypothesis, "rank"))
+            if testable else np.nan,
             "effect": effect, "effect_name": effect_name, "expected_sign": sign,
             "n": int(observed["customers_used"]), "censored_share": float(observed["censored_share"]),
         })
@@ -389,14 +393,14 @@ class _Chunks:
 
 def calibrated_from_bases(
     observed_log, bases, model: Any, *, time_unit: str = "D", alpha: float = 0.05, practical_effect: float = 0.05,
-    cache: CrossingCache | None = None, p_method: str = "rank", **pipeline: Any,
+    cache: CrossingCache | None = None, p_method: str | Mapping[str, str] = "rank", **pipeline: Any,
 ) -> CalibratedTests:
     """:func:`calibrated_tests` on null bases already built (an iterable of :class:`NullBase` chunks).
 
     ``p_method="normal"`` reads the p-value off a normal fitted to the null draws
     (:func:`normal_theory_p_value`, a Student t prediction p-value) instead of their
     ranks: the robustness table uses it with few draws, where the rank cannot go below
-    2 / (draws + 1).
+    2 / (draws + 1). A mapping gives the method per hypothesis ("rank" for those not in it).
     """
     if not 0 < alpha < 1 or practical_effect < 0:
         raise ParamsError(f"significance_level={alpha!r} must be in (0, 1) and practical_effect={practical_effect!r} >= 0.")
