@@ -131,6 +131,10 @@ def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored,
     assert observed["cost_share_difference"] == pytest.approx(
         used["cost_share"][long].mean() - used["cost_share"][~long].mean()
     )
+    share = used["cost"].round(9) / used["revenue"].round(9)
+    a, b = share[long].dropna(), share[~long].dropna()
+    u = stats.mannwhitneyu(a, b, alternative="two-sided").statistic
+    assert observed["cost_share_auc"] == pytest.approx(u / (len(a) * len(b)) - 0.5)
     panel = loyalty.tenure_panel(log, used, skip_first_period=True, panel_end=panel_end, **settings)
     assert observed["slope"] == pytest.approx(loyalty.fixed_effects_slope(panel)["slope"])
     # The pipeline rounds sums to 1e-9 (ties at a split point fall the same way in every draw).
@@ -138,6 +142,20 @@ def test_pipeline_statistics_equal_the_public_functions(log, crossing, censored,
     assert abs(observed["phi"]) == pytest.approx(matrix.cramers_v)
     assert observed["share barnacles"] == pytest.approx(matrix.table.loc["barnacles", "share_of_customers"])
     assert observed["share_long_low_profit"] == pytest.approx(matrix.share_long_low_profit)
+
+
+def test_with_one_cost_per_order_h4_is_h3_mirrored():
+    # One unit and a cost of 2 per order: cost share = 2 / price per order, a decreasing
+    # function, so P(cost share of long > short) - 0.5 is exactly minus that of price, in
+    # the log and in every null draw (quantity and cost of simulated orders come from
+    # observed ones). The size of H4 on such logs is therefore the size of H3.
+    tx = simulate_stationary_log(300, seed=5, observation_days=300, acquisition_days=60,
+                                 purchase_params=PURCHASE, spend_params=SPEND)
+    observed = null.observed_base(tx)
+    frames = [null.base_statistics(base, pnbd(), gross_margin=0.3)
+              for base in (observed, null.null_base(observed, PURCHASE, SPEND, n_draws=5, seed=1))]
+    for frame in frames:
+        assert np.allclose(frame["cost_share_auc"], -frame["price_auc"], atol=1e-12)
 
 
 def test_lifetime_models_that_keep_one_time_buyers_alive_are_refused(log):
@@ -185,10 +203,10 @@ def _frames(observed_values: dict, n_draws: int = 399) -> tuple[pd.Series, pd.Da
     rng = np.random.default_rng(0)
     null_frame = pd.DataFrame({
         "rho": rng.normal(0.5, 0.01, n_draws), "slope": rng.normal(-0.2, 0.01, n_draws),
-        "price_auc": rng.normal(0.0, 0.01, n_draws), "cost_share_difference": rng.normal(0.0, 0.001, n_draws),
+        "price_auc": rng.normal(0.0, 0.01, n_draws), "cost_share_auc": rng.normal(0.0, 0.01, n_draws),
         "phi": rng.normal(0.4, 0.01, n_draws),
     })
-    observed = pd.Series({"rho": 0.5, "slope": -0.2, "price_auc": 0.0, "cost_share_difference": 0.0, "phi": 0.4,
+    observed = pd.Series({"rho": 0.5, "slope": -0.2, "price_auc": 0.0, "cost_share_auc": 0.0, "phi": 0.4,
                           "mean_price": 10.0, "mean_cost_share": 0.1, "mean_period_profit": 1.0,
                           "customers_used": 1000, "censored_share": 0.3, **observed_values})
     return observed, null_frame

@@ -69,6 +69,10 @@ STATISTICS = ["H1", "H2", "H3", "H4", "M"]
 #: Verdicts that decide ("not testable" and "no evidence either way" do not).
 DECIDED = ("supported", "contradicted")
 SETTINGS = {"gross_margin": 0.3, "cost_per_order": 2.0}
+#: Version of the pipeline a run was made with: 1 had H4 = the mean cost-share difference
+#: (its H4 results are left out of the tables), 2 compares ranks (P(long > short) - 0.5).
+VERSION = 2
+OLD_H4 = "H4 v1"
 
 
 def _fitted_log(scenario: str, seed: int, customers: int) -> tuple[pd.DataFrame, object, object]:
@@ -84,7 +88,7 @@ def one_run(scenario: str, seed: int, customers: int, draws: int) -> dict:
     result = loyalty.calibrated_tests(tx, model, spend, null_draws=draws, seed=seed, **SETTINGS)
     frame = result.to_frame()
     return {
-        "scenario": scenario, "seed": seed, "customers": customers, "draws": draws,
+        "scenario": scenario, "seed": seed, "customers": customers, "draws": draws, "version": VERSION,
         **{f"p {h}": float(frame.loc[h, "p_value"]) for h in STATISTICS},
         **{f"verdict {h}": frame.loc[h, "verdict"] for h in STATISTICS},
     }
@@ -103,7 +107,7 @@ def robustness_run(seed: int, customers: int, draws: int) -> dict:
                                      split_quantiles=(0.33, 0.67), **SETTINGS)
     p = table.attrs["p_values"]
     return {
-        "scenario": "robustness", "seed": seed, "customers": customers, "draws": draws,
+        "scenario": "robustness", "seed": seed, "customers": customers, "draws": draws, "version": VERSION,
         "p": {variant: {h: float(p.loc[variant, h]) for h in STATISTICS} for variant in p.index},
         "verdict": {variant: {h: table.loc[variant, f"{h} verdict"] for h in STATISTICS} for variant in table.index},
     }
@@ -119,15 +123,18 @@ def robustness_rates(runs: list[dict], alpha: float = 0.05) -> pd.DataFrame:
     """Per row of the robustness table and statistic: rejection rate of the raw p-value and verdict rate."""
     rows = []
     for variant in runs[0]["p"]:
-        for h in STATISTICS:
-            p = np.array([r["p"][variant][h] for r in runs], dtype=float)
+        for h in STATISTICS + [OLD_H4]:
+            measured = [r for r in runs if r["verdict"][variant].get(h) is not None]
+            if not measured:
+                continue
+            p = np.array([r["p"][variant][h] for r in measured], dtype=float)
             p = p[np.isfinite(p)]
             rate = float((p < alpha).mean()) if len(p) else float("nan")
-            verdict = float(np.mean([r["verdict"][variant][h] in DECIDED for r in runs]))
+            verdict = float(np.mean([r["verdict"][variant][h] in DECIDED for r in measured])) if measured else float("nan")
             rows.append({
-                "variant": variant, "statistic": h, "runs": len(runs), "rejection rate (p < 0.05)": rate,
-                "MC s.e.": math.sqrt(rate * (1 - rate) / max(len(p), 1)),
-                "verdict rate (Holm)": verdict, "verdict MC s.e.": math.sqrt(verdict * (1 - verdict) / len(runs)),
+                "variant": variant, "statistic": h, "runs": len(measured), "rejection rate (p < 0.05)": rate,
+                "MC s.e.": math.sqrt(rate * (1 - rate) / max(len(p), 1)), "verdict rate (Holm)": verdict,
+                "verdict MC s.e.": math.sqrt(verdict * (1 - verdict) / max(len(measured), 1)),
             })
     return pd.DataFrame(rows)
 
@@ -136,29 +143,52 @@ def rejection_table(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Rejection rate of each statistic with its Monte-Carlo standard error, per scenario."""
     rows = []
     for (scenario, customers, draws), group in runs.groupby(["scenario", "customers", "draws"]):
-        n = len(group)
-        for h in STATISTICS:
-            p = group[f"p {h}"].dropna()
+        for h in STATISTICS + [OLD_H4]:
+            if f"verdict {h}" not in group or group[f"verdict {h}"].isna().all():
+                continue
+            measured = group[group[f"verdict {h}"].notna()]  # H4 of version 1 runs is blank
+            n = len(measured)
+            p = measured[f"p {h}"].dropna()
             rate = float((p < alpha).mean()) if len(p) else float("nan")
-            verdict = float(group[f"verdict {h}"].isin(DECIDED).mean())
+            verdict = float(measured[f"verdict {h}"].isin(DECIDED).mean()) if n else float("nan")
             rows.append({
                 "scenario": scenario, "customers": customers, "draws": draws, "runs": n, "statistic": h,
                 "rejection rate (p < 0.05)": rate, "MC s.e.": math.sqrt(rate * (1 - rate) / max(len(p), 1)),
-                "verdict rate (Holm)": verdict, "verdict MC s.e.": math.sqrt(verdict * (1 - verdict) / n),
+                "verdict rate (Holm)": verdict, "verdict MC s.e.": math.sqrt(verdict * (1 - verdict) / max(n, 1)),
             })
     return pd.DataFrame(rows)
 
 
+def _key(run: dict) -> tuple:
+    return run["scenario"], run["seed"], run["customers"], run["draws"]
+
+
 def read_runs(path: Path) -> list[dict]:
-    """Every finished run of the results file (JSON lines; a line cut short by a kill is skipped)."""
-    runs = []
+    """Every finished run of the results file, the latest version of each; H4 of version 1 runs blanked.
+
+    JSON lines; a line cut short by a kill is skipped. Version 1 runs measured another H4
+    statistic (the mean cost-share difference), so their H4 p-value and verdict are set
+    to None; their other statistics are those of the current pipeline.
+    """
+    latest: dict[tuple, dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
-                runs.append(json.loads(line))
+                run = json.loads(line)
             except json.JSONDecodeError:
                 continue
-    return runs
+            run.setdefault("version", 1)
+            if run["version"] < VERSION:  # kept apart as "H4 v1", the evidence for the change
+                if "p" in run:
+                    for variant in run["p"]:
+                        p, v = run["p"][variant], run["verdict"][variant]
+                        p[OLD_H4], v[OLD_H4], p["H4"], v["H4"] = p["H4"], v["H4"], None, None
+                else:
+                    run[f"p {OLD_H4}"], run[f"verdict {OLD_H4}"] = run["p H4"], run["verdict H4"]
+                    run["p H4"], run["verdict H4"] = None, None
+            if _key(run) not in latest or run["version"] >= latest[_key(run)]["version"]:
+                latest[_key(run)] = run
+    return list(latest.values())
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -195,9 +225,9 @@ def write_tables(runs: list[dict], table: Path | None) -> str:
             "standard error sqrt(rate (1 - rate) / runs). With B draws the smallest two-sided p-value is 2 / (B + 1), "
             "so the smallest Holm p-value is 10 / (B + 1): with the sweep's 99 draws (0.1) no verdict is possible and "
             "the verdict rate is 0 by construction; the report uses 249 draws (0.04). The robustness tables use "
-            "29 shared draws, as the report does, and were measured with normal-theory p-values for every statistic; "
-            "H4's did not hold its size there, so the report's robustness table now gives H4 the rank p-value "
-            "(crm_lib.loyalty.analysis.ROBUSTNESS_P_METHODS), which with 29 draws reaches no verdict.\n\n" + "\n".join(sections)
+            "29 shared draws and normal-theory p-values, as the report does. `H4 v1` rows are the mean cost-share "
+            "difference that H4 used before (runs of version 1; replaced by P(long > short) - 0.5 because it did not "
+            "hold its size); H4 rows are the current statistic.\n\n" + "\n".join(sections)
         )
         pd.concat([f.assign(table=name) for name, f in frames.items()]).to_csv(table.with_suffix(".csv"), index=False)
     return "\n\n".join(parts)
@@ -221,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
         scenarios = list(SEEN_BY)
     else:
         scenarios = [args.scenario]
-    done = {(r["scenario"], r["seed"], r["customers"], r["draws"]) for r in read_runs(args.out)}
+    done = {_key(r) for r in read_runs(args.out) if r["version"] == VERSION}
     # Seed by seed across the scenarios, so that a sweep stopped early covers them evenly.
     todo = [(s, seed, args.customers, args.draws) for seed in range(args.seeds) for s in scenarios
             if (s, seed, args.customers, args.draws) not in done]

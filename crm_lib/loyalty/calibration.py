@@ -15,7 +15,6 @@ family H1-H4 and the matrix.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,8 @@ CLAIMS = {
     "H1": ("longer lifetimes bring more lifetime profit", "Spearman rho of duration and profit", +1),
     "H2": ("profit per period rises with tenure", "profit change per tenure period", +1),
     "H3": ("long-lived customers pay higher prices", "P(price of a long-lived > a short-lived customer) - 0.5", +1),
-    "H4": ("long-lived customers cost less to serve, as a share of revenue", "mean cost share, long - short", -1),
+    "H4": ("long-lived customers cost less to serve, as a share of revenue",
+           "P(cost share of a long-lived > a short-lived customer) - 0.5", -1),
     "M": ("long-lived customers are the high-profit ones (loyalty-profit matrix)", "phi of long-lived x high-profit", +1),
 }
 #: Plain-words verdicts (issue 15, item 6).
@@ -215,16 +215,13 @@ class CalibratedTests:
 
 
 def _effect(hypothesis: str, observed: pd.Series, null_mean: float, period_days: int) -> tuple[float, str]:
-    """Observed minus null mean on a common scale: rho and phi as they are, the others
-    relative to their level (H2 per year of tenure)."""
+    """Observed minus null mean on a common scale: rho, phi and P(long > short) - 0.5 as
+    they are, H2 per year of tenure relative to the mean profit per period."""
     excess = float(observed[STATISTICS[hypothesis]]) - null_mean
-    if hypothesis in ("H1", "H3", "M"):
-        return excess, f"excess {({'H1': 'rho', 'H3': 'P(long > short) - 0.5', 'M': 'phi'})[hypothesis]} over the null"
-    if hypothesis == "H2":
-        level = float(observed["mean_period_profit"])
-        return excess * 365.25 / period_days / abs(level) if level else np.nan, "excess change per year, share of mean profit per period"
-    level = float(observed["mean_price" if hypothesis == "H3" else "mean_cost_share"])
-    return (excess / abs(level) if level else np.nan), f"excess difference, share of the mean {'price' if hypothesis == 'H3' else 'cost share'}"
+    if hypothesis != "H2":
+        return excess, f"excess {({'H1': 'rho', 'M': 'phi'}).get(hypothesis, 'P(long > short) - 0.5')} over the null"
+    level = float(observed["mean_period_profit"])
+    return excess * 365.25 / period_days / abs(level) if level else np.nan, "excess change per year, share of mean profit per period"
 
 
 def _verdict(sign: int, p_holm: float, effect: float, alpha: float, practical: float) -> str:
@@ -247,8 +244,7 @@ def _sentence(test: dict, alpha: float, practical: float) -> str:
 
 def calibrate(
     observed: pd.Series, null: pd.DataFrame, *, alpha: float = 0.05, practical_effect: float = 0.05,
-    tenure_period_days: int = 30, cost_source: str = "cost per order", price_per: str = "order",
-    p_method: str | Mapping[str, str] = "rank",
+    tenure_period_days: int = 30, cost_source: str = "cost per order", price_per: str = "order", p_method: str = "rank",
 ) -> tuple[CalibratedTest, ...]:
     """Null mean, range, calibrated and Holm p-values, effect and verdict of each statistic.
 
@@ -287,9 +283,7 @@ def calibrate(
             "null_mean": mean,
             "null_low": float(np.quantile(values, 0.025)) if testable else np.nan,
             "null_high": float(np.quantile(values, 0.975)) if testable else np.nan,
-            "null_draws": int(len(values)),
-            "p_value": _p_value(obs, values, p_method if isinstance(p_method, str) else p_method.get(hypothesis, "rank"))
-            if testable else np.nan,
+            "null_draws": int(len(values)), "p_value": _p_value(obs, values, p_method) if testable else np.nan,
             "effect": effect, "effect_name": effect_name, "expected_sign": sign,
             "n": int(observed["customers_used"]), "censored_share": float(observed["censored_share"]),
         })
@@ -336,7 +330,8 @@ def calibrated_tests(
     alpha : float
         Significance level of the verdicts, on Holm-adjusted p-values.
     practical_effect : float
-        Smallest effect that makes a verdict (excess rho or phi; for H2-H4 a share of the level).
+        Smallest effect that makes a verdict: excess rho, phi or P(long > short) - 0.5 over
+        the null mean; for H2 the excess change per year as a share of the mean profit per period.
     **pipeline
         Passed to :func:`crm_lib.loyalty.null.base_statistics` (threshold, splits, margin, ...).
 
@@ -393,14 +388,14 @@ class _Chunks:
 
 def calibrated_from_bases(
     observed_log, bases, model: Any, *, time_unit: str = "D", alpha: float = 0.05, practical_effect: float = 0.05,
-    cache: CrossingCache | None = None, p_method: str | Mapping[str, str] = "rank", **pipeline: Any,
+    cache: CrossingCache | None = None, p_method: str = "rank", **pipeline: Any,
 ) -> CalibratedTests:
     """:func:`calibrated_tests` on null bases already built (an iterable of :class:`NullBase` chunks).
 
     ``p_method="normal"`` reads the p-value off a normal fitted to the null draws
     (:func:`normal_theory_p_value`, a Student t prediction p-value) instead of their
     ranks: the robustness table uses it with few draws, where the rank cannot go below
-    2 / (draws + 1). A mapping gives the method per hypothesis ("rank" for those not in it).
+    2 / (draws + 1).
     """
     if not 0 < alpha < 1 or practical_effect < 0:
         raise ParamsError(f"significance_level={alpha!r} must be in (0, 1) and practical_effect={practical_effect!r} >= 0.")

@@ -39,7 +39,11 @@ from crm_lib.summary import period_numbers
 logger = logging.getLogger(__name__)
 
 #: Statistic of each hypothesis, as columns of :func:`base_statistics`.
-STATISTICS = {"H1": "rho", "H2": "slope", "H3": "price_auc", "H4": "cost_share_difference", "M": "phi"}
+#: H3 and H4 compare ranks (P(long-lived > short-lived) - 0.5), not means: a mean of
+#: cost / order value has a heavy tail whose spread in the null depends on the fitted
+#: Gamma-Gamma shape, and the mean difference rejected 8.2% +- 1.2% of 500 stationary logs of
+#: 2,000 customers at 5% (validation/loyalty_size_power.py); ranks do not depend on that tail.
+STATISTICS = {"H1": "rho", "H2": "slope", "H3": "price_auc", "H4": "cost_share_auc", "M": "phi"}
 CELL_COLUMNS = ["share strangers", "share butterflies", "share true friends", "share barnacles"]
 #: Observed orders among which a simulated order takes its quantity and cost (the nearest amounts).
 DONOR_NEIGHBOURS = 10
@@ -418,7 +422,8 @@ def base_statistics(
         One row per draw: ``rho`` (H1, Spearman of duration and profit), ``slope`` (H2,
         profit change per tenure period), ``price_auc`` (H3, P(price of a long-lived >
         a short-lived customer) - 0.5), ``price_difference`` (long - short mean price, for
-        reading), ``cost_share_difference`` (H4, long - short mean cost share), ``phi``
+        reading), ``cost_share_auc`` (H4, the same for the cost share),
+        ``cost_share_difference`` (long - short mean cost share, for reading), ``phi``
         (matrix: signed phi coefficient of long-lived and high-profit; Cramer's V is its
         absolute value), the shares of the four cells, ``share_long_low_profit``,
         ``share_high_profit_short``, the levels used to express practical effects
@@ -475,6 +480,7 @@ def base_statistics(
         "share barnacles": use & long & ~high,
     }
     counts = {name: mask.sum(axis=1).astype(float) for name, mask in cells.items()}
+    cost_known = base.cost is not None or cost_per_order is not None
     a, b, c, d = (counts[k] for k in ("share strangers", "share butterflies", "share barnacles", "share true friends"))
     with np.errstate(invalid="ignore", divide="ignore"):
         # phi of the 2x2 table (rows short/long, columns low/high): (ad - bc) / sqrt(row and column totals).
@@ -485,9 +491,8 @@ def base_statistics(
                 "slope": slope,
                 "price_difference": _group_difference(price, use, long),
                 "price_auc": _row_auc(price, use, long),
-                "cost_share_difference": (
-                    _group_difference(cost_share, use, long) if (base.cost is not None or cost_per_order is not None) else np.nan
-                ),
+                "cost_share_difference": _group_difference(cost_share, use, long) if cost_known else np.nan,
+                "cost_share_auc": _row_auc(cost_share, use, long) if cost_known else np.nan,
                 "phi": phi,
                 **{name: counts[name] / n_used for name in CELL_COLUMNS},
                 "share_long_low_profit": c / (c + d),
