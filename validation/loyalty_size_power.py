@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     # Under reports/*/ (git-ignored): the raw runs are not committed; the tables (--table) are small.
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "validation" / "loyalty_size_power.jsonl")
     parser.add_argument("--table", type=Path, default=None, help="also write the tables here (Markdown) and beside it (CSV)")
+    parser.add_argument("--any-version", action="store_true",
+                        help="count runs of an older pipeline version as done (their H4 stays out of the tables)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.scenario == "table":
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         scenarios = list(SEEN_BY)
     else:
         scenarios = [args.scenario]
-    done = {_key(r) for r in read_runs(args.out) if r["version"] == VERSION}
+    done = {_key(r) for r in read_runs(args.out) if args.any_version or r["version"] == VERSION}
     # Seed by seed across the scenarios, so that a sweep stopped early covers them evenly.
     todo = [(s, seed, args.customers, args.draws) for seed in range(args.seeds) for s in scenarios
             if (s, seed, args.customers, args.draws) not in done]
