@@ -20,7 +20,8 @@ Run outside CI, e.g.::
     .venv/bin/python validation/loyalty_size_power.py --scenario table --table validation/out/loyalty_size_power.md
 
 ``all-effects`` runs the four planted effects of ``SEEN_BY``; a ``_weak`` variant runs by
-its name. ``robustness`` measures the size of the report's robustness table (normal-theory
+its name. ``--any-version`` resumes without recomputing runs of an older pipeline version
+(``VERSION``; their H4, another statistic then, stays out of the tables). ``robustness`` measures the size of the report's robustness table (normal-theory
 p-values from 29 shared null draws) on stationary logs.
 """
 from __future__ import annotations
