@@ -187,9 +187,24 @@ def read_runs(path: Path) -> list[dict]:
                 else:
                     run[f"p {OLD_H4}"], run[f"verdict {OLD_H4}"] = run["p H4"], run["verdict H4"]
                     run["p H4"], run["verdict H4"] = None, None
-            if _key(run) not in latest or run["version"] >= latest[_key(run)]["version"]:
-                latest[_key(run)] = run
+            previous = latest.get(_key(run))
+            if previous is None or run["version"] >= previous["version"]:
+                latest[_key(run)] = _keep_old_h4(run, previous) if previous else run
+            else:
+                _keep_old_h4(previous, run)
     return list(latest.values())
+
+
+def _keep_old_h4(run: dict, other: dict) -> dict:
+    """``run`` with the "H4 v1" results of ``other`` (the same log run by the older pipeline), if any."""
+    if "p" in run:
+        for variant in run["p"]:
+            if other["verdict"].get(variant, {}).get(OLD_H4) is not None:
+                run["p"][variant][OLD_H4] = other["p"][variant][OLD_H4]
+                run["verdict"][variant][OLD_H4] = other["verdict"][variant][OLD_H4]
+    elif other.get(f"verdict {OLD_H4}") is not None:
+        run[f"p {OLD_H4}"], run[f"verdict {OLD_H4}"] = other[f"p {OLD_H4}"], other[f"verdict {OLD_H4}"]
+    return run
 
 
 def _markdown(frame: pd.DataFrame) -> str:
