@@ -271,9 +271,9 @@ def robustness_table(
     :func:`crm_lib.loyalty.calibration.calibrated_from_bases`), not their ranks; the
     p-values (raw, then Holm) are in ``table.attrs["p_values"]`` (one row per variant).
     On 139 stationary logs of 2,000 customers with 29 draws, every row's raw p-values
-    rejected at 1.4-4.3% at a nominal 5% for H1-H3 and the matrix, and each row reached
-    a false verdict in at most 4.3% (validation/out/loyalty_size_power.md). The mean
-    cost-share difference once used for H4 rejected at 10-13%; H4 now compares ranks.
+    rejected at 1.4-4.3% at a nominal 5%, and each row reached a false verdict in at
+    most 2.2% of the logs (validation/out/loyalty_size_power.md). The mean cost-share
+    difference once used for H4 rejected at up to 13%; H4 now compares ranks.
     Without one, the rows carry the classical verdicts.
 
     Parameters
