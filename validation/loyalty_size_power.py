@@ -17,7 +17,7 @@ Run outside CI, e.g.::
     .venv/bin/python validation/loyalty_size_power.py --scenario null --customers 20000 --seeds 100
     .venv/bin/python validation/loyalty_size_power.py --scenario all-effects --customers 2000 --seeds 200
     .venv/bin/python validation/loyalty_size_power.py --scenario robustness --customers 2000 --seeds 200 --draws 29
-    .venv/bin/python validation/loyalty_size_power.py --scenario table --table validation/out/loyalty_size_power.md
+    .venv/bin/python validation/loyalty_size_power.py --scenario table --table validation/results/loyalty_size_power.md
 
 ``all-effects`` runs the four planted effects of ``SEEN_BY``; a ``_weak`` variant runs by
 its name. ``--any-version`` resumes without recomputing runs of an older pipeline version
@@ -48,7 +48,7 @@ from crm_lib.summary import rfm_summary  # noqa: E402
 
 #: Planted effects, each of a stated size (per year of tenure), and the statistic that should see it.
 #: The sizes are those at which that statistic rejects in at least 80% of the logs of 2,000
-#: customers (screened on 12 seeds, measured over 200 in validation/out/); the ``_weak``
+#: customers (screened on 12 seeds, measured over 200 in validation/results/); the ``_weak``
 #: variants are the first sizes tried, kept to show how power falls.
 SCENARIOS = {
     "null": {},

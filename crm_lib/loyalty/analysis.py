@@ -272,7 +272,7 @@ def robustness_table(
     p-values (raw, then Holm) are in ``table.attrs["p_values"]`` (one row per variant).
     On 139 stationary logs of 2,000 customers with 29 draws, every row's raw p-values
     rejected at 1.4-4.3% at a nominal 5%, and each row reached a false verdict in at
-    most 2.2% of the logs (validation/out/loyalty_size_power.md). The mean cost-share
+    most 2.2% of the logs (validation/results/loyalty_size_power.md). The mean cost-share
     difference once used for H4 rejected at up to 13%; H4 now compares ranks.
     Without one, the rows carry the classical verdicts.
 
