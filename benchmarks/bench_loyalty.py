@@ -13,6 +13,14 @@ bases with no loyalty effect, per draw.
 
     python benchmarks/bench_loyalty.py                  # full CDNOW, Pareto/NBD in days
     python benchmarks/bench_loyalty.py --loop-customers 500
+
+``--scale N`` times instead what report 05 computes on a simulated stationary log of N
+customers (``crm_lib.simulate.simulate_stationary_log``, CDNOW's fitted parameters, 540
+days): the models fitted in weeks on every customer, then ``loyalty_analysis`` (249 null
+draws, 1,000 bootstrap resamples) and the robustness table (29 draws), which run on a
+random sample of ``crm_lib.loyalty.analysis.MAX_CUSTOMERS`` customers when N is larger::
+
+    python benchmarks/bench_loyalty.py --scale 1000000
 """
 from __future__ import annotations
 
@@ -75,12 +83,53 @@ def per_customer(model, h: pd.DataFrame, threshold: float) -> pd.Series:
     return pd.Series(out)
 
 
+def scale(n_customers: int, null_draws: int = 249, seed: int = 42) -> None:
+    """Report 05's loyalty computation on a simulated log of ``n_customers``, timed step by step."""
+    from crm_lib.simulate import simulate_stationary_log
+
+    times, cpu = {}, {}
+    started, cpu_started = time.perf_counter(), time.process_time()
+
+    def lap(step: str) -> None:
+        nonlocal started, cpu_started
+        times[step], cpu[step] = time.perf_counter() - started, time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
+
+    tx = simulate_stationary_log(n_customers, seed=seed)
+    lap("simulate the log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = rfm_summary(tx, time_unit="W", observation_end=tx["date"].max())
+        model = fit_model(summary, "pareto_nbd")
+        spend = fit_spend_model(summary, nonpositive_spend="exclude")
+        lap("summary and fits (every customer)")
+        analysis = loyalty.loyalty_analysis(tx, model, time_unit="W", gross_margin=0.3, cost_per_order=2.0, seed=seed,
+                                            spend_model=spend, null_draws=null_draws, n_bootstrap=1000)
+        lap(f"loyalty_analysis ({null_draws} null draws)")
+        table = loyalty.robustness_table(tx, {"Pareto/NBD": model}, spend_model=spend, null_draws=29, time_unit="W",
+                                         gross_margin=0.3, cost_per_order=2.0, seed=seed)
+        lap("robustness table (29 null draws)")
+    print(f"simulated log: {n_customers:,} customers, {len(tx):,} transactions")
+    # CPU time (this process) beside wall time: on a shared machine the wall time mostly measures the others.
+    print(f"{'step':<42} {'wall s':>9} {'CPU s':>9}")
+    for step, seconds in times.items():
+        print(f"{step:<42} {seconds:>9.1f} {cpu[step]:>9.1f}")
+    print(f"{'loyalty total (report 05)':<42} {sum(list(times.values())[2:]):>9.1f} {sum(list(cpu.values())[2:]):>9.1f}")
+    print(analysis.sample_note or "(whole base used)")
+    print(analysis.calibration.verdicts()[["verdict"]].T.to_string())
+    print(table[[c for c in table.columns if c.endswith("verdict")]].to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--loop-customers", type=int, default=1000, help="customers in the per-customer loop")
     parser.add_argument("--null-draws", type=int, default=50, help="null bases of the calibration timing")
+    parser.add_argument("--scale", type=int, default=0, help="time report 05 on a simulated log of this many customers")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         log = load_transactions("embedded:CDNOW_master.txt", column_map=CDNOW_COLUMN_MAP, sep=r"\s+",

@@ -87,15 +87,8 @@ def _simulate_beta_geometric(
 
 
 def simulate_bg_nbd(
-    T: float | np.ndarray | pd.Series,
-    r: float,
-    alpha: float,
-    a: float,
-    b: float,
-    *,
-    n_customers: int | None = None,
-    seed: int = 0,
-    whole_periods: bool = False,
+    T: float | np.ndarray | pd.Series, r: float, alpha: float, a: float, b: float,
+    *, n_customers: int | None = None, seed: int = 0, whole_periods: bool = False,
 ) -> pd.DataFrame:
     """Customers whose purchases follow the BG/NBD model.
 
@@ -131,15 +124,8 @@ def simulate_bg_nbd(
 
 
 def simulate_mbg_nbd(
-    T: float | np.ndarray | pd.Series,
-    r: float,
-    alpha: float,
-    a: float,
-    b: float,
-    *,
-    n_customers: int | None = None,
-    seed: int = 0,
-    whole_periods: bool = False,
+    T: float | np.ndarray | pd.Series, r: float, alpha: float, a: float, b: float,
+    *, n_customers: int | None = None, seed: int = 0, whole_periods: bool = False,
 ) -> pd.DataFrame:
     """Customers whose purchases follow the MBG/NBD model.
 
@@ -151,15 +137,8 @@ def simulate_mbg_nbd(
 
 
 def simulate_pareto_nbd(
-    T: float | np.ndarray | pd.Series,
-    r: float,
-    alpha: float,
-    s: float,
-    beta: float,
-    *,
-    n_customers: int | None = None,
-    seed: int = 0,
-    whole_periods: bool = False,
+    T: float | np.ndarray | pd.Series, r: float, alpha: float, s: float, beta: float,
+    *, n_customers: int | None = None, seed: int = 0, whole_periods: bool = False,
 ) -> pd.DataFrame:
     """Customers whose purchases follow the Pareto/NBD model.
 

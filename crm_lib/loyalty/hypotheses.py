@@ -401,11 +401,8 @@ def customer_slopes(
     Parameters
     ----------
     panel : DataFrame
-        Long format, one row per customer and period.
-    y, x, group : str
-        Column names.
-    min_periods : int
-        Customers with fewer rows are left out.
+        Long format (one row per customer and period) with the columns named by ``y``,
+        ``x`` and ``group``; customers with fewer than ``min_periods`` rows are left out.
 
     Returns
     -------
@@ -679,15 +676,8 @@ class HypothesisTests:
 
 
 def test_hypotheses(
-    customers: pd.DataFrame,
-    panel: pd.DataFrame,
-    *,
-    duration_split: float | None = None,
-    duration_quantile: float = 0.5,
-    currency: str = "USD",
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
+    customers: pd.DataFrame, panel: pd.DataFrame, *, duration_split: float | None = None, duration_quantile: float = 0.5,
+    currency: str = "USD", n_bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05,
 ) -> HypothesisTests:
     """Test H1 to H4 and adjust all their p-values together (Holm 1979).
 
@@ -697,10 +687,8 @@ def test_hypotheses(
 
     Parameters
     ----------
-    customers : DataFrame
-        Output of :func:`lifetime_profit`.
-    panel : DataFrame
-        Output of :func:`tenure_panel`.
+    customers, panel : DataFrame
+        Outputs of :func:`lifetime_profit` and :func:`tenure_panel`.
     duration_split, duration_quantile
         Long- versus short-lived split, as in :func:`long_lived`.
     currency : str

@@ -86,10 +86,6 @@ class LoyaltyMatrix:
     share_long_unprofitable: float
     share_high_profit_short: float
 
-    def to_frame(self) -> pd.DataFrame:
-        """The cell table."""
-        return self.table.copy()
-
     def summary(self) -> str:
         """The cells and the answers in words."""
         lines = [
@@ -110,6 +106,10 @@ class LoyaltyMatrix:
             "customers are short-lived."
         )
         return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Customers, share and profit of each of the four segments."""
+        return self.table.copy()
 
 
 def loyalty_profit_matrix(
