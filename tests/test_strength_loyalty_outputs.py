@@ -138,7 +138,7 @@ def test_analysis_settings_and_calibration_notes(analysis):
                                            "data cut another way.")
     # the log has a quantity column: H3 compares prices per unit
     assert calibration["H3"].statistic_name == "P(price per unit of a long-lived > a short-lived customer) - 0.5"
-    assert calibration["H4"].effect_name == "excess difference, share of the mean cost share"
+    assert calibration["H4"].effect_name == "excess P(long > short) - 0.5 over the null"  # a rank statistic like H3 (issue 15)
 
 
 def test_calibration_without_quantity_compares_prices_per_order(log):
