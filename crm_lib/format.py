@@ -402,6 +402,10 @@ def show_table(table: pd.DataFrame, currency_code: str = "USD", money_columns: I
     """
     from IPython.display import HTML, display
 
+    # Shown, not computed on: metadata (e.g. a frame of p-values in ``attrs``) would make pandas compare it
+    # on every column operation, which fails for frames.
+    table = table.copy(deep=False)
+    table.attrs = {}
     if formatted:
         # One p-value style everywhere: "< 0.001" (some library tables write "<0.001").
         text = table.astype(object).where(table.notna(), "").astype(str).replace(r"^<(\d)", r"< \1", regex=True)

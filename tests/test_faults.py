@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,9 @@ print(f"{log.n_customers} customers")"""
 PSEUDONYM_CELL = """from crm_lib.segments import pseudonymize
 display(pseudonymize(sorted(log.transactions['customer_id'].unique())).to_frame())"""
 
+FINDINGS_CELL = """from crm_lib.report.findings import Finding, show_key_findings
+show_key_findings([Finding("{key}", "{key} of this page", {value}, "count")], "{name}")"""
+
 GOOD_CSV = (
     "customer,day,spend\n"
     + "".join(f"{c},2021-{m:02d}-{d:02d},{10 + c}\n" for c in range(1, 41) for m, d in ((1, 4), (2, 8), (3, 1 + c % 27)))
@@ -80,8 +84,10 @@ def shop(tmp_path, monkeypatch):
     """Throwaway notebooks (named like the real 01 and 02), a good log, and a published good report."""
     notebooks = tmp_path / "project" / "notebooks"
     notebooks.mkdir(parents=True)
-    _notebook(notebooks / "01_data_overview.ipynb", LOAD_CELL)
-    _notebook(notebooks / "02_segmentation.ipynb", LOAD_CELL, PSEUDONYM_CELL)
+    _notebook(notebooks / "01_data_overview.ipynb", LOAD_CELL,
+              FINDINGS_CELL.format(key="customers", value="log.n_customers", name="01_data_overview"))
+    _notebook(notebooks / "02_segmentation.ipynb", LOAD_CELL, PSEUDONYM_CELL,
+              FINDINGS_CELL.format(key="segment_share_all", value="1.0", name="02_segmentation"))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "good.csv").write_text(GOOD_CSV)
     monkeypatch.setenv("CRM_PRIVATE_ROOT", str(tmp_path / "private"))
@@ -460,6 +466,10 @@ def test_only_merges_and_the_key_never_appears_in_any_output(shop, capsys, caplo
     assert "41 customers" in (report / "01_data_overview.html").read_text()
     assert (report / "02_segmentation.html").read_bytes() == seg_page
     assert 'href="02_segmentation.html"' in (report / "index.html").read_text()
+    # the headline keeps the carried-over page's findings and takes the rerun page's new figure
+    figures = json.loads((report / "headline.json").read_text())["figures"]
+    assert figures["customers"]["value"] == 41 and figures["customers"]["notebook"] == "01_data_overview"
+    assert figures["segment_share_all"]["notebook"] == "02_segmentation"
     # executed notebooks are private, and the private folder is owner-only
     private = shop / "private"
     assert (private / "runs" / "shop" / "02_segmentation.ipynb").is_file()

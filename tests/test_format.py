@@ -103,3 +103,12 @@ def test_table_html_aligns_words_left_numbers_right_and_escapes():
 def test_whole_floats_lose_decimals_and_bools_read_yes_no():
     out = fmt.table_for_people(pd.DataFrame({"customers": [2.0, 3.0], "censored": [True, False]}))
     assert out["customers"].tolist() == ["2", "3"] and out["censored"].tolist() == ["yes", "no"]
+
+
+def test_show_table_ignores_frame_metadata(capsys):
+    # A results table may carry a frame in attrs (the robustness table's p-values); pandas compares attrs when it
+    # concatenates columns, which raised "truth value of a DataFrame is ambiguous" in report 05.
+    table = pd.DataFrame({"verdict": ["supported", "no evidence either way"], "p": ["0.040", "<0.001"]})
+    table.attrs["p_values"] = pd.DataFrame({"H1": [0.04, 0.5]})
+    fmt.show_table(table, formatted=True)
+    assert "p_values" in table.attrs  # the caller's table is left as it was
