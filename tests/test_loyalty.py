@@ -549,6 +549,12 @@ def test_figures_are_titled_and_labelled_with_units(simulated):
     assert "EUR" in axes[1].get_ylabel() and "days" in axes[1].get_xlabel()
     # The paths are labelled by cell, in the matrix's order.
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [f"{c} ({examples[c]})" for c in loyalty.SEGMENT_ORDER]
+    # The caption states the crossing rule the analysis used (the text and the caption once disagreed).
+    from crm_lib.plots.theme import caption_of
+
+    assert caption_of(axes[0]).endswith("after the customer's last purchase.")
+    first = plots.plot_p_alive_paths(loyalty.p_alive_path(tx, model, list(examples)), 0.5, crossing="first")
+    assert caption_of(first).endswith("for the first time.")
     # Four cells in the scatter legend with their counts.
     legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
     assert legend[0] == f"strangers ({(result.matrix.segment == 'strangers').sum():,})"

@@ -36,9 +36,10 @@ def _segment_colors() -> dict[str, str]:
 
 
 def plot_p_alive_paths(paths: pd.DataFrame, threshold: float, *, examples: pd.Series | None = None,
-                       time_unit: str = "D", ax: Axes | None = None) -> Axes:
+                       time_unit: str = "D", crossing: str = "last", ax: Axes | None = None) -> Axes:
     """P(alive) of a few customers against their age, with purchases and the threshold;
-    a lifetime ends where a curve first drops below the threshold.
+    a lifetime ends where a curve drops below the threshold after the last purchase
+    (``crossing="last"``) or at its first drop (``"first"``), as in the analysis.
 
     Parameters
     ----------
@@ -51,6 +52,8 @@ def plot_p_alive_paths(paths: pd.DataFrame, threshold: float, *, examples: pd.Se
         curves are then labelled and coloured by cell, as in :func:`plot_duration_profit`.
     time_unit : {"D", "W", "h"}
         Unit of ``age``.
+    crossing : {"last", "first"}
+        The analysis' crossing rule, stated in the caption.
     ax : Axes, optional
     """
     ax = _axes(ax)
@@ -78,8 +81,8 @@ def plot_p_alive_paths(paths: pd.DataFrame, threshold: float, *, examples: pd.Se
     ax.legend(title="customer (dots: purchases)", fontsize=8, title_fontsize=9, loc="upper center",
               bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     set_caption(ax, f"P(alive) of {len(customers)} example customers against the time since their first purchase, "
-                    f"dots at their purchases; a lifetime ends when P(alive) first falls below {threshold:g} "
-                    "(dashed line).")
+                    f"dots at their purchases; a lifetime ends when P(alive) falls below {threshold:g} (dashed line) "
+                    + ("after the customer's last purchase." if crossing == "last" else "for the first time."))
     return ax
 
 
