@@ -67,6 +67,10 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "negative_amounts": "drop",
     "zero_amounts": "keep",
     "time_unit": "W",
+    "encoding": "auto",
+    "decimal": ".",
+    "timezone": "",
+    "max_input_bytes": None,
     "calibration_end": None,
     "value_model": "auto",
     "candidate_models": ["bg_nbd", "mbg_nbd", "pareto_nbd"],
@@ -78,6 +82,12 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "equity_draws": 200,
     "seed": 42,
 }
+
+#: The knobs the cache key covers: every loader knob and every context knob (one list, so a
+#: knob added to ``DATA_KNOBS`` cannot be left out of the key; ``data_path`` enters as the
+#: data file's hash). A knob a notebook does not set takes its default here, so every page of
+#: a run shares one key.
+CACHE_KEY_KNOBS: tuple[str, ...] = tuple(sorted((set(DATA_KNOBS) | set(CONTEXT_DEFAULTS)) - {"data_path"}))
 
 #: P(alive) at or above this counts a customer as alive in the share stated on every page.
 ALIVE_THRESHOLD = 0.5
@@ -141,8 +151,8 @@ class RunContext:
 
     @cached_property
     def cache_key(self) -> str:
-        """SHA-256 (16 hex digits) of the data, the context knobs and crm_lib's source."""
-        relevant = {k: self.knobs.get(k, v) for k, v in CONTEXT_DEFAULTS.items() if k != "data_path"}
+        """SHA-256 (16 hex digits) of the data, the knobs in :data:`CACHE_KEY_KNOBS` and crm_lib's source."""
+        relevant = {k: self.knobs.get(k, CONTEXT_DEFAULTS.get(k)) for k in CACHE_KEY_KNOBS}
         text = json.dumps({"data": sha256_of(self.data_file), "knobs": relevant, "code": _code_version()},
                           sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
