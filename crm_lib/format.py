@@ -26,6 +26,8 @@ __all__ = [
     "p_text",
     "days",
     "count",
+    "repeat_buyers",
+    "TIME_UNIT_WORDS",
     "plural",
     "yes_no",
     "column_label",
@@ -143,6 +145,23 @@ def count(n: float, noun: str, plural_form: str | None = None) -> str:
     ('1 repeat buyer', '2 repeat buyers', '12,345 customers', '2 days')
     """
     return f"{number(n)} {plural(n, noun, plural_form)}"
+
+
+#: The models' time units (``time_unit``) as one unit in words.
+TIME_UNIT_WORDS = {"W": "week", "D": "day", "h": "hour"}
+
+
+def repeat_buyers(n: float, time_unit: str = "W") -> str:
+    """A count of repeat buyers that says what a repeat is for the models: a purchase in a later period.
+
+    The models count repeat purchases per ``time_unit`` (distinct weeks by default), so their
+    repeat buyers can be fewer than the customers who bought again on a later day.
+
+    >>> repeat_buyers(11350), repeat_buyers(1, "D")
+    ('11,350 customers with a repeat purchase in a later week', '1 customer with a repeat purchase on a later day')
+    """
+    unit = TIME_UNIT_WORDS.get(time_unit, time_unit)
+    return f"{count(n, 'customer')} with a repeat purchase {'on' if unit == 'day' else 'in'} a later {unit}"
 
 
 def yes_no(flag: Any) -> str:

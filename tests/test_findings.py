@@ -106,8 +106,11 @@ def test_spend_fit_note_counts_in_words():
         n_excluded_, n_customers_ = 3.0, 1997.0
 
     assert fnd.spend_fit_notes(Fit()) == [
-        "3 of 2,000 repeat buyers spent nothing on their repeat purchases (free orders only), so the spend model "
-        "(Gamma-Gamma) leaves these buyers out of its fit; their predicted spend still weighs in their own mean of 0."]
+        "3 of the 2,000 customers with a repeat purchase in a later week spent nothing on their repeat purchases "
+        "(free orders only), so the spend model (Gamma-Gamma) leaves these buyers out of its fit; their predicted "
+        "spend still weighs in their own mean of 0."]
+    # The models' unit names what a repeat purchase is (the page's other repeat count is by day).
+    assert fnd.spend_fit_notes(Fit(), time_unit="D")[0].startswith("3 of the 2,000 customers with a repeat purchase on a later day ")
     Fit.n_excluded_ = 0.0
     assert fnd.spend_fit_notes(Fit()) == []
 

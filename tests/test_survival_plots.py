@@ -1,6 +1,8 @@
 """Figures of crm_lib.plots.survival: titled, labelled with units, drawn from results only."""
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from crm_lib.plots import survival as plots  # noqa: E402
+from crm_lib.plots.theme import caption_of  # noqa: E402
 from crm_lib.retention import ShiftedBetaGeometricFitter  # noqa: E402
 from crm_lib.survival import cox_proportional_hazards, kaplan_meier, lapse_sensitivity  # noqa: E402
 
@@ -95,3 +98,23 @@ def test_sensitivity_and_sbg_plots():
     ax = plots.plot_sbg_retention(projection, period_label="month")
     assert ax.get_xlabel() == "month (renewal decision)"
     assert ax.get_title() == "Retention rates rise as the likely churners leave"
+
+
+def test_captions_and_labels_name_groups_and_terms_in_words(churn):
+    """No column name of the churn table (first_order_band, first_order_amount, ...) reaches a reader."""
+    code_name = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+    churn = churn.assign(first_order_band=np.where(churn["first_order_amount"] > 20, "high", "low"))
+    km = kaplan_meier(churn, group_col="first_order_band")
+    ax = plots.plot_kaplan_meier(km)
+    assert ax.get_title().startswith("Retention by first-order amount band")
+    assert ax.get_legend().get_title().get_text() == "first-order amount band"
+    assert "one curve per first-order amount band" in caption_of(ax)
+    cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "cohort"])
+    ax = plots.plot_hazard_ratios(cox)
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert any(t.startswith("first-order amount") for t in ticks)
+    schoenfeld = plots.plot_schoenfeld(cox, bins=5)
+    legend = [t.get_text() for t in schoenfeld.get_legend().get_texts()]
+    assert "first-order amount" in legend
+    for text in (caption_of(ax), caption_of(schoenfeld), *ticks, *legend, caption_of(plots.plot_kaplan_meier(km))):
+        assert not code_name.search(text), text

@@ -257,7 +257,9 @@ def calibrate(
     alpha : float
         Significance level, on Holm-adjusted p-values.
     practical_effect : float
-        Smallest effect that counts (see :func:`_effect` for the scale).
+        Smallest effect that counts, as an excess over the null mean: rho (H1), phi (M),
+        P(long > short) - 0.5 (H3, H4); for H2 the excess change per year as a share of the
+        mean profit per period (:func:`_effect`).
     tenure_period_days : int
     cost_source : {"cost column", "cost per order", "none"}
         With one assumed cost per order, H4 is the same spend data as H3 cut another way.

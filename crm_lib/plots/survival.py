@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from crm_lib.format import column_label
 from crm_lib.survival import CoxResult, KaplanMeierResult
 from crm_lib.plots.theme import axes_or_new as _axes, series_style, set_caption, wrap_label
 
@@ -57,7 +58,8 @@ def plot_kaplan_meier(
     Axes
     """
     ax = _axes(ax)
-    title = title or f"Retention by {km.group_col}" if km.group_col else (title or "Retention of all customers")
+    grouping = column_label(km.group_col) if km.group_col else None  # the grouping in words, not its column name
+    title = title or (f"Retention by {grouping}" if grouping else "Retention of all customers")
     if km.error:
         return _message_panel(ax, title, f"Not available: {km.error}")
     for i, (group, curve) in enumerate(km.curves.groupby("group", sort=False)):
@@ -80,10 +82,10 @@ def plot_kaplan_meier(
     # A small margin left of day 0 shows the drop at day 0 (one-time buyers).
     ax.set_xlim(-0.01 * right, right)
     ax.set_title(f"{title} ({1 - km.alpha:.0%} bands; | = end of the data)")
-    _legend_below(ax, km.group_col or None)
+    _legend_below(ax, grouping)
     ends = km.curves.groupby("group", sort=False).last()
     set_caption(ax, f"Kaplan-Meier share of customers not yet churned against days since their first purchase, "
-                    f"{'one curve per ' + km.group_col if km.group_col else 'all customers'}, with "
+                    f"{'one curve per ' + grouping if grouping else 'all customers'}, with "
                     f"{1 - km.alpha:.0%} pointwise bands; a bar marks where a curve's data end. At its end "
                     + "; ".join(f"{'' if g == 'all' else str(g) + ': '}{row['survival']:.1%} remain after {row['time']:,.0f} days"
                                 for g, row in ends.iterrows()) + ".")
@@ -138,7 +140,7 @@ def plot_hazard_ratios(cox: CoxResult, *, ax: Axes | None = None) -> Axes:
     ax.errorbar(hr["hazard_ratio"], y, xerr=[hr["hazard_ratio"] - hr["lower"], hr["upper"] - hr["hazard_ratio"]],
                 fmt="o", capsize=3)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(y, [f"{t}\n{m}" for t, m in zip(hr.index, hr["meaning"])], fontsize=8)
+    ax.set_yticks(y, [f"{column_label(t)}\n{m}" for t, m in zip(hr.index, hr["meaning"])], fontsize=8)
     ax.set_xscale("log")
     ticks = FuncFormatter(lambda value, _pos: f"{value:.2f}")
     ax.xaxis.set_major_formatter(ticks)
@@ -149,7 +151,7 @@ def plot_hazard_ratios(cox: CoxResult, *, ax: Axes | None = None) -> Axes:
     strongest = (np.log(cox.hazard_ratios["hazard_ratio"])).abs().idxmax()
     set_caption(ax, f"Hazard ratio of churn for each term of the Cox model with its {1 - cox.alpha:.0%} interval "
                     f"({cox.n:,} customers, {cox.events:,} churn events); left of the dashed line at 1 customers stay "
-                    f"longer. The largest effect is {strongest}: hazard ratio "
+                    f"longer. The largest effect is {column_label(strongest)}: hazard ratio "
                     f"{cox.hazard_ratios.loc[strongest, 'hazard_ratio']:.2f} "
                     f"({cox.hazard_ratios.loc[strongest, 'lower']:.2f} to {cox.hazard_ratios.loc[strongest, 'upper']:.2f}).")
     return ax
@@ -178,8 +180,8 @@ def plot_schoenfeld(cox: CoxResult, *, ax: Axes | None = None, bins: int = 20) -
     edges = pd.qcut(res["time"], q=min(bins, len(res)), labels=False, duplicates="drop")
     binned = res.groupby(edges).mean()
     for i, term in enumerate(cox.hazard_ratios.index):
-        ax.plot(binned["time"], binned[term] - cox.hazard_ratios.loc[term, "coef"], label=term, markersize=5,
-                clip_on=False, zorder=3, **series_style(i))
+        ax.plot(binned["time"], binned[term] - cox.hazard_ratios.loc[term, "coef"], label=column_label(term),
+                markersize=5, clip_on=False, zorder=3, **series_style(i))
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.margins(x=0.03)
     ax.set_xlabel("days since first purchase at churn (bin means)")
@@ -190,7 +192,7 @@ def plot_schoenfeld(cox: CoxResult, *, ax: Axes | None = None, bins: int = 20) -
     doubtful = terms.index[terms["p_value"] < cox.alpha].tolist()
     set_caption(ax, f"Mean scaled Schoenfeld residual of each term, minus its coefficient, in {len(binned)} bins of equal "
                     "numbers of churn events: a flat line at 0 means the hazard ratio is constant over time. "
-                    + (f"The test doubts a constant effect for {', '.join(map(str, doubtful))}."
+                    + (f"The test doubts a constant effect for {', '.join(map(column_label, doubtful))}."
                        if doubtful else "The test finds no evidence against constant effects."))
     return ax
 

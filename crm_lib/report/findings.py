@@ -256,21 +256,23 @@ def library_notes() -> LibraryNotes:
     return handler
 
 
-def spend_fit_notes(spend_model: Any) -> list[str]:
+def spend_fit_notes(spend_model: Any, time_unit: str = "W") -> list[str]:
     """A note in words when the spend model (Gamma-Gamma) left repeat buyers out of its fit.
+
+    ``time_unit`` is the models' unit: a repeat purchase is one in a later period of it.
 
     >>> class Fit: n_excluded_, n_customers_ = 1.0, 11349.0
     >>> spend_fit_notes(Fit())
-    ['1 of 11,350 repeat buyers spent nothing on their repeat purchases (free orders only), so the spend model (Gamma-Gamma) leaves that buyer out of its fit; their predicted spend still weighs in their own mean of 0.']
+    ['1 of the 11,350 customers with a repeat purchase in a later week spent nothing on their repeat purchases (free orders only), so the spend model (Gamma-Gamma) leaves that buyer out of its fit; their predicted spend still weighs in their own mean of 0.']
     """
-    from crm_lib.format import count, number
+    from crm_lib.format import number, repeat_buyers
 
     excluded = float(getattr(spend_model, "n_excluded_", 0) or 0)
     if not excluded:
         return []
     total = excluded + float(spend_model.n_customers_)
     who = "that buyer" if excluded == 1 else "these buyers"
-    return [f"{number(excluded)} of {count(total, 'repeat buyer')} spent nothing on their repeat purchases "
+    return [f"{number(excluded)} of the {repeat_buyers(total, time_unit)} spent nothing on their repeat purchases "
             f"(free orders only), so the spend model (Gamma-Gamma) leaves {who} out of its fit; their predicted spend "
             "still weighs in their own mean of 0."]
 
