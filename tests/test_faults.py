@@ -470,6 +470,8 @@ def test_only_merges_and_the_key_never_appears_in_any_output(shop, capsys, caplo
     figures = json.loads((report / "headline.json").read_text())["figures"]
     assert figures["customers"]["value"] == 41 and figures["customers"]["notebook"] == "01_data_overview"
     assert figures["segment_share_all"]["notebook"] == "02_segmentation"
+    # ... flagged as carried over (an earlier run's figures, not this run's: the history skips them)
+    assert figures["segment_share_all"]["carried_over"] is True and "carried_over" not in figures["customers"]
     # executed notebooks are private, and the private folder is owner-only
     private = shop / "private"
     assert (private / "runs" / "shop" / "02_segmentation.ipynb").is_file()

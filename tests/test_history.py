@@ -119,3 +119,78 @@ def test_a_first_run_has_nothing_to_compare_or_score(tmp_path):
     text = render_history(tmp_path / "shop", title="Shop", packages={}, version="test")
     assert "nothing to compare yet" in text and "No earlier predictions could be scored yet" in text
     assert write_history_page(tmp_path / "nothing", title="Shop") is None
+
+
+def test_retention_at_another_age_is_not_compared_and_the_trend_line_breaks():
+    from crm_lib.report.history import _stretches
+
+    def run(end, value, unit):
+        return {"observation_end": end, "figures": {"retention_lapse": _figure("retention_lapse", value, unit)}}
+
+    may, june = run("1998-05-31", 0.50, "share at 334 days"), run("1998-06-30", 0.45, "share at 364 days")
+    assert change_sentences(may, june) == [
+        "Retention (lapse rule) is 45.0% at 364 days; not compared with 50.0% at 334 days on 1998-05-31, "
+        "which measured something else."]
+    # the same age is compared: 45.0% - 50.0% = -5.0 points
+    july = run("1998-07-31", 0.40, "share at 364 days")
+    assert change_sentences(june, july) == [
+        "Retention (lapse rule) fell 5.0 percentage points to 40.0% at 364 days (from 45.0% at 364 days on 1998-06-30)."]
+    assert _stretches([may, june, july], "retention_lapse") == [[0], [1, 2]]
+    # the run index shows such a share as a percentage too
+    from crm_lib.report.index import _shown_value
+
+    assert _shown_value({"value": 0.45, "unit": "share at 364 days", "lower": 0.44, "upper": 0.46}) == \
+        "45.0% at 364 days (44.0% to 46.0%)"
+
+
+def test_carried_over_figures_are_neither_compared_nor_plotted():
+    from crm_lib.report.history import _series, figures_table
+    from crm_lib.report.runner import mark_carried
+
+    june = json.loads(json.dumps(JUNE))
+    mark_carried(june, {"05_loyalty_profit"})
+    assert june["figures"]["loyalty_H1"]["carried_over"] is True
+    assert "carried_over" not in june["figures"]["customer_equity"]
+    mark_carried(june, {"04_lifetime_value"})  # as if 04 had not been rerun either
+    sentences = change_sentences(MAY, june)
+    assert "Not recomputed in this run (pages carried over from an earlier run): Customer equity, Loyalty H1, " \
+           "Share of customers alive." in sentences
+    assert not any(s.startswith(("Customer equity", "Share of customers alive", "Loyalty H1")) for s in sentences)
+    values = _series([MAY, june], "customer_equity")
+    assert values[0] == 241000.0 and values[1] != values[1]  # NaN: not this run's figure
+    _, rows = figures_table([{**MAY, "entry": "1998-05-31"}, {**june, "entry": "1998-06-30"}])
+    assert "231,000 USD (interval 220,000 USD to 243,000 USD) (carried over)" in " ".join(rows[1])
+
+
+def test_unexpected_errors_in_the_history_extras_are_logged_not_raised(tmp_path, monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    import crm_lib.context
+    import crm_lib.report.runner as runner
+    from crm_lib.report.history import record_run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(crm_lib.context, "session", broken)
+    params = SimpleNamespace(path=tmp_path / "shop.yaml", parameters={}, run_name="shop")
+    with caplog.at_level("WARNING"):
+        record_run(params, tmp_path / "private", tmp_path / "private-staging", tmp_path)
+    assert "unexpected error" in caplog.text and "run shop" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(runner, "write_history_page", broken)
+    with caplog.at_level("WARNING"):
+        runner._write_history(tmp_path / "shop", "Shop")
+    assert "history page of the run shop" in caplog.text
+
+
+def test_tracking_sentences_of_hourly_data_without_purchases_and_over_the_whole_horizon():
+    from crm_lib.report.history import tracking_sentence
+
+    hourly = {**_score("2021-01-31", 12.0, 0.0), "time_unit": "h", "elapsed_periods": 720.0,
+              "horizon_periods": 8760.0}
+    sentence = tracking_sentence(hourly)
+    assert "customers in the 720.0 hours since (of the 8,760-hour horizon); no purchases arrived, inside" in sentence
+    assert "% off" not in sentence
+    whole = tracking_sentence({**_score("1997-06-30", 1900.0, 1950.0), "elapsed_periods": 52.0})
+    assert "customers over its whole 52-week horizon; 1,950 were made (-2.6% off), inside" in whole

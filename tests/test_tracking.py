@@ -13,13 +13,14 @@ import pytest
 
 from crm_lib.clv import customer_equity, customer_value_table, fit_model, fit_spend_model
 from crm_lib.clv.tracking import (
+    PredictionSet,
     load_prediction_sets,
     prune_prediction_sets,
     score_prediction_set,
     score_stored_predictions,
     store_prediction_set,
 )
-from crm_lib.exceptions import DataValidationError
+from crm_lib.exceptions import DataValidationError, ParamsError
 from crm_lib.models import ParetoNBDFit
 from crm_lib.simulate import simulate_stationary_log
 from crm_lib.summary import rfm_summary
@@ -160,3 +161,34 @@ def test_predictive_interval_of_a_fitted_model_covers_the_realised_total():
     assert usable >= 15
     # Binomial(20, 0.9): 5 or more misses has probability 4%.
     assert covered >= usable - 4, (covered, usable)
+
+
+def test_scoring_stops_at_the_horizon(stored):
+    log, right, _ = stored
+    (pset,) = load_prediction_sets(right)
+    short = PredictionSet(pset.observation_end, pset.customers, {**pset.meta, "horizon_periods": 60.0})
+    score = score_prediction_set(short, log, log["date"].max(), n_draws=20, seed=2)  # 180 days of data after it
+    assert score.elapsed_periods == 60 and score.horizon_periods == 60
+    # only the purchases of the 60 horizon days count, as recounted with pandas
+    assert score.actual_purchases == _pandas_actual(log, PREDICTION_END, PREDICTION_END + pd.Timedelta(days=60))
+    assert score.curve[-1]["period"] == 60
+    assert score.equity["complete"]  # the CLV's 6 months (180 days) are still judged on all the data
+
+
+def test_discrete_time_predictions_are_not_scored_with_a_note(stored, tmp_path, caplog):
+    import json
+    import shutil
+
+    log, right, _ = stored
+    for path in right.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    meta_path = next(tmp_path.glob("*.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["transaction_model"]["name"] = "bg_bb"
+    meta_path.write_text(json.dumps(meta))
+    (pset,) = load_prediction_sets(tmp_path)
+    with pytest.raises(ParamsError, match="discrete-time model"):
+        score_prediction_set(pset, log, log["date"].max())
+    with caplog.at_level("WARNING"):
+        assert score_stored_predictions(tmp_path, log, log["date"].max(), n_draws=5) == []
+    assert "not scored: bg_bb is a discrete-time model" in caplog.text

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_lib.exceptions import DataValidationError
+from crm_lib.exceptions import DataValidationError, ParamsError
 
 logger = logging.getLogger(__name__)
 
@@ -277,18 +277,23 @@ def _predictive_interval(pset: PredictionSet, model, elapsed: float, *, n_draws:
     return float(np.quantile(totals, tail)), float(np.quantile(totals, 1 - tail))
 
 
+#: Discrete-time models (one purchase opportunity a period): their predictions are not scored here,
+#: their expectation takes whole opportunities and there is no predictive simulation for them.
+DISCRETE_MODELS = frozenset({"bg_bb"})
+
 #: Days in one period of each time unit.
 DAYS_PER_PERIOD = {"D": 1.0, "W": 7.0, "h": 1.0 / 24}
 
 
-def _after(pset: PredictionSet, transactions: pd.DataFrame, scored_to: pd.Timestamp, time_unit: str) -> pd.DataFrame:
-    """Purchases of the set's customers after its end up to ``scored_to``: one row per customer and
+def _after(pset: PredictionSet, transactions: pd.DataFrame, elapsed: float, time_unit: str) -> pd.DataFrame:
+    """Purchases of the set's customers in the ``elapsed`` periods after its end: one row per customer and
     period (the first purchase of the period, its date, the period's spend), as the models count them."""
     from crm_lib.summary import period_numbers
 
     start = pd.Timestamp(pset.observation_end) + pd.Timedelta(days=1)
+    until = start + pd.Timedelta(days=elapsed * DAYS_PER_PERIOD[time_unit])
     ids = transactions["customer_id"].astype(str)
-    keep = ((transactions["date"] >= start) & (transactions["date"] < scored_to + pd.Timedelta(days=1))
+    keep = ((transactions["date"] >= start) & (transactions["date"] < until)
             & ids.isin(pset.customers.index)).to_numpy()
     tx = pd.DataFrame({"customer_id": ids[keep].to_numpy(), "date": transactions["date"][keep].to_numpy(),
                        "amount": transactions["amount"][keep].to_numpy(dtype=float)})
@@ -352,17 +357,26 @@ def score_prediction_set(pset: PredictionSet, transactions: pd.DataFrame, scored
     ------
     DataValidationError
         ``scored_to`` is not after the set's end.
+    ParamsError
+        The set's model is a discrete-time one (:data:`DISCRETE_MODELS`): not scored.
     """
     scored_to = pd.Timestamp(scored_to).normalize()
     if scored_to <= pd.Timestamp(pset.observation_end):
         raise DataValidationError(f"predictions of {pset.observation_end}: nothing to score them against, the data "
                                   f"end on {scored_to:%Y-%m-%d}; score them in a run over a later window.")
+    name = pset.meta["transaction_model"]["name"]
+    if name in DISCRETE_MODELS:
+        raise ParamsError(f"predictions of {pset.observation_end}: {name} is a discrete-time model (whole purchase "
+                          "opportunities, no predictive simulation); its predictions are not scored. Use bg_nbd, "
+                          "mbg_nbd or pareto_nbd as the value model to have them tracked.")
     time_unit = pset.meta["time_unit"]
     model = pset.transaction_model()
+    horizon = pset.meta["horizon_periods"]
     # The elapsed time exactly (days since the set's last day), not whole periods: a run at the end of
-    # each month is 4.3 to 4.4 weeks after the last.
-    elapsed = (scored_to - pd.Timestamp(pset.observation_end)).days / DAYS_PER_PERIOD[time_unit]
-    purchases = _after(pset, transactions, scored_to, time_unit)
+    # each month is 4.3 to 4.4 weeks after the last. Scored over the horizon at most.
+    since = (scored_to - pd.Timestamp(pset.observation_end)).days / DAYS_PER_PERIOD[time_unit]
+    elapsed = min(since, float(horizon))
+    purchases = _after(pset, transactions, elapsed, time_unit)
     c = pset.customers
     actual = pd.DataFrame({
         "purchases": purchases.groupby("customer_id").size().reindex(c.index, fill_value=0).astype(float),
@@ -376,12 +390,11 @@ def score_prediction_set(pset: PredictionSet, transactions: pd.DataFrame, scored
     deciles = [{"decile": int(d), "customers": int(len(g)), "predicted": float(g["p"].mean()),
                 "actual": float(g["a"].mean())} for d, g in by_decile]
     lower, upper = _predictive_interval(pset, model, elapsed, n_draws=n_draws, level=level, seed=seed)
-    horizon = pset.meta["horizon_periods"]
     equity = pset.meta.get("equity")
     if equity is not None:
         from crm_lib.clv.value import PERIODS_PER_MONTH
 
-        months = elapsed / PERIODS_PER_MONTH[time_unit]
+        months = since / PERIODS_PER_MONTH[time_unit]
         complete = bool(months >= equity["horizon_months"] and "clv" in pset.meta)
         realised = _realised_equity(pset, transactions) if complete else None
         equity = {**equity, "complete": complete, "realised": realised,
@@ -404,8 +417,14 @@ def score_stored_predictions(folder: str | Path, transactions: pd.DataFrame, sco
                              **options: Any) -> list[PredictionScore]:
     """Score every prediction set in ``folder`` that ends before ``scored_to`` (oldest first)."""
     scored_to = pd.Timestamp(scored_to)
-    return [score_prediction_set(pset, transactions, scored_to, **options)
-            for pset in load_prediction_sets(folder, before=f"{scored_to:%Y-%m-%d}")]
+    scores = []
+    for pset in load_prediction_sets(folder, before=f"{scored_to:%Y-%m-%d}"):
+        if pset.meta["transaction_model"]["name"] in DISCRETE_MODELS:
+            logger.warning("predictions of %s not scored: %s is a discrete-time model (whole purchase opportunities, "
+                           "no predictive simulation)", pset.observation_end, pset.meta["transaction_model"]["name"])
+            continue
+        scores.append(score_prediction_set(pset, transactions, scored_to, **options))
+    return scores
 
 
 def prune_prediction_sets(folder: str | Path, *, keep: int, before: str) -> list[str]:

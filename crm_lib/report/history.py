@@ -41,6 +41,7 @@ LABELS = {
     "transactions": "Transactions",
     "revenue": "Revenue",
     "retention_12m": "12-month retention",
+    "retention_lapse": "Retention (lapse rule)",
     "share_alive": "Share of customers alive",
     "customer_equity": "Customer equity",
     "value_model": "Value model",
@@ -60,6 +61,27 @@ def label(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
+#: The time units of the data (crm_lib.summary) in words.
+TIME_UNITS = {"W": ("weeks", "week"), "D": ("days", "day"), "h": ("hours", "hour")}
+
+
+def time_unit_words(code: str) -> tuple[str, str]:
+    """Plural and singular of a time unit code: ``"h"`` -> ``("hours", "hour")``."""
+    return TIME_UNITS.get(code, (f"{code} periods", f"{code} period"))
+
+
+def is_share(unit: str) -> bool:
+    """A share (shown as %): ``"share"`` or a share at a stated age, ``"share at 364 days"``."""
+    return unit == "share" or unit.startswith("share ")
+
+
+def comparable(before: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether two runs' figures of one key measure the same thing: same unit (a retention at 364 days
+    is not compared with one at 334), and neither carried over from an earlier run (``--only``)."""
+    return (before.get("unit", "") == now.get("unit", "")
+            and not before.get("carried_over") and not now.get("carried_over"))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
@@ -68,8 +90,8 @@ def format_value(value: Any, unit: str) -> str:
     """A figure's value with its unit: ``23,570 customers``, ``45.0%``, ``241,047 USD``."""
     if not _is_number(value):
         return "" if value is None else str(value)
-    if unit == "share":
-        return percent(value)
+    if is_share(unit):
+        return percent(value) + unit[len("share"):]
     if unit in {"customers", "transactions", "weeks", "days", "months"}:
         return f"{number(value)} {unit}"
     if len(unit) == 3 and unit.isupper():  # a currency code
@@ -102,7 +124,7 @@ def _numeric_sentence(key: str, before: dict[str, Any], now: dict[str, Any], sin
     unit = now.get("unit", "")
     old, new = before["value"], now["value"]
     shown = format_value(new, unit)
-    if unit == "share":
+    if is_share(unit):
         points = 100 * (new - old)
         if abs(points) < 0.05:
             return f"{label(key)} unchanged at {shown}."
@@ -152,10 +174,18 @@ def change_sentences(previous: dict[str, Any], current: dict[str, Any]) -> list[
     since = str(previous.get("observation_end", "the last run"))
     old_figures, new_figures = previous.get("figures", {}), current.get("figures", {})
     sentences, segments = [], []
+    carried = []
     for key in sorted(new_figures):
         now, before = new_figures[key], old_figures.get(key)
-        if before is None:
+        if now.get("carried_over"):
+            carried.append(label(key))
+        elif before is None:
             sentences.append(f"{label(key)} is new in this run: {format_value(now.get('value'), now.get('unit', ''))}.")
+        elif not comparable(before, now):
+            sentences.append(f"{label(key)} is {format_value(now.get('value'), now.get('unit', ''))}; not compared "
+                             f"with {format_value(before.get('value'), before.get('unit', ''))} on {since}"
+                             + (", a figure carried over from an earlier run." if before.get("carried_over")
+                                else ", which measured something else."))
         elif _is_number(now.get("value")) and _is_number(before.get("value")):
             if key.startswith(SEGMENT_PREFIX) and now.get("unit") == "share":
                 segments.append((key, before["value"], now["value"]))
@@ -167,6 +197,8 @@ def change_sentences(previous: dict[str, Any], current: dict[str, Any]) -> list[
             sentences.append(f"{label(key)} unchanged: {now.get('value')}.")
     if segments:
         sentences.append(_segment_sentence(segments))
+    if carried:
+        sentences.append(f"Not recomputed in this run (pages carried over from an earlier run): {', '.join(carried)}.")
     for key in sorted(set(old_figures) - set(new_figures)):
         sentences.append(f"{label(key)} is not in this run (it was on {since}).")
     return sentences
@@ -190,8 +222,23 @@ def _figure(n_panels: int, columns: int = 2, height: float = 2.6):
 
 
 def _series(headlines: list[dict[str, Any]], key: str, field: str = "value") -> list[float]:
-    return [h["figures"].get(key, {}).get(field) if _is_number(h["figures"].get(key, {}).get(field))
-            else float("nan") for h in headlines]
+    """One value per run; NaN where the run lacks it or carried it over from an earlier run (``--only``)."""
+    figures = [h["figures"].get(key, {}) for h in headlines]
+    return [f.get(field) if _is_number(f.get(field)) and not f.get("carried_over") else float("nan") for f in figures]
+
+
+def _stretches(headlines: list[dict[str, Any]], key: str) -> list[list[int]]:
+    """Positions of the runs grouped into consecutive stretches of one unit: a line joins only
+    comparable figures (a retention at another age starts a new stretch)."""
+    stretches: list[list[int]] = []
+    previous = None
+    for position, h in enumerate(headlines):
+        unit = h["figures"].get(key, {}).get("unit")
+        if not stretches or unit != previous:
+            stretches.append([])
+        stretches[-1].append(position)
+        previous = unit
+    return stretches
 
 
 def trend_chart(headlines: list[dict[str, Any]]) -> str | None:
@@ -207,16 +254,18 @@ def trend_chart(headlines: list[dict[str, Any]]) -> str | None:
     positions = list(range(len(ends)))
     for ax, key in zip(axes, keys):
         unit = next(h["figures"][key].get("unit", "") for h in headlines if key in h["figures"])
-        scale = 100.0 if unit == "share" else 1.0
+        scale = 100.0 if is_share(unit) else 1.0
         values = [v * scale for v in _series(headlines, key)]
         lower = [v * scale for v in _series(headlines, key, "lower")]
         upper = [v * scale for v in _series(headlines, key, "upper")]
-        if any(v == v for v in lower):
-            ax.fill_between(positions, lower, upper, color="#9ecae1", alpha=0.6, label="interval")
-        ax.plot(positions, values, marker="o", color="#08519c")
+        for stretch in _stretches(headlines, key):
+            if any(lower[i] == lower[i] for i in stretch):
+                ax.fill_between(stretch, [lower[i] for i in stretch], [upper[i] for i in stretch],
+                                color="#9ecae1", alpha=0.6)
+            ax.plot(stretch, [values[i] for i in stretch], marker="o", color="#08519c")
         ax.set_title(label(key), fontsize=10)
-        ax.set_ylabel("%" if unit == "share" else unit)
-        decimals = 1 if unit == "share" else 0
+        ax.set_ylabel("%" if is_share(unit) else unit)
+        decimals = 1 if is_share(unit) else 0
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, decimals=decimals: number(v, decimals)))
         ax.set_xticks(positions, ends, rotation=45, ha="right", fontsize=7)
         ax.grid(alpha=0.3)
@@ -266,7 +315,7 @@ def tracking_charts(scores: list[dict[str, Any]]) -> str | None:
         steps = [p["period"] for p in score["curve"]]
         curves.plot(steps, [p["actual"] for p in score["curve"]], color=color, label=score["observation_end"])
         curves.plot(steps, [p["predicted"] for p in score["curve"]], color=color, linestyle="--")
-    unit = {"W": "weeks", "D": "days", "H": "hours"}.get(scores[0]["time_unit"], scores[0]["time_unit"])
+    unit = time_unit_words(scores[0]["time_unit"])[0]
     curves.set_xlabel(f"{unit} after the prediction")
     curves.set_ylabel("cumulative repeat purchases")
     curves.set_title("Tracking: actual (solid) vs predicted (dashed)", fontsize=10)
@@ -301,7 +350,8 @@ def figures_table(headlines: list[dict[str, Any]]) -> tuple[list[str], list[list
             if figure is None:
                 cells.append("")
                 continue
-            text = html.escape(format_value(figure.get("value"), figure.get("unit", "")) + _interval(figure))
+            text = html.escape(format_value(figure.get("value"), figure.get("unit", "")) + _interval(figure)
+                               + (" (carried over)" if figure.get("carried_over") else ""))
             page = figure.get("page")
             cells.append(f'<a href="{html.escape(h["entry"])}/{html.escape(page)}">{text}</a>' if page else text)
         rows.append(cells)
@@ -310,15 +360,19 @@ def figures_table(headlines: list[dict[str, Any]]) -> tuple[list[str], list[list
 
 def tracking_sentence(score: dict[str, Any]) -> str:
     """One sentence per scored prediction set: predicted vs actual, interval, error, MAE."""
-    unit = {"W": "weeks", "D": "days", "H": "hours"}.get(score["time_unit"], score["time_unit"])
+    unit, one = time_unit_words(score["time_unit"])
     inside = "inside" if score["inside"] else "outside"
-    error = 100 * (score["predicted_purchases"] - score["actual_purchases"]) / score["actual_purchases"] \
-        if score["actual_purchases"] else float("nan")
+    horizon = f"{number(score['horizon_periods'])}-{one} horizon"
+    span = (f"over its whole {horizon}" if score["elapsed_periods"] >= score["horizon_periods"] else
+            f"in the {number(score['elapsed_periods'], 1)} {unit} since (of the {horizon})")
+    if score["actual_purchases"]:
+        error = 100 * (score["predicted_purchases"] - score["actual_purchases"]) / score["actual_purchases"]
+        made = f"{number(score['actual_purchases'])} were made ({number(error, 1, signed=True)}% off)"
+    else:
+        made = "no purchases arrived"
     sentence = (
         f"The predictions of {score['observation_end']} expected {number(score['predicted_purchases'])} repeat "
-        f"purchases from its {number(score['n_customers'])} customers in the {number(score['elapsed_periods'], 1)} "
-        f"{unit} since (of the {number(score['horizon_periods'])}-{unit[:-1]} horizon); "
-        f"{number(score['actual_purchases'])} were made ({number(error, 1, signed=True)}% off), {inside} the "
+        f"purchases from its {number(score['n_customers'])} customers {span}; {made}, {inside} the "
         f"{percent(score['level'], 0)} predictive interval {number(score['interval_lower'])} to "
         f"{number(score['interval_upper'])}. Mean absolute error {number(score['mae'], 3)} purchases per customer "
         f"({number(score['mae_naive'], 3)} for the naive past-rate forecast)."
@@ -385,7 +439,7 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
 {% if scores %}<p>Each earlier run stored its per-customer predictions in the private folder; the run of {{ latest_scored }}
 scored them against the transactions that arrived since. Only the elapsed part of each horizon is scored: the prediction
 is the model's expected number of repeat purchases over the elapsed {{ unit }}, given each customer's history
-(one purchase per customer and {{ unit[:-1] }}, as the models count them).</p>
+(one purchase per customer and {{ unit_one }}, as the models count them).</p>
 <ul>{% for sentence in tracking_sentences %}<li>{{ sentence }}</li>{% endfor %}</ul>
 <img src="{{ tracking }}" alt="Predicted and actual repeat purchases of each earlier prediction set, tracking curves and calibration by decile.">
 <div class="crm-scroll"><table class="history">
@@ -428,7 +482,7 @@ def render_history(run_dir: str | Path, *, title: str, packages: dict[str, str] 
     figure_header, figure_rows = figures_table(headlines)
     scored_at, scores = _latest_scores(run_dir, entries)
     tracking_header, tracking_rows = tracking_table(scores)
-    unit = {"W": "weeks", "D": "days", "H": "hours"}.get(scores[0]["time_unit"], "periods") if scores else "weeks"
+    unit, unit_one = time_unit_words(scores[0]["time_unit"]) if scores else ("weeks", "week")
     template = jinja2.Template(PAGE_TEMPLATE, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     return template.render(
         title=title, run_name=run_dir.name, runs=entries, changes=changes,
@@ -438,7 +492,7 @@ def render_history(run_dir: str | Path, *, title: str, packages: dict[str, str] 
         else "No kept run has headline figures.",
         trend=trend_chart(headlines), segments=segment_chart(headlines),
         figure_header=figure_header, figure_rows=figure_rows,
-        scores=scores, latest_scored=scored_at, unit=unit,
+        scores=scores, latest_scored=scored_at, unit=unit, unit_one=unit_one,
         tracking_sentences=[tracking_sentence(s) for s in scores], tracking=tracking_charts(scores),
         tracking_header=tracking_header, tracking_rows=tracking_rows,
         no_scores="No earlier predictions could be scored yet: the next run over a later window scores this run's.",
@@ -537,4 +591,8 @@ def record_run(params, private_root: str | Path, private_staging: str | Path, re
                 headline.write_text(json.dumps(context_headline(ctx, params.run_name), sort_keys=True, indent=1)
                                     + "\n", encoding="utf-8")
     except (CRMWorkbenchError, OSError, ValueError, KeyError) as error:
-        logger.warning("history: no predictions scored or stored for this run (%s: %s)", type(error).__name__, error)
+        logger.warning("history: no predictions scored or stored for the run %s (%s: %s)", params.run_name,
+                       type(error).__name__, error)
+    except Exception:  # noqa: BLE001 -- history and scoring are extras: never lose a good report to them
+        logger.warning("history: an unexpected error while scoring or storing the predictions of the run %s; the "
+                       "report is published without them", params.run_name, exc_info=True)

@@ -159,8 +159,8 @@ def _shown_value(figure: dict[str, Any]) -> str:
     value, unit = figure.get("value"), str(figure.get("unit") or "")
     if value is None or isinstance(value, str):
         return "" if value is None else value
-    if unit == "share":
-        shown = fmt.percent(value, 1)
+    if unit == "share" or unit.startswith("share "):  # "share at 364 days": a share at a stated age
+        shown = fmt.percent(value, 1) + unit[len("share"):]
         bounds = [fmt.percent(figure.get(b), 1) for b in ("lower", "upper")]
     elif unit in {"USD", "EUR", "GBP"} or len(unit) == 3 and unit.isupper():
         shown = fmt.currency(value, unit)

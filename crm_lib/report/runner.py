@@ -53,6 +53,7 @@ from crm_lib.report.execute import (
 from crm_lib.report.findings import FINDINGS_DIR_ENV
 from crm_lib.report.index import (
     findings_dir,
+    headline_json,
     manifest_json,
     package_versions,
     render_index,
@@ -504,7 +505,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         published = all(r.ok for r in runs)
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
                   if nb.stem in entries or nb.stem in carried]
-        headline = _write_headline(params, staging, findings_dir(private_staging), data)
+        headline = _write_headline(params, staging, findings_dir(private_staging), data, carried=set(carried))
         manifest = _write_index_and_manifest(params, staging, merged, data, published, headline,
                                              history=bool(keep_runs))
         if published and keep_runs and data:
@@ -520,7 +521,7 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
             remove_published(output_dir / f"{name}.failed")
             remove_published(runs_dir / f"{name}.failed")
         if published and keep_runs:
-            write_history_page(output_dir / name, title=params.title)
+            _write_history(output_dir / name, params.title)
         try:
             write_runs_index(output_dir)
         except OSError as error:  # the run itself is published; only the list of runs is stale
@@ -533,17 +534,40 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                      private_dir=runs_dir / final_name)
 
 
-def _write_headline(params: RunParams, staging: Path, findings: Path, data: dict[str, Any] | None) -> dict[str, Any]:
-    """``headline.json`` in the report staging folder, from the notebooks' key findings (issue 12)."""
+def _write_history(run_dir: Path, title: str) -> None:
+    """The history page after a publish; an error there is logged and the published run stays (an extra)."""
+    try:
+        write_history_page(run_dir, title=title)
+    except Exception:  # noqa: BLE001 -- the run is published; only its history page is stale
+        logger.warning("could not update the history page of the run %s (%s); the run itself is published",
+                       run_dir.name, run_dir / "history.html", exc_info=True)
+
+
+def mark_carried(content: dict[str, Any], carried: set[str]) -> dict[str, Any]:
+    """Flag the figures of notebooks not rerun (``--only``) with ``"carried_over": true``: they are an
+    earlier run's, so the history does not take them for this run's."""
+    for figure in content.get("figures", {}).values():
+        if figure.get("notebook") in carried:
+            figure["carried_over"] = True
+    return content
+
+
+def _write_headline(params: RunParams, staging: Path, findings: Path, data: dict[str, Any] | None,
+                    carried: set[str] | None = None) -> dict[str, Any]:
+    """``headline.json`` in the report staging folder, from the notebooks' key findings (issue 12); the
+    figures of ``carried`` notebooks (pages carried over by ``--only``) flagged by :func:`mark_carried`."""
     calibration_end = None
     if data and any("calibration_end" in knobs for knobs in params.declared.values()):
         from crm_lib.context import calibration_end_for  # here: crm_lib.context imports the report package
 
         window = ObservationWindow(pd.Timestamp(data["observation_start"]), pd.Timestamp(data["observation_end"]))
         calibration_end = f"{calibration_end_for(params.effective().get('calibration_end'), window):%Y-%m-%d}"
-    return write_headline(staging, findings, run=params.run_name, calibration_end=calibration_end,
-                          observation_end=data["observation_end"] if data else None,
-                          notebooks=[nb.stem for nb in params.notebooks])
+    content = write_headline(staging, findings, run=params.run_name, calibration_end=calibration_end,
+                             observation_end=data["observation_end"] if data else None,
+                             notebooks=[nb.stem for nb in params.notebooks])
+    if carried:
+        (staging / "headline.json").write_text(headline_json(mark_carried(content, carried)), encoding="utf-8")
+    return content
 
 
 def _write_index_and_manifest(params: RunParams, staging: Path, entries: list[dict[str, Any]],
