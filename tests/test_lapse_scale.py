@@ -78,3 +78,14 @@ def test_period_labels_equal_pandas_periods(freq):
     day = np.random.default_rng(3).integers(18_000, 20_000, 500)
     expected = pd.to_datetime(day.astype("datetime64[D]")).to_period(freq).astype(str)
     assert list(_period_labels(day, freq)) == list(expected)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 5000])
+def test_sorted_unique_equals_numpy_unique(size):
+    from crm_lib.clv.value import _sorted_unique
+
+    values = np.sort(np.random.default_rng(size).integers(0, max(size // 3, 1), size))
+    expected_values, expected_inverse = np.unique(values, return_inverse=True)
+    got_values, got_inverse = _sorted_unique(values)
+    np.testing.assert_array_equal(got_values, expected_values)
+    np.testing.assert_array_equal(got_inverse, expected_inverse.reshape(-1))
