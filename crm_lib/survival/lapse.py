@@ -86,6 +86,14 @@ def time_to_churn(
     """
     _check_churn_arguments(transactions, lapse_days=lapse_days, event_time=event_time, censoring=censoring)
     days, end = _purchase_days(transactions, observation_end)
+    return _churn_from_days(days, end, lapse_days=lapse_days, event_time=event_time, cohort_freq=cohort_freq,
+                            value_bands=value_bands, censoring=censoring)
+
+
+def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event_time: str = "last_purchase",
+                     cohort_freq: str = "M", value_bands: int = 3, censoring: str = "recognisable") -> pd.DataFrame:
+    """:func:`time_to_churn` from the purchase days of :func:`_purchase_days` (computed once, reused
+    for several thresholds, rules and window ends)."""
     customer = days["customer_id"].to_numpy()
     day = days["day"].to_numpy()
     end_day = int(np.datetime64(end, "D").astype(np.int64))
@@ -117,7 +125,7 @@ def time_to_churn(
             "churned": churned.astype(bool),
             "reactivated": (end_idx != last_idx),
             "days_since_last_purchase": (end_day - day[last_idx]).astype(float),
-            "cohort": first_dates.to_period(cohort_freq).astype(str),
+            "cohort": _period_labels(first_day, cohort_freq),
             "first_order_amount": days["amount"].to_numpy(dtype=float)[first_idx],
         },
         index=index,
@@ -157,10 +165,7 @@ def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.Data
     end = dates.max() if observation_end is None else pd.Timestamp(observation_end).normalize()
     inside = (dates <= end).to_numpy()
     if not inside.any():
-        raise DataValidationError(
-            f"no purchase on or before observation_end ({end:%Y-%m-%d}); the data start on "
-            f"{dates.min():%Y-%m-%d}. Move observation_end later in params."
-        )
+        _nothing_before(end, dates.min())
     columns = ["customer_id", "amount"] + [c for c in ("quantity", "channel") if c in transactions.columns]
     tx = transactions.loc[inside, columns].copy()
     tx["day"] = dates[inside].to_numpy().astype("datetime64[D]").astype(np.int64)
@@ -170,6 +175,35 @@ def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.Data
     if "channel" in tx:
         agg["channel"] = "first"
     return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
+
+
+def _nothing_before(end: pd.Timestamp, start: pd.Timestamp) -> None:
+    """Raise the error for a window that ends before the first purchase."""
+    raise DataValidationError(
+        f"no purchase on or before observation_end ({end:%Y-%m-%d}); the data start on "
+        f"{start:%Y-%m-%d}. Move observation_end later in params."
+    )
+
+
+def _days_until(days: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """The purchase days of :func:`_purchase_days` up to ``end``: a shorter window of the same log.
+
+    Equal to :func:`_purchase_days` with ``observation_end=end`` (days are whole days, so
+    cutting the per-day rows cuts the purchases).
+    """
+    day = days["day"].to_numpy()
+    inside = day <= int(np.datetime64(end, "D").astype(np.int64))
+    if not inside.any():
+        _nothing_before(end, pd.Timestamp(np.datetime64(int(day.min()), "D")))
+    return days.loc[inside].reset_index(drop=True)
+
+
+def _period_labels(day: np.ndarray, freq: str) -> np.ndarray:
+    """``YYYY-MM``-style labels of the calendar periods of days since 1970, as ``to_period(freq).astype(str)``,
+    computed once per distinct day."""
+    unique, inverse = np.unique(day, return_inverse=True)
+    labels = pd.to_datetime(unique.astype("datetime64[D]")).to_period(freq).astype(str)
+    return np.asarray(labels, dtype=object)[inverse.reshape(-1)]
 
 
 def _first_spells(customer: np.ndarray, day: np.ndarray, end_day: int,
@@ -255,10 +289,12 @@ def lapse_sensitivity(
         ``identified_until_days``, the last day of the curve: with the default censoring
         the data cannot show a churn after it).
     """
+    for n_days in lapse_days:
+        _check_churn_arguments(transactions, lapse_days=n_days, event_time=event_time, censoring=censoring)
+    days, end = _purchase_days(transactions, observation_end) if len(lapse_days) else (None, None)
     rows = []
     for n_days in lapse_days:
-        churn = time_to_churn(transactions, lapse_days=n_days, observation_end=observation_end, event_time=event_time,
-                              censoring=censoring)
+        churn = _churn_from_days(days, end, lapse_days=n_days, event_time=event_time, censoring=censoring)
         km = kaplan_meier(churn, alpha=alpha, errors="report")
         if km.error:
             # Nobody can show a churn yet with this threshold: no curve, the row says so.
@@ -568,10 +604,13 @@ def lapse_backtest(
     cut = end - pd.Timedelta(days=int(holdout_days)) if truncate_at is None else pd.Timestamp(truncate_at).normalize()
     if not cut < end:
         raise ParamsError(f"truncate_at={cut:%Y-%m-%d} must be before the end of the data ({end:%Y-%m-%d}).")
-    short = {rule: time_to_churn(transactions, lapse_days=lapse_days, observation_end=cut, censoring=rule)
-             for rule in rules}
+    for rule in rules:
+        _check_churn_arguments(transactions, lapse_days=lapse_days, event_time="last_purchase", censoring=rule)
+    days, end = _purchase_days(transactions, end)  # once: the short window is a cut of the same days
+    short_days = _days_until(days, cut)
+    short = {rule: _churn_from_days(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
     followed = short[CENSORING_RULES[0]]["duration_days"].notna() if CENSORING_RULES[0] in short else None
-    full = time_to_churn(transactions, lapse_days=lapse_days, observation_end=end)
+    full = _churn_from_days(days, end, lapse_days=lapse_days)
     customers = full.index.intersection(short[rules[0]].index)
     if followed is not None:
         customers = customers.intersection(followed[followed].index)
