@@ -120,7 +120,8 @@ def test_cli_check_reads_the_warehouse_and_exits_2_on_a_missing_table(warehouse,
     assert f"PostgreSQL table {warehouse}.nope: relation" in capsys.readouterr().err
 
 
-def _outputs(notebook_path, replace: str) -> list[str]:
+def _outputs(notebook_path, *replace: str) -> list[str]:
+    """Every output shown, with each of ``replace`` (the source's names, longest first) as ``<source>``."""
     import nbformat
 
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -129,7 +130,10 @@ def _outputs(notebook_path, replace: str) -> list[str]:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             for mime in ("text/markdown", "text/html", "text/plain", "image/png"):
                 if mime in output.get("data", {}):
-                    shown.append(f"{mime}: {output['data'][mime]}".replace(replace, "<source>"))
+                    text = f"{mime}: {output['data'][mime]}"
+                    for name in replace:
+                        text = text.replace(name, "<source>")
+                    shown.append(text)
     return shown
 
 
@@ -147,7 +151,9 @@ def test_report_from_postgresql_equals_report_from_file(warehouse, tmp_path):
                          "--output-dir", str(tmp_path / "reports")]) == 0
     # Executed notebooks stay in the private folder (crm_lib.report.runner); conftest points CRM_PRIVATE_ROOT there.
     runs = Path(os.environ["CRM_PRIVATE_ROOT"]) / "runs"
-    from_file = _outputs(runs / "from_file" / "01_data_overview.ipynb", "CDNOW_master.txt")
-    from_pg = _outputs(runs / "from_pg" / "01_data_overview.ipynb", f"PostgreSQL table {warehouse}.cdnow")
+    # The closing settings table names data_path as set; the sentences name the file or the table.
+    from_file = _outputs(runs / "from_file" / "01_data_overview.ipynb", str(cdnow_master_path()), "CDNOW_master.txt")
+    from_pg = _outputs(runs / "from_pg" / "01_data_overview.ipynb", f"postgresql:{warehouse}.cdnow",
+                       f"PostgreSQL table {warehouse}.cdnow")
     assert len(from_file) > 10
     assert from_pg == from_file
