@@ -165,6 +165,13 @@ def _add_run_command(sub: argparse._SubParsersAction) -> None:
         "pointing at the newest, and keep the last N; a run whose data has no new rows since the latest kept "
         "run is refused (exit 4). Default: one report, replaced by each run",
     )
+    run.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="run N notebooks at once, each with its own kernel (default: one per core, at most 4, for a log "
+        "of up to 1,000,000 transactions; one at a time above, since every kernel holds the log in memory)",
+    )
     run.add_argument("--rerun", action="store_true",
                      help="with --keep-runs, run even when the data has no new rows since the latest kept run")
     run.add_argument("-q", "--quiet", action="store_true",
@@ -263,6 +270,7 @@ def _run_one(args: argparse.Namespace, params_path: Path) -> int:
         overrides=_overrides(args),
         keep_runs=args.keep_runs,
         rerun=args.rerun,
+        jobs=args.jobs,
     )
     failed = [nb for nb in result.notebooks if not nb.ok]
     if failed:

@@ -25,6 +25,7 @@ file: the project's ``params/`` folder), the same rule as the runner's.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ import shutil
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, Iterator, MutableMapping
 
 import pandas as pd
 
@@ -167,8 +168,11 @@ class RunContext:
             path = self.cache_dir / f"{name}.pkl"
             value = _read_cache(path)
             if value is None:
-                value = compute()
-                _write_cache(path, value)
+                with _computing(path):  # kernels of one run at once (--jobs): the first computes, the others wait
+                    value = _read_cache(path)
+                    if value is None:
+                        value = compute()
+                        _write_cache(path, value)
             self._memo[name] = value
         return self._memo[name]
 
@@ -332,6 +336,25 @@ def _read_cache(path: Path) -> Any:
         return None
     logger.info("run context: %s read from %s", path.stem, path)
     return value
+
+
+@contextlib.contextmanager
+def _computing(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``; released by the system if the
+    process dies). Objects depend on one another in one direction only (the equity on the fits,
+    the fits on the summary, the summary on the log), so nested locks cannot deadlock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: concurrent kernels may compute the same object twice (the same value)
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _write_cache(path: Path, value: Any) -> None:

@@ -21,15 +21,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cdnow_runs(tmp_path_factory):
-    """The default CDNOW report rendered twice into two folders, with MPLBACKEND=Agg set."""
+    """The default CDNOW report (01 and 03) rendered twice into two folders, with MPLBACKEND=Agg set:
+    first one notebook at a time, then two at once in worker processes (``--jobs 2``)."""
     mp = pytest.MonkeyPatch()
     # With MPLBACKEND=Agg exported, figures would silently vanish unless the runner overrides it.
     mp.setenv("MPLBACKEND", "Agg")
+    only = ["01_data_overview", "03_retention_survival"]
     try:
         first = run_report(REPO / "params" / "cdnow.yaml", output_dir=tmp_path_factory.mktemp("a"),
-                           notebooks_dir=REPO / "notebooks", only=["01_data_overview"])
+                           notebooks_dir=REPO / "notebooks", only=only, jobs=1)
         second = run_report(REPO / "params" / "cdnow.yaml", output_dir=tmp_path_factory.mktemp("b"),
-                            notebooks_dir=REPO / "notebooks", only=["01_data_overview"])
+                            notebooks_dir=REPO / "notebooks", only=only, jobs=2)
     finally:
         mp.undo()
     return first, second
@@ -80,7 +82,8 @@ def test_index_and_manifest(cdnow_runs):
 def test_rerun_is_byte_identical(cdnow_runs):
     first, second = cdnow_runs
     names = sorted(p.name for p in first.report_dir.glob("*.html"))
-    assert names == ["01_data_overview.html", "index.html"]
+    assert names == ["01_data_overview.html", "03_retention_survival.html", "index.html"]
+    assert [nb.status for nb in second.notebooks] == ["ok", "ok"]
     for name in [*names, "headline.json"]:
         assert (first.report_dir / name).read_bytes() == (second.report_dir / name).read_bytes(), name
     # every page, including the list of all runs next to the run folder

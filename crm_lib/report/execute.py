@@ -38,18 +38,30 @@ MEMORY_HINT = (
 
 
 def kernel_processes() -> list[int]:
-    """Process ids of the Jupyter kernels this process started (Linux ``/proc``; else none)."""
-    me = os.getpid()
-    pids = []
+    """Process ids of the Jupyter kernels this process started, directly or through the worker
+    processes of a parallel run (Linux ``/proc``; else none)."""
+    parents: dict[int, int] = {}
+    kernels = set()
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == me and b"ipykernel" in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            if b"ipykernel" in (entry / "cmdline").read_bytes():
+                kernels.add(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
-    return pids
+    me = os.getpid()
+
+    def descends(pid: int) -> bool:
+        seen = set()
+        while pid in parents and pid not in seen:
+            seen.add(pid)
+            pid = parents[pid]
+            if pid == me:
+                return True
+        return False
+
+    return sorted(pid for pid in kernels if descends(pid))
 
 
 def kill_kernels() -> list[int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import logging
 import tokenize
 from dataclasses import dataclass
@@ -212,13 +213,17 @@ def parameters_cell(notebook: Path) -> list[tuple[str, Any, str]]:
     ParamsError
         No cell tagged ``parameters``, or a line that is not a literal assignment.
     """
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    # Plain JSON, not nbformat: the notebook kernels call this on every start, and nbformat's import
+    # (jsonschema with its format checkers) costs about 2 s; only the tagged cell's source is needed.
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ParamsError(f"{Path(notebook).name}: cannot read the notebook ({error}); restore it from git.") from None
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         raise ParamsError(f"{notebook.name}: no cell tagged 'parameters'; tag the first code cell 'parameters'.")
-    source = cells[0].source
+    source = cells[0].get("source", "")
+    source = "".join(source) if isinstance(source, list) else source
     comments = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:

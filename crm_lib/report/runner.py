@@ -51,6 +51,7 @@ from crm_lib.report.execute import (
     make_reproducible,
 )
 from crm_lib.report.findings import FINDINGS_DIR_ENV
+from crm_lib.report.pool import auto_jobs, run_tasks
 from crm_lib.report.index import (
     findings_dir,
     headline_json,
@@ -402,6 +403,7 @@ def run_report(
     overrides: dict[str, Any] | None = None,
     keep_runs: int | None = None,
     rerun: bool = False,
+    jobs: int | None = None,
 ) -> RunResult:
     """Execute and render every notebook of a params file; publish when all succeed.
 
@@ -439,6 +441,10 @@ def run_report(
         (:func:`crm_lib.report.publish.publish_dated`). None: one report, replaced.
     rerun : bool
         With a history, run even when the data has no new rows since the latest kept run.
+    jobs : int, optional
+        Notebooks run at once, each with its own kernel (``--jobs``). None: as many as there
+        are cores (at most 4) for a log of up to 1,000,000 transactions, else one at a time
+        (:func:`crm_lib.report.pool.auto_jobs`). The pages are the same either way.
 
     Returns
     -------
@@ -482,13 +488,13 @@ def run_report(
         with run_lock(runs_dir, params.run_name, wait=wait, say=say):
             return _run_locked(params, notebooks, data, output_dir, runs_dir, private, say,
                                kernel_name=kernel_name, progress_bar=progress_bar, only=bool(only),
-                               keep_runs=keep_runs,
+                               keep_runs=keep_runs, jobs=jobs,
                                timeout_seconds=timeout_seconds, notebook_timeout_seconds=notebook_timeout_seconds)
 
 
 def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] | None, output_dir: Path,
                 runs_dir: Path, private: Path, say: Callable[[str], None], *, only: bool, keep_runs: int | None,
-                **execute: Any) -> RunResult:
+                jobs: int | None = None, **execute: Any) -> RunResult:
     name = params.run_name
     output_dir.mkdir(parents=True, exist_ok=True)
     for parent in (output_dir, runs_dir):
@@ -505,31 +511,32 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
         runs, entries = [], {}
         pages = [(f"{nb.stem}.html", notebook_title(nbformat.read(nb, as_version=4), nb.stem))
                  for nb in params.notebooks if nb in notebooks or nb.stem in carried]
-        for number, notebook in enumerate(notebooks, start=1):
-            say(f"[{number}/{len(notebooks)}] {notebook.stem}: running ...")
+        tasks = []
+        for notebook in notebooks:
             parameters = params.parameters_for(notebook)
             if data_path is not None and "data_path" in params.declared.get(notebook.stem, {}):
                 parameters["data_path"] = data_path
-            executed = private_staging / notebook.name
-            run = execute_notebook(
-                notebook.resolve(), executed, parameters, cwd=private_staging,
-                wall_seconds=execute["notebook_timeout_seconds"],
-                env={PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private),
-                     FINDINGS_DIR_ENV: str(findings_dir(private_staging))},
-                kernel_name=execute["kernel_name"], progress_bar=execute["progress_bar"],
-                timeout_seconds=execute["timeout_seconds"],
-            )
-            runs.append(run)
-            title, html_name = notebook.stem, f"{notebook.stem}.html"
-            if executed.exists():
-                nb = make_reproducible(nbformat.read(executed, as_version=4))
-                nbformat.write(nb, executed)
-                title = notebook_title(nb, notebook.stem)
-                (staging / html_name).write_text(render_html(nb, f"{params.title}: {title}", pages=pages,
-                                                                   current=html_name), encoding="utf-8")
-            say(f"[{number}/{len(notebooks)}] {notebook.stem}: "
+            tasks.append((notebook.resolve(), parameters, private_staging, private, staging, params.title, pages,
+                          execute))
+        count = len(notebooks)
+        workers = jobs if jobs else auto_jobs(count, data["rows_used"] if data else None)
+        if workers > 1:
+            execute = {**execute, "progress_bar": False}  # bars of notebooks running at once would mix
+            tasks = [task[:-1] + (execute,) for task in tasks]
+            say(f"running {min(workers, count)} notebooks at a time (--jobs)")
+
+        def started(index: int) -> None:
+            say(f"[{index + 1}/{count}] {notebooks[index].stem}: running ...")
+
+        def finished(index: int, result: tuple[NotebookRun, str]) -> None:
+            run = result[0]
+            say(f"[{index + 1}/{count}] {notebooks[index].stem}: "
                 f"{'done' if run.ok else f'FAILED ({run.error})'} in {run.seconds:.1f} s")
-            entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": html_name,
+
+        for notebook, (run, title) in zip(notebooks, run_tasks(_run_notebook, tasks, workers,
+                                                               on_start=started, on_done=finished)):
+            runs.append(run)
+            entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": f"{notebook.stem}.html",
                                       "status": run.status, "error": run.error, "seconds": round(run.seconds, 2)}
         published = all(r.ok for r in runs)
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
@@ -561,6 +568,29 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                 shutil.rmtree(folder, ignore_errors=True)
     return RunResult(run_name=name, report_dir=final, notebooks=runs, published=published, manifest=manifest,
                      private_dir=runs_dir / final_name)
+
+
+def _run_notebook(notebook: Path, parameters: dict[str, Any], private_staging: Path, private: Path, staging: Path,
+                  run_title: str, pages: list[tuple[str, str]], execute: dict[str, Any]) -> tuple[NotebookRun, str]:
+    """Execute one notebook into the private staging folder and render its page into ``staging``
+    (in a worker process when notebooks run at once); the run and the page's title."""
+    executed = private_staging / notebook.name
+    run = execute_notebook(
+        notebook, executed, parameters, cwd=private_staging,
+        wall_seconds=execute["notebook_timeout_seconds"],
+        env={PRIVATE_DIR_ENV: str(private_staging), PRIVATE_ROOT_ENV: str(private),
+             FINDINGS_DIR_ENV: str(findings_dir(private_staging))},
+        kernel_name=execute["kernel_name"], progress_bar=execute["progress_bar"],
+        timeout_seconds=execute["timeout_seconds"],
+    )
+    title, html_name = notebook.stem, f"{notebook.stem}.html"
+    if executed.exists():
+        nb = make_reproducible(nbformat.read(executed, as_version=4))
+        nbformat.write(nb, executed)
+        title = notebook_title(nb, notebook.stem)
+        (staging / html_name).write_text(render_html(nb, f"{run_title}: {title}", pages=pages, current=html_name),
+                                         encoding="utf-8")
+    return run, title
 
 
 def _write_history(run_dir: Path, title: str) -> None:
