@@ -231,6 +231,25 @@ def _valid_pairs(x: pd.Series, y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float)
 
 
+def _tie_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort order, position of the last member of each group of equal values, and each value's group."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+    group = np.empty(len(values), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(ends)), np.diff(np.r_[-1, ends]))
+    return order, ends, group
+
+
+def _resample_ranks(counts: np.ndarray, tied: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Average rank of each value within each resample (one row of ``counts`` per resample): a group of
+    equal values drawn W times after C smaller draws holds ranks C+1..C+W, on average C + (W+1)/2."""
+    order, ends, group = tied
+    through = np.cumsum(counts[:, order], axis=1)[:, ends]
+    before = np.concatenate([np.zeros((len(counts), 1)), through[:, :-1]], axis=1)
+    return (before + (through - before + 1.0) / 2.0)[:, group]
+
+
 def bootstrap_correlation_ci(
     x: np.ndarray, y: np.ndarray, *, method: str = "spearman", n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
@@ -260,19 +279,25 @@ def bootstrap_correlation_ci(
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     n = len(x)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    tied_x, tied_y = _tie_groups(x), _tie_groups(y)
     values = []
     chunk = max(1, 2_000_000 // n)
     for start in range(0, n_bootstrap, chunk):
         size = min(chunk, n_bootstrap - start)
         idx = rng.integers(0, n, size=(size, n))
-        xs, ys = x[idx], y[idx]
+        # A resample as the number of times each customer is drawn: the ranks of a resample follow from
+        # cumulative counts in the order of the values, with no sort per resample (same ranks as rankdata).
+        counts = np.bincount((idx + (np.arange(size) * n)[:, None]).ravel(), minlength=size * n)
+        counts = counts.reshape(size, n).astype(float)
         if method == "spearman":
-            xs = stats.rankdata(xs, axis=1)
-            ys = stats.rankdata(ys, axis=1)
-        xs = xs - xs.mean(axis=1, keepdims=True)
-        ys = ys - ys.mean(axis=1, keepdims=True)
+            xs, ys = _resample_ranks(counts, tied_x), _resample_ranks(counts, tied_y)
+        else:
+            xs, ys = x[None, :], y[None, :]
+        xs = xs - (counts * xs).sum(axis=1, keepdims=True) / n
+        ys = ys - (counts * ys).sum(axis=1, keepdims=True) / n
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = (xs * ys).sum(axis=1) / np.sqrt((xs**2).sum(axis=1) * (ys**2).sum(axis=1))
+            r = (counts * xs * ys).sum(axis=1) / np.sqrt((counts * xs**2).sum(axis=1) * (counts * ys**2).sum(axis=1))
         values.append(r)
     r = np.concatenate(values)
     r = r[np.isfinite(r)]
