@@ -407,7 +407,7 @@ def test_killed_run_keeps_the_last_good_report_and_leaves_no_staging(shop, sig, 
 
 @SLOW
 def test_two_concurrent_runs_second_exits_or_waits(shop):
-    params = _params(shop, "data/good.csv", "  work_seconds: 15\n", notebooks="[01_data_overview]")
+    params = _params(shop, "data/good.csv", "  work_seconds: 25\n", notebooks="[01_data_overview]")
     first = _cli_process(shop, params)
     _wait_for(lambda: _kernel_running(shop))
     second = _cli_process(shop, params)
