@@ -405,6 +405,40 @@ def test_killed_run_keeps_the_last_good_report_and_leaves_no_staging(shop, sig, 
         assert not list((shop / "private" / "runs").glob("*staging*"))
 
 
+def _kernels_working_in(folder: Path) -> list[int]:
+    """Kernel processes whose working folder is under ``folder`` (the runner starts kernels in the
+    private staging folder), whoever their parent now is."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"ipykernel" in (entry / "cmdline").read_bytes() and str(folder) in os.readlink(entry / "cwd"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@SLOW
+def test_sigterm_stops_notebooks_running_at_once_and_their_kernels(shop, monkeypatch):
+    """With two notebooks at once (--jobs 2, one worker process each), SIGTERM to the runner stops
+    both kernels (grandchildren of the runner) and cleans up as with one notebook at a time."""
+    monkeypatch.setenv("CRM_PSEUDONYM_KEY", "kEy-" + hashlib.sha256(b"parallel").hexdigest())
+    params = _params(shop, "data/good.csv", "  work_seconds: 120\n")
+    before = _snapshot(shop / "reports")
+    process = _cli_process(shop, params, "--jobs", "2")
+    staging = shop / "private" / "runs"
+    _wait_for(lambda: len(list(staging.glob(".shop.staging-*/0[12]_*.ipynb"))) == 2)
+    _wait_for(lambda: len(_kernels_working_in(shop)) == 2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 130
+    # No kernel outlives the run. (The runner kills them; a kernel whose parent died would also exit
+    # within about a second by itself, so this cannot tell the two apart: it checks the outcome.)
+    assert _kernels_working_in(shop) == []
+    assert _snapshot(shop / "reports") == before
+    assert not list((shop / "reports").glob("*staging*"))
+    assert not list(staging.glob("*staging*"))
+
+
 @SLOW
 def test_two_concurrent_runs_second_exits_or_waits(shop):
     params = _params(shop, "data/good.csv", "  work_seconds: 25\n", notebooks="[01_data_overview]")
