@@ -82,3 +82,29 @@ def test_kernel_processes_finds_kernels_of_worker_processes():
             os.kill(pid, 9)
         worker.kill()
         worker.wait()
+
+
+def test_start_order_longest_first_by_the_last_run():
+    from crm_lib.report.pool import start_order
+
+    names = ["01_data_overview", "02_segmentation", "03_retention_survival", "05_loyalty_profit"]
+    last_run = {"01_data_overview": 7.3, "02_segmentation": 7.8, "03_retention_survival": 10.6,
+                "05_loyalty_profit": 24.3}
+    assert start_order(names, last_run) == [3, 2, 1, 0]
+    # a notebook new since the last run (no time yet) starts first
+    assert start_order(names, {k: v for k, v in last_run.items() if k != "02_segmentation"}) == [1, 3, 2, 0]
+    # no last run: later reports first
+    assert start_order(names, {}) == [3, 2, 1, 0]
+
+
+def test_previous_seconds_reads_the_last_manifest(tmp_path):
+    import json
+
+    from crm_lib.report.pool import previous_seconds
+
+    assert previous_seconds(tmp_path / "none") == {}
+    (tmp_path / "manifest.json").write_text(json.dumps({"notebooks": [
+        {"name": "01_data_overview", "seconds": 7.25}, {"name": "05_loyalty_profit", "seconds": 24}]}))
+    assert previous_seconds(tmp_path) == {"01_data_overview": 7.25, "05_loyalty_profit": 24.0}
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert previous_seconds(tmp_path) == {}

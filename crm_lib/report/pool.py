@@ -12,12 +12,14 @@ the log, so running two at once would double the peak memory.
 """
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
 import queue
 import signal
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from crm_lib.report.execute import kill_kernels
@@ -68,6 +70,37 @@ def auto_jobs(n_notebooks: int, transactions: int | None, cores: int | None = No
     if transactions is None or transactions > PARALLEL_MAX_TRANSACTIONS:
         return 1
     return max(1, min(int(n_notebooks), int(cores), MAX_AUTO_JOBS))
+
+
+def previous_seconds(report_dir: Path) -> dict[str, float]:
+    """Seconds each notebook took in the last published run (its ``manifest.json``); empty when
+    there is none or it cannot be read."""
+    try:
+        manifest = json.loads((Path(report_dir) / "manifest.json").read_text(encoding="utf-8"))
+        return {entry["name"]: float(entry["seconds"]) for entry in manifest.get("notebooks", [])
+                if entry.get("seconds") is not None}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def start_order(names: Sequence[str], seconds: dict[str, float]) -> list[int]:
+    """Indices of ``names`` in the order to start them when several run at once: the longest first
+    (by ``seconds``, the last run's times), so the run does not end waiting on one long notebook
+    started last. Notebooks without a time start first, in reverse page order: the later reports
+    of a run build on more models and usually take longest.
+
+    Examples
+    --------
+    >>> start_order(["01", "02", "05"], {"01": 7.0, "02": 8.0, "05": 24.0})
+    [2, 1, 0]
+    >>> start_order(["01", "02", "05"], {})
+    [2, 1, 0]
+    >>> start_order(["01", "02", "05"], {"01": 30.0, "02": 8.0})
+    [2, 0, 1]
+    """
+    unknown = [i for i in reversed(range(len(names))) if names[i] not in seconds]
+    known = sorted((i for i in range(len(names)) if names[i] in seconds), key=lambda i: -seconds[names[i]])
+    return unknown + known
 
 
 def _worker_start() -> None:

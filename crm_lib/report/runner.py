@@ -51,7 +51,7 @@ from crm_lib.report.execute import (
     make_reproducible,
 )
 from crm_lib.report.findings import FINDINGS_DIR_ENV
-from crm_lib.report.pool import auto_jobs, run_tasks
+from crm_lib.report.pool import auto_jobs, previous_seconds, run_tasks, start_order
 from crm_lib.report.index import (
     findings_dir,
     headline_json,
@@ -508,36 +508,11 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                         private_staging, {nb.stem for nb in notebooks})
             if only else {}
         )
-        runs, entries = [], {}
         pages = [(f"{nb.stem}.html", notebook_title(nbformat.read(nb, as_version=4), nb.stem))
                  for nb in params.notebooks if nb in notebooks or nb.stem in carried]
-        tasks = []
-        for notebook in notebooks:
-            parameters = params.parameters_for(notebook)
-            if data_path is not None and "data_path" in params.declared.get(notebook.stem, {}):
-                parameters["data_path"] = data_path
-            tasks.append((notebook.resolve(), parameters, private_staging, private, staging, params.title, pages,
-                          execute))
-        count = len(notebooks)
-        workers = jobs if jobs else auto_jobs(count, data["rows_used"] if data else None)
-        if workers > 1:
-            execute = {**execute, "progress_bar": False}  # bars of notebooks running at once would mix
-            tasks = [task[:-1] + (execute,) for task in tasks]
-            say(f"running {min(workers, count)} notebooks at a time (--jobs)")
-
-        def started(index: int) -> None:
-            say(f"[{index + 1}/{count}] {notebooks[index].stem}: running ...")
-
-        def finished(index: int, result: tuple[NotebookRun, str]) -> None:
-            run = result[0]
-            say(f"[{index + 1}/{count}] {notebooks[index].stem}: "
-                f"{'done' if run.ok else f'FAILED ({run.error})'} in {run.seconds:.1f} s")
-
-        for notebook, (run, title) in zip(notebooks, run_tasks(_run_notebook, tasks, workers,
-                                                               on_start=started, on_done=finished)):
-            runs.append(run)
-            entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": f"{notebook.stem}.html",
-                                      "status": run.status, "error": run.error, "seconds": round(run.seconds, 2)}
+        runs, entries = _execute_all(params, notebooks, data, data_path, private_staging, private, staging, pages,
+                                     say, jobs=jobs, previous=output_dir / name / (LATEST_LINK if keep_runs else ""),
+                                     **execute)
         published = all(r.ok for r in runs)
         merged = [entries.get(nb.stem) or carried[nb.stem] for nb in params.notebooks
                   if nb.stem in entries or nb.stem in carried]
@@ -568,6 +543,47 @@ def _run_locked(params: RunParams, notebooks: list[Path], data: dict[str, Any] |
                 shutil.rmtree(folder, ignore_errors=True)
     return RunResult(run_name=name, report_dir=final, notebooks=runs, published=published, manifest=manifest,
                      private_dir=runs_dir / final_name)
+
+
+def _execute_all(params: RunParams, notebooks: list[Path], data: dict[str, Any] | None, data_path: str | None,
+                 private_staging: Path, private: Path, staging: Path, pages: list[tuple[str, str]],
+                 say: Callable[[str], None], *, jobs: int | None, previous: Path,
+                 **execute: Any) -> tuple[list[NotebookRun], dict[str, dict[str, Any]]]:
+    """Run and render every notebook, ``jobs`` at once (None: :func:`auto_jobs`); the runs in page
+    order and the manifest entry of each. With several at once, the longest (by the last run's
+    manifest in ``previous``) start first."""
+    tasks = []
+    for notebook in notebooks:
+        parameters = params.parameters_for(notebook)
+        if data_path is not None and "data_path" in params.declared.get(notebook.stem, {}):
+            parameters["data_path"] = data_path
+        tasks.append((notebook.resolve(), parameters, private_staging, private, staging, params.title, pages, execute))
+    count = len(notebooks)
+    workers = jobs if jobs else auto_jobs(count, data["rows_used"] if data else None)
+    order = list(range(count))
+    if workers > 1 and count > 1:
+        execute = {**execute, "progress_bar": False}  # bars of notebooks running at once would mix
+        tasks = [task[:-1] + (execute,) for task in tasks]
+        order = start_order([nb.stem for nb in notebooks], previous_seconds(previous))
+        say(f"running {min(workers, count)} notebooks at a time (--jobs)")
+
+    def started(k: int) -> None:
+        say(f"[{order[k] + 1}/{count}] {notebooks[order[k]].stem}: running ...")
+
+    def finished(k: int, result: tuple[NotebookRun, str]) -> None:
+        run = result[0]
+        say(f"[{order[k] + 1}/{count}] {notebooks[order[k]].stem}: "
+            f"{'done' if run.ok else f'FAILED ({run.error})'} in {run.seconds:.1f} s")
+
+    results = run_tasks(_run_notebook, [tasks[i] for i in order], workers, on_start=started, on_done=finished)
+    by_page = dict(zip(order, results))
+    runs, entries = [], {}
+    for index, notebook in enumerate(notebooks):
+        run, title = by_page[index]
+        runs.append(run)
+        entries[notebook.stem] = {"name": notebook.stem, "title": title, "html": f"{notebook.stem}.html",
+                                  "status": run.status, "error": run.error, "seconds": round(run.seconds, 2)}
+    return runs, entries
 
 
 def _run_notebook(notebook: Path, parameters: dict[str, Any], private_staging: Path, private: Path, staging: Path,
