@@ -50,3 +50,30 @@ def test_summary_of_a_sorted_log_equals_the_shuffled_log(seed):
         expected = rfm_summary(shuffled, time_unit=time_unit, observation_end="2021-01-31")
         got = rfm_summary(ordered, time_unit=time_unit, observation_end="2021-01-31")
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_lapse_tables_of_a_sorted_log_equal_the_shuffled_log():
+    # The lapse rule's per-day rows and churn table from the id runs of a log sorted by
+    # customer and date (as loaded) equal pandas' groupby of the same rows (ids as Python objects).
+    from crm_lib.survival import time_to_churn
+    from crm_lib.survival.lapse import _purchase_days
+
+    rng = np.random.default_rng(17)
+    customer = rng.integers(0, 900, 4000)
+    log = pd.DataFrame({
+        "customer_id": pd.Series([f"c{c}" for c in customer], dtype="str"),
+        "date": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, 4000), unit="D")
+        + pd.to_timedelta(rng.integers(0, 86_400, 4000), unit="s"),  # several orders on some days
+        "amount": rng.gamma(2.0, 20.0, 4000).round(2),
+        "quantity": rng.integers(1, 4, 4000),
+        "channel": rng.choice(["web", "store", None], 4000),
+    })
+    ordered = log.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
+    objects = ordered.assign(customer_id=ordered["customer_id"].astype(object))
+    assert sorted_id_runs(ordered["customer_id"]) is not None and sorted_id_runs(objects["customer_id"]) is None
+    for end in (None, pd.Timestamp("2022-06-30")):
+        pd.testing.assert_frame_equal(_purchase_days(ordered, end)[0], _purchase_days(objects, end)[0],
+                                      check_dtype=False, check_exact=True)
+        pd.testing.assert_frame_equal(time_to_churn(ordered, lapse_days=120, observation_end=end),
+                                      time_to_churn(objects, lapse_days=120, observation_end=end),
+                                      check_dtype=False, check_index_type=False, check_exact=True)
