@@ -110,7 +110,13 @@ def segment_migration(
         )
     order = before.segment_order
     start = before.customers["segment"]
-    end = after.customers["segment"].reindex(start.index)
+    # Both tables are sorted by customer and the customers known at the calibration end are those
+    # who bought by then: matched by position instead of looking up millions of ids.
+    known = (after.customers["first_purchase"] <= before.observation_end).to_numpy()
+    if int(known.sum()) == len(start):
+        end = pd.Series(after.customers["segment"].array[known], index=start.index, name="segment")
+    else:  # pragma: no cover - only for a table not built by rfm_segmentation
+        end = after.customers["segment"].reindex(start.index)
     counts = pd.crosstab(
         pd.Categorical(start, categories=order), pd.Categorical(end, categories=order), dropna=False
     ).astype(int)
