@@ -19,14 +19,14 @@ KWARGS = dict(horizon_months=MONTHS, discount_rate_monthly=MONTHLY_RATE, gross_m
 
 @pytest.fixture(scope="module")
 def story_base():
-    summary, _ = simulate_story(8000, seed=21)
-    return summary, clv.fit_model(summary, "bg_nbd"), clv.fit_spend_model(summary)
+    """8,000 customers simulated from the BG/NBD and Gamma-Gamma stories, and both fits."""
+    summary = simulate_story(8000, seed=21)[0]
+    return (summary, *(fit(summary) for fit in (lambda s: clv.fit_model(s, "bg_nbd"), clv.fit_spend_model)))
 
 
 def test_expected_equity_from_history_sums_equals_the_per_customer_sum(story_base):
-    summary, bg, gg = story_base
-    equity = clv.customer_equity(bg, gg, summary, n_draws=2, seed=1, **KWARGS)
-    per_customer = clv.customer_lifetime_value(bg, gg, summary, **KWARGS)
+    per_customer = clv.customer_lifetime_value(story_base[1], story_base[2], story_base[0], **KWARGS)
+    equity = clv.customer_equity(*story_base[1:], story_base[0], n_draws=2, seed=1, **KWARGS)
     assert equity.estimate == pytest.approx(float(np.sum(per_customer.to_numpy())), rel=1e-12)
 
 
