@@ -380,9 +380,8 @@ NOISE_SAMPLE_CUSTOMERS = 100_000
 class _Base:
     """The customers' histories and spend, checked once and collapsed to distinct histories.
 
-    The expected equity needs only, per distinct history, the number of customers and the
-    sum of their mean spends (the conditional expected spend is linear in the mean spend),
-    so a parameter draw costs one pass over the distinct histories, not over the customers.
+    The expected equity needs per distinct history only its customers and their average mean
+    spend (the expected spend is linear in it): a draw is one pass over the distinct histories.
     """
 
     def __init__(self, summary: pd.DataFrame, horizon_months: int, discount_rate_monthly: float, time_unit: str,
@@ -399,15 +398,13 @@ class _Base:
                 "from a log without returns (negative_amounts='drop').")
         (self.hx, self.htx, self.hT), self.n_per_history, self.inverse = collapse_histories(
             summary["frequency"], summary["recency"], summary["T"])
-        self.mean_spend_per_history = np.bincount(self.inverse, weights=self.m, minlength=len(self.hx))
-        self.mean_spend_per_history /= self.n_per_history
+        self.mean_spend_per_history = np.bincount(self.inverse, weights=self.m) / self.n_per_history
         self.factor = _periods_per_month(time_unit)
         self.horizon_months, self.gross_margin = int(horizon_months), float(gross_margin)
         months = np.arange(1, self.horizon_months + 1)
         self.t_grid = np.concatenate([[0.0], months * self.factor])
         self.discount = (1 + discount_rate_monthly) ** months  # month k is discounted by (1 + d)^k
-        n_customers = len(self.x)
-        self.noise_sample = noise_sample if noise_sample is not None and noise_sample < n_customers else None
+        self.noise_sample = noise_sample if noise_sample is not None and noise_sample < len(self.x) else None
         self.T = self.hT[self.inverse] if self.noise_sample is None else None
 
     def purchases_per_history(self, transaction_model: BTYDFit) -> np.ndarray:
@@ -660,12 +657,8 @@ def customer_equity(
       the Gamma-Gamma posterior, discounted by month; the interval is the central
       ``level`` range of the simulated sums. It is wider because who stays, how often
       they buy and how much they spend vary even at known parameters. Above
-      ``noise_sample_customers`` customers, each draw simulates that many customers drawn at
-      random and scales their noise to the base (``sample_note`` says so; the noise keeps its
-      mean 0 and its variance, see ``_Base.realised_equity``).
-
-    Each draw costs one pass over the distinct (frequency, recency, T) histories for the
-    expected equity and one simulation of at most ``noise_sample_customers`` customers.
+      ``noise_sample_customers`` customers, a draw simulates that many random customers and
+      scales their noise to the base (same mean and variance; ``sample_note`` says so).
 
     Parameters
     ----------
@@ -730,13 +723,12 @@ def customer_equity(
     quantiles = [(1 - level) / 2, (1 + level) / 2]
     expected_lower, expected_upper = np.quantile(draws[finite], quantiles)
     predictive_lower, predictive_upper = np.quantile(realised[finite], quantiles)
-    sample_note = ""
-    if base.noise_sample is not None:
-        sample_note = (f"The predictive interval of customer equity simulates, at each of the {n_draws:,} parameter "
-                       f"draws, {base.noise_sample:,} of the {len(summary):,} customers drawn at random and scales "
-                       f"their deviation from the expected equity by the square root of {len(summary):,} / "
-                       f"{base.noise_sample:,}: the customer-level noise keeps its mean (0) and variance, and the "
-                       "expected equity and its interval use every customer.")
+    sample_note = "" if base.noise_sample is None else (
+        f"The predictive interval of customer equity simulates, at each of the {n_draws:,} parameter draws, "
+        f"{base.noise_sample:,} of the {len(summary):,} customers drawn at random and scales their deviation from the "
+        f"expected equity by the square root of {len(summary):,} / {base.noise_sample:,}: the customer-level noise "
+        "keeps its mean (0) and variance, and the expected equity and its interval use every customer.")
+    if sample_note:
         logger.warning(sample_note)
     return CustomerEquity(
         estimate, float(expected_lower), float(expected_upper), float(predictive_lower), float(predictive_upper),
