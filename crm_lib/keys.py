@@ -22,7 +22,6 @@ characters (64 bits) give 4e-7 pairs at 4 million customers; the old 10 characte
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -170,9 +169,22 @@ def keyed_pseudonyms(customer_ids: Iterable[Any], key: bytes | None = None, *, l
     if not MIN_LENGTH <= int(length) <= 64:
         raise ParamsError(f"pseudonym length={length} is outside {MIN_LENGTH}..64 hex characters; use 16 or more.")
     secret = load_key() if key is None else key
-    ids = [str(c) for c in customer_ids]
-    digests = [hmac.new(secret, c.encode(), hashlib.sha256).hexdigest()[:length] for c in ids]
+    ids = text_ids(customer_ids)
+    # hmac.digest: the one-shot HMAC in C, the same bytes as hmac.new(...).digest() at a third of the time.
+    digests = [hmac.digest(secret, c.encode(), "sha256").hex()[:length] for c in ids]
     return pd.Series(digests, dtype=object)
+
+
+def text_ids(customer_ids: Iterable[Any]) -> list[str]:
+    """Every id as text: ``str(id)``, or one ``tolist()`` for a pandas Index or Series of text.
+
+    >>> text_ids([1, "02"]), text_ids(pd.Index(["a", "b"], dtype="str"))
+    (['1', '02'], ['a', 'b'])
+    """
+    if isinstance(customer_ids, (pd.Index, pd.Series)) and pd.api.types.is_string_dtype(customer_ids.dtype) \
+            and customer_ids.dtype != object and not customer_ids.hasnans:
+        return customer_ids.tolist()
+    return [str(c) for c in customer_ids]
 
 
 def refuse_salt_knob(parameters: dict[str, Any], source: str) -> None:

@@ -50,9 +50,9 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str | None = None, *, length
         No pseudonym key (the message says how to set one), a length outside 16..64,
         or two ids with the same pseudonym.
     """
-    from crm_lib.keys import keyed_pseudonyms
+    from crm_lib.keys import keyed_pseudonyms, text_ids
 
-    ids = [str(c) for c in customer_ids]
+    ids = text_ids(customer_ids)
     hashed = keyed_pseudonyms(ids, length=length).to_numpy()
     series = pd.Series(hashed, index=pd.Index(ids, name="customer_id"), name="pseudonymous_id", dtype=object)
     if series.duplicated().any() and not series.index.duplicated().any():

@@ -21,6 +21,7 @@ from crm_lib.summary import rfm_summary
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NOISE_SAMPLE_CUSTOMERS",
     "PERIODS_PER_MONTH",
     "CustomerEquity",
     "ValueConcentration",
@@ -315,6 +316,7 @@ class CustomerEquity:
     predictive_method: str
     draws: np.ndarray = field(default=None, repr=False, compare=False)
     predictive_draws: np.ndarray = field(default=None, repr=False, compare=False)
+    sample_note: str = ""
 
     @property
     def lower(self) -> float:
@@ -353,6 +355,7 @@ class CustomerEquity:
             f"{fmt.number(self.predictive_upper)} (the same draws plus each customer's purchases and spend simulated "
             f"from the fitted models). Standard deviations: {fmt.number(self.parameter_sd)} from the parameters, "
             f"{fmt.number(self.noise_sd)} from customer-level noise; seed {self.seed}."
+            + (f" {self.sample_note}" if self.sample_note else "")
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -369,11 +372,20 @@ class CustomerEquity:
         return pd.DataFrame(rows).set_index("interval")
 
 
+#: Customers above which :func:`customer_equity` simulates the customer-level noise of each
+#: draw on a random sample of this many customers (see :meth:`_Base.realised_equity`).
+NOISE_SAMPLE_CUSTOMERS = 100_000
+
+
 class _Base:
-    """The customers' histories and spend, checked once and collapsed to distinct histories."""
+    """The customers' histories and spend, checked once and collapsed to distinct histories.
+
+    The expected equity needs per distinct history only its customers and their average mean
+    spend (the expected spend is linear in it): a draw is one pass over the distinct histories.
+    """
 
     def __init__(self, summary: pd.DataFrame, horizon_months: int, discount_rate_monthly: float, time_unit: str,
-                 gross_margin: float) -> None:
+                 gross_margin: float, noise_sample: int | None = None) -> None:
         require_columns(summary, ["frequency", "recency", "T", "monetary_value"], "customer equity", SUMMARY_HINT)
         _check_margin(gross_margin)
         _check_horizon(horizon_months, discount_rate_monthly)
@@ -384,26 +396,38 @@ class _Base:
                 f"customer equity: column 'monetary_value' has {int(bad.sum()):,} of {len(bad):,} values that are "
                 f"missing or negative (e.g. {self.m[bad][0]}); build the summary with crm_lib.summary.rfm_summary "
                 "from a log without returns (negative_amounts='drop').")
-        (self.hx, self.htx, self.hT), _, self.inverse = collapse_histories(
+        (self.hx, self.htx, self.hT), self.n_per_history, self.inverse = collapse_histories(
             summary["frequency"], summary["recency"], summary["T"])
-        self.T = self.hT[self.inverse]
+        self.mean_spend_per_history = np.bincount(self.inverse, weights=self.m) / self.n_per_history
         self.factor = _periods_per_month(time_unit)
         self.horizon_months, self.gross_margin = int(horizon_months), float(gross_margin)
         months = np.arange(1, self.horizon_months + 1)
         self.t_grid = np.concatenate([[0.0], months * self.factor])
         self.discount = (1 + discount_rate_monthly) ** months  # month k is discounted by (1 + d)^k
+        self.noise_sample = noise_sample if noise_sample is not None and noise_sample < len(self.x) else None
+        self.T = self.hT[self.inverse] if self.noise_sample is None else None
 
-    def expected_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit) -> float:
-        """Sum of CLV (as :func:`customer_lifetime_value`), purchases computed per distinct history."""
-        spend = np.asarray(spend_model.conditional_expected_average_profit(self.x, self.m), dtype=float)
+    def purchases_per_history(self, transaction_model: BTYDFit) -> np.ndarray:
+        """Discounted expected purchases over the horizon, one value per distinct history."""
         transaction_model._require_fit()
-        purchases = transaction_model._discounted_purchases(self.t_grid, self.discount, self.hx, self.htx, self.hT)
-        # Summed per distinct history, without BLAS (a threaded dot product costs more than it saves here).
-        spend_per_history = np.bincount(self.inverse, weights=spend, minlength=len(self.hx))
-        return float(self.gross_margin * np.sum(purchases * spend_per_history))
+        return transaction_model._discounted_purchases(self.t_grid, self.discount, self.hx, self.htx, self.hT)
 
-    def realised_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit,
-                        rng: np.random.Generator) -> float:
+    def expected_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit,
+                        purchases: np.ndarray | None = None) -> float:
+        """Sum of CLV (as :func:`customer_lifetime_value`), computed per distinct history.
+
+        The conditional expected spend (Fader, Hardie & Lee 2005b; Hardie, note 025, eq. 5)
+        is linear in the customer's mean spend m, so its sum over the n customers of one
+        history is n times its value at their average m.
+        """
+        if purchases is None:
+            purchases = self.purchases_per_history(transaction_model)
+        spend = np.asarray(spend_model.conditional_expected_average_profit(self.hx, self.mean_spend_per_history),
+                           dtype=float)
+        return float(self.gross_margin * np.sum(purchases * spend * self.n_per_history))
+
+    def realised_equity(self, transaction_model: BTYDFit, spend_model: GammaGammaFit, rng: np.random.Generator,
+                        expected: float | None = None, purchases: np.ndarray | None = None) -> float:
         """One simulated realisation of the discounted gross profit of the base over the horizon.
 
         Who is alive at T: Bernoulli(P(alive | history)). The alive customers' purchase
@@ -411,13 +435,36 @@ class _Base:
         purchases over the horizon from the model's story, the spend per purchase from
         Gamma(p, nu) with nu from its Gamma-Gamma posterior; each purchase is discounted
         by (1 + d)^k in its month k, as the expected CLV is.
+
+        With ``noise_sample`` = k below the N customers, only k customers drawn at random
+        (with replacement) are simulated: the realised equity is the expected equity E plus
+        sqrt(N / k) times the sample's sum of realised minus expected CLV. Customers are
+        independent given the parameters, so this noise has mean 0 and variance
+        N E_i[Var(CLV_i)], the variance of the base's own noise, and is close to normal
+        like it (a sum of k independent terms).
         """
+        if self.noise_sample is None:
+            return self._simulated_profit(transaction_model, spend_model, self.inverse, self.x, self.T, self.m, rng)
+        if purchases is None:
+            purchases = self.purchases_per_history(transaction_model)
+        if expected is None:
+            expected = self.expected_equity(transaction_model, spend_model, purchases)
+        chosen = np.sort(rng.integers(0, len(self.x), self.noise_sample))
+        inverse, x, m = self.inverse[chosen], self.x[chosen], self.m[chosen]
+        simulated = self._simulated_profit(transaction_model, spend_model, inverse, x, self.hT[inverse], m, rng)
+        spend = np.asarray(spend_model.conditional_expected_average_profit(x, m), dtype=float)
+        sample_expected = self.gross_margin * np.sum(purchases[inverse] * spend)
+        return float(expected + np.sqrt(len(self.x) / self.noise_sample) * (simulated - sample_expected))
+
+    def _simulated_profit(self, transaction_model: BTYDFit, spend_model: GammaGammaFit, inverse: np.ndarray,
+                          x: np.ndarray, age: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> float:
+        """Simulated discounted gross profit of customers (their history ``inverse``, x, T and mean spend m)."""
         horizon = self.horizon_months * self.factor
-        customer, times = _simulate_purchases(transaction_model, (self.hx, self.htx, self.hT), self.inverse, self.x,
-                                              self.T, horizon, rng)
+        customer, times = _simulate_purchases(transaction_model, (self.hx, self.htx, self.hT), inverse, x, age,
+                                              horizon, rng)
         p, q, v = spend_model.params_.to_numpy()
         buyers, owner = _sorted_unique(customer)  # customer is sorted: alive customers in order
-        x, m = self.x[buyers], self.m[buyers]
+        x, m = x[buyers], m[buyers]
         # Gamma-Gamma posterior of the spend rate nu given x repeat purchases of mean m:
         # Gamma(q + p x, v + x m) (Fader, Hardie & Lee 2005b, section 4; Hardie, note 025, from which
         # its eq. 5, the conditional expected spend, follows).
@@ -594,6 +641,7 @@ def customer_equity(
     n_draws: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    noise_sample_customers: int | None = NOISE_SAMPLE_CUSTOMERS,
 ) -> CustomerEquity:
     """Customer equity (sum of CLV) with a parameter-uncertainty and a predictive interval.
 
@@ -608,7 +656,9 @@ def customer_equity(
       from the posterior of the purchase and drop-out parameters, spend per purchase from
       the Gamma-Gamma posterior, discounted by month; the interval is the central
       ``level`` range of the simulated sums. It is wider because who stays, how often
-      they buy and how much they spend vary even at known parameters.
+      they buy and how much they spend vary even at known parameters. Above
+      ``noise_sample_customers`` customers, a draw simulates that many random customers and
+      scales their noise to the base (same mean and variance; ``sample_note`` says so).
 
     Parameters
     ----------
@@ -625,6 +675,9 @@ def customer_equity(
         Coverage of both intervals.
     seed : int
         Seed of the draws and simulations.
+    noise_sample_customers : int or None
+        Customers simulated per draw for the predictive interval when the base is larger;
+        None simulates every customer.
 
     Returns
     -------
@@ -646,8 +699,10 @@ def customer_equity(
         raise ParamsError(f"level must be between 0 and 1; got {level}.")
     if n_draws < 2:
         raise ParamsError(f"n_draws must be at least 2; got {n_draws}.")
+    if noise_sample_customers is not None and noise_sample_customers < 1000:
+        raise ParamsError(f"noise_sample_customers must be at least 1,000 or None; got {noise_sample_customers}.")
     _require_predictive(transaction_model)
-    base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin)
+    base = _Base(summary, horizon_months, discount_rate_monthly, time_unit, gross_margin, noise_sample_customers)
     estimate = base.expected_equity(transaction_model, spend_model)
     rng = np.random.default_rng(seed)
     transaction_draws = transaction_model.draw_params(n_draws, rng)
@@ -655,9 +710,11 @@ def customer_equity(
     draws, realised = np.empty(n_draws), np.empty(n_draws)
     for i in range(n_draws):
         model_i, spend_i = transaction_model.with_params(transaction_draws[i]), spend_model.with_params(spend_draws[i])
-        draws[i] = base.expected_equity(model_i, spend_i)
+        purchases = base.purchases_per_history(model_i)
+        draws[i] = base.expected_equity(model_i, spend_i, purchases)
         # A draw with q <= 1 has no finite mean spend; its expected equity is not finite either.
-        realised[i] = base.realised_equity(model_i, spend_i, rng) if np.isfinite(draws[i]) else np.nan
+        realised[i] = (base.realised_equity(model_i, spend_i, rng, draws[i], purchases) if np.isfinite(draws[i])
+                       else np.nan)
     finite = np.isfinite(draws) & np.isfinite(realised)
     if not finite.all():
         logger.warning("customer equity: %d of %d parameter draws gave a non-finite equity and were left out",
@@ -666,10 +723,19 @@ def customer_equity(
     quantiles = [(1 - level) / 2, (1 + level) / 2]
     expected_lower, expected_upper = np.quantile(draws[finite], quantiles)
     predictive_lower, predictive_upper = np.quantile(realised[finite], quantiles)
+    sample_note = "" if base.noise_sample is None else (
+        f"The predictive interval of customer equity simulates, at each of the {n_draws:,} parameter draws, "
+        f"{base.noise_sample:,} of the {len(summary):,} customers drawn at random and scales their deviation from the "
+        f"expected equity by the square root of {len(summary):,} / {base.noise_sample:,}: the customer-level noise "
+        "keeps its mean (0) and variance, and the expected equity and its interval use every customer.")
+    if sample_note:
+        logger.warning(sample_note)
     return CustomerEquity(
         estimate, float(expected_lower), float(expected_upper), float(predictive_lower), float(predictive_upper),
         level, len(summary), n_draws, seed, int(horizon_months), EXPECTED_METHOD.format(n=n_draws),
-        PREDICTIVE_METHOD.format(n=n_draws), draws=draws, predictive_draws=realised)
+        PREDICTIVE_METHOD.format(n=n_draws) + (f" (a random {base.noise_sample:,} of them per draw, noise scaled to "
+                                               "the base)" if sample_note else ""),
+        draws=draws, predictive_draws=realised, sample_note=sample_note)
 
 
 @dataclass(frozen=True)

@@ -98,24 +98,33 @@ def segment_migration(
     DataValidationError
         ``calibration_end`` not before ``observation_end``, or no purchase by then.
     """
+    # Only the segments are kept of each segmentation (millions of rows each at scale).
     after = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=observation_end)
+    after_end, after_customers = after.observation_end, after.customers[["first_purchase", "segment"]]
+    del after
     if calibration_end is None:
         first = pd.to_datetime(transactions["date"]).min().normalize()
-        calibration_end = first + (after.observation_end - first) / 2
+        calibration_end = first + (after_end - first) / 2
     before = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=calibration_end)
-    if before.observation_end >= after.observation_end:
+    before_end, order, start = before.observation_end, before.segment_order, before.customers["segment"]
+    del before
+    if before_end >= after_end:
         raise DataValidationError(
-            f"calibration_end ({before.observation_end:%Y-%m-%d}) must be before observation_end "
-            f"({after.observation_end:%Y-%m-%d}); move calibration_end earlier in params."
+            f"calibration_end ({before_end:%Y-%m-%d}) must be before observation_end "
+            f"({after_end:%Y-%m-%d}); move calibration_end earlier in params."
         )
-    order = before.segment_order
-    start = before.customers["segment"]
-    end = after.customers["segment"].reindex(start.index)
+    # Both tables are sorted by customer and the customers known at the calibration end are those
+    # who bought by then: matched by position instead of looking up millions of ids.
+    known = (after_customers["first_purchase"] <= before_end).to_numpy()
+    if int(known.sum()) == len(start):
+        end = pd.Series(after_customers["segment"].array[known], index=start.index, name="segment")
+    else:  # pragma: no cover - only for a table not built by rfm_segmentation
+        end = after_customers["segment"].reindex(start.index)
     counts = pd.crosstab(
         pd.Categorical(start, categories=order), pd.Categorical(end, categories=order), dropna=False
     ).astype(int)
-    counts.index = pd.Index(order, name=f"segment at {before.observation_end:%Y-%m-%d}")
-    counts.columns = pd.Index(order, name=f"segment at {after.observation_end:%Y-%m-%d}")
+    counts.index = pd.Index(order, name=f"segment at {before_end:%Y-%m-%d}")
+    counts.columns = pd.Index(order, name=f"segment at {after_end:%Y-%m-%d}")
     row_totals = counts.sum(axis=1)
     shares = counts.div(row_totals.where(row_totals > 0), axis=0)
     rank = {name: i for i, name in enumerate(order)}
@@ -128,6 +137,6 @@ def segment_migration(
         moved_up=float((end_rank < start_rank).sum() / n),
         stayed=float((end_rank == start_rank).sum() / n),
         moved_down=float((end_rank > start_rank).sum() / n),
-        calibration_end=before.observation_end,
-        observation_end=after.observation_end,
+        calibration_end=before_end,
+        observation_end=after_end,
     )

@@ -13,6 +13,7 @@ import pandas as pd
 
 from crm_lib.columns import require_columns
 from crm_lib.exceptions import DataValidationError, ParamsError
+from crm_lib.summary import sorted_id_runs
 
 logger = logging.getLogger(__name__)
 
@@ -118,22 +119,26 @@ def customer_value_table(
             f"transactions: no purchase on or before {end:%Y-%m-%d} (first purchase {days.min():%Y-%m-%d}); "
             "move observation_end or calibration_end later in params."
         )
-    frame = pd.DataFrame(
-        {
-            "customer_id": transactions[customer_col].astype(str).to_numpy()[inside.to_numpy()],
-            "day": days[inside].to_numpy(),
-            "amount": transactions[amount_col].to_numpy(dtype=float)[inside.to_numpy()],
-        }
-    )
-    by_customer = frame.groupby("customer_id", sort=True)
+    keep = inside.to_numpy()
+    ids = transactions[customer_col].astype(str)
+    ids = ids if keep.all() else ids[keep]
+    # Integer codes in the sorted order of the ids (from their runs when the log is sorted by
+    # customer, as a loaded log is), then integer-keyed groupbys: no Python string per row.
+    runs = sorted_id_runs(ids)
+    codes, uniques = runs if runs is not None else pd.factorize(ids, sort=True)
+    day = days.to_numpy()[keep]
+    frame = pd.DataFrame({"code": codes, "day": day,
+                          "amount": transactions[amount_col].to_numpy(dtype=float)[keep]})
+    by_customer = frame.groupby("code", sort=True)
     table = pd.DataFrame(
         {
-            "first_purchase": by_customer["day"].min(),
-            "last_purchase": by_customer["day"].max(),
-            "purchase_days": by_customer["day"].nunique().astype(int),
-            "transactions": by_customer.size().astype(int),
-            "revenue": by_customer["amount"].sum().astype(float),
-        }
+            "first_purchase": by_customer["day"].min().to_numpy(),
+            "last_purchase": by_customer["day"].max().to_numpy(),
+            "purchase_days": _distinct_days_per_code(codes, day, len(uniques)),
+            "transactions": by_customer.size().to_numpy().astype(int),
+            "revenue": by_customer["amount"].sum().to_numpy().astype(float),
+        },
+        index=pd.Index(uniques),
     )
     table.index.name = "customer_id"
     table["average_order_value"] = table["revenue"] / table["transactions"]
@@ -144,6 +149,20 @@ def customer_value_table(
     table["mean_interpurchase_days"] = (span / repeat_gaps).where(repeat_gaps > 0)
     table.attrs["observation_end"] = end
     return table
+
+
+def _distinct_days_per_code(codes: np.ndarray, day: np.ndarray, n_codes: int) -> np.ndarray:
+    """Distinct purchase days of each customer code 0..n_codes-1 (``groupby(code)["day"].nunique()``)."""
+    day_number = day.astype("datetime64[D]").astype(np.int64)
+    low = int(day_number.min())
+    span = int(day_number.max()) - low + 1
+    key = codes.astype(np.int64) * span + (day_number - low)  # one int64 per (customer, day)
+    if len(key) > 1 and not (key[1:] >= key[:-1]).all():
+        key = np.sort(key)
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    return np.bincount(key[first] // span, minlength=n_codes).astype(int)
 
 
 # -------------------------------------------------------------------------- RFM scores
@@ -231,9 +250,11 @@ def rfm_scores(customers: pd.DataFrame, n_bins: int = 5, *, monetary: str = "rev
         },
         index=customers.index,
     )
-    scores["rfm_cell"] = (
-        scores["r_score"].astype(str) + "-" + scores["f_score"].astype(str) + "-" + scores["m_score"].astype(str)
-    )
+    # "r-f-m" taken from the n_bins**3 labels (one text per cell, not three per customer).
+    cells = [f"{r}-{f}-{m}" for r in range(1, n_bins + 1) for f in range(1, n_bins + 1) for m in range(1, n_bins + 1)]
+    cell = ((scores["r_score"].to_numpy() - 1) * n_bins + scores["f_score"].to_numpy() - 1) * n_bins \
+        + scores["m_score"].to_numpy() - 1
+    scores["rfm_cell"] = pd.Series(cells, dtype=str).take(cell).array
     return scores
 
 
@@ -460,9 +481,10 @@ def assign_segments(scores: pd.DataFrame, rules: Sequence[SegmentRule]) -> pd.Da
             f"segment rules: {int((which < 0).sum()):,} customers match no rule (e.g. scores r={r[first]}, "
             f"f={f[first]}, m={m[first]}); check the rules with load_segment_rules for the same rfm_bins."
         )
-    names = np.array([rule.name for rule in rules], dtype=object)
-    actions = np.array([rule.action for rule in rules], dtype=object)
-    return pd.DataFrame({"segment": names[which], "segment_action": actions[which]}, index=scores.index)
+    names = pd.Series([rule.name for rule in rules], dtype=str)
+    actions = pd.Series([rule.action for rule in rules], dtype=str)
+    return pd.DataFrame({"segment": names.take(which).array, "segment_action": actions.take(which).array},
+                        index=scores.index)
 
 
 @dataclass(frozen=True)
@@ -564,7 +586,11 @@ def rfm_segmentation(
     checked = load_segment_rules(rules, n_bins)
     customers = customer_value_table(transactions, observation_end=observation_end)
     scores = rfm_scores(customers, n_bins, monetary=monetary)
-    table = customers.join(scores).join(assign_segments(scores, checked))
+    table = customers.copy(deep=False)
+    # Same index (object) throughout: the columns are set without aligning millions of ids.
+    for part in (scores, assign_segments(scores, checked)):
+        for column in part.columns:
+            table[column] = part[column].array
     end = customers.attrs["observation_end"]
     table.attrs["observation_end"] = end
     return RFMSegmentation(customers=table, rules=checked, n_bins=n_bins, monetary=monetary, observation_end=end)

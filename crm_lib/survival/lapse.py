@@ -11,6 +11,7 @@ import pandas as pd
 from crm_lib.exceptions import DataValidationError, ParamsError
 from crm_lib.survival._common import CENSORING_RULES, EVENT_TIMES, format_days
 from crm_lib.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
+from crm_lib.summary import sorted_id_runs
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event
                      cohort_freq: str = "M", value_bands: int = 3, censoring: str = "recognisable") -> pd.DataFrame:
     """:func:`time_to_churn` from the purchase days of :func:`_purchase_days` (computed once, reused
     for several thresholds, rules and window ends)."""
-    customer = days["customer_id"].to_numpy()
+    runs = sorted_id_runs(days["customer_id"])  # integer codes, not one Python string per purchase day
+    customer = days["customer_id"].to_numpy() if runs is None else runs[0]
     day = days["day"].to_numpy()
     end_day = int(np.datetime64(end, "D").astype(np.int64))
     first_idx, end_idx, last_idx, churned = _first_spells(customer, day, end_day, lapse_days)
@@ -114,7 +116,8 @@ def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event
         censor_at = (end_day - first_day - shift).astype(float)
     duration = np.where(churned, spell_last_day - first_day, censor_at) + shift
 
-    index = pd.Index(customer[first_idx], name="customer_id")
+    index = pd.Index(customer[first_idx] if runs is None else days["customer_id"].array.take(first_idx),
+                     name="customer_id")
     first_dates = pd.to_datetime(first_day.astype("datetime64[D]"))
     out = pd.DataFrame(
         {
@@ -132,7 +135,8 @@ def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event
     )
     if "quantity" in days:
         out["first_order_quantity"] = days["quantity"].to_numpy(dtype=float)[first_idx]
-    out["first_order_band"] = value_band_labels(out["first_order_amount"], bands=value_bands)
+    # Same index (object): the labels are set without aligning millions of ids.
+    out["first_order_band"] = value_band_labels(out["first_order_amount"], bands=value_bands).array
     if "channel" in days:
         out["channel"] = days["channel"].to_numpy()[first_idx]
     out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
@@ -167,14 +171,38 @@ def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.Data
     if not inside.any():
         _nothing_before(end, dates.min())
     columns = ["customer_id", "amount"] + [c for c in ("quantity", "channel") if c in transactions.columns]
-    tx = transactions.loc[inside, columns].copy()
-    tx["day"] = dates[inside].to_numpy().astype("datetime64[D]").astype(np.int64)
+    tx = transactions.loc[inside, columns] if not inside.all() else transactions[columns]
+    day = dates[inside].to_numpy().astype("datetime64[D]").astype(np.int64)
     agg = {"amount": "sum"}
     if "quantity" in tx:
         agg["quantity"] = "sum"
     if "channel" in tx:
         agg["channel"] = "first"
-    return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
+    by_key = _sorted_day_keys(tx["customer_id"], day)
+    if by_key is None:
+        tx = tx.assign(day=day)
+        return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
+    # A loaded log is sorted by customer and date: one int64 key per (customer, day), grouped in
+    # the same row order (the same sums), and the ids taken back from their runs.
+    key, uniques, low, span = by_key
+    grouped = tx.drop(columns="customer_id").assign(key=key).groupby("key", sort=True).agg(agg)
+    group_key = grouped.index.to_numpy()
+    out = pd.DataFrame({"customer_id": uniques.take(group_key // span).array, "day": group_key % span + low})
+    for column in agg:
+        out[column] = grouped[column].to_numpy()
+    return out, end
+
+
+def _sorted_day_keys(ids: pd.Series, day: np.ndarray) -> tuple[np.ndarray, pd.Index, int, int] | None:
+    """``(key, uniques, low, span)`` with key = code * span + day - low, for text ids in order
+    (:func:`crm_lib.summary.sorted_id_runs`) whose days are in order within each customer; else None."""
+    runs = sorted_id_runs(ids)
+    if runs is None:
+        return None
+    low = int(day.min())
+    span = int(day.max()) - low + 1
+    key = runs[0] * span + (day - low)
+    return (key, runs[1], low, span) if (key[1:] >= key[:-1]).all() else None
 
 
 def _nothing_before(end: pd.Timestamp, start: pd.Timestamp) -> None:
@@ -609,17 +637,20 @@ def lapse_backtest(
     days, end = _purchase_days(transactions, end)  # once: the short window is a cut of the same days
     short_days = _days_until(days, cut)
     short = {rule: _churn_from_days(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
-    followed = short[CENSORING_RULES[0]]["duration_days"].notna() if CENSORING_RULES[0] in short else None
     full = _churn_from_days(days, end, lapse_days=lapse_days)
-    customers = full.index.intersection(short[rules[0]].index)
-    if followed is not None:
-        customers = customers.intersection(followed[followed].index)
-    truth_km = kaplan_meier(full.loc[customers], alpha=alpha)
+    # Both tables are sorted by customer, and the short window's customers are the full window's
+    # who bought by the cut: rows are matched by position, not by looking up millions of ids.
+    in_short = np.flatnonzero((full["first_purchase"] <= cut).to_numpy())
+    keep = np.arange(len(in_short))
+    if CENSORING_RULES[0] in short:
+        keep = np.flatnonzero(short[CENSORING_RULES[0]]["duration_days"].notna().to_numpy())
+    customers = full.index[in_short[keep]]
+    truth_km = kaplan_meier(full.iloc[in_short[keep]], alpha=alpha)
     rows = []
     for horizon in horizons_days:
         truth = float(truth_km.survival_at(horizon).loc["all", "survival"])
         for rule in rules:
-            at = kaplan_meier(short[rule].loc[customers], alpha=alpha).survival_at(horizon).loc["all"]
+            at = kaplan_meier(short[rule].iloc[keep], alpha=alpha).survival_at(horizon).loc["all"]
             rows.append({
                 "horizon_days": horizon, "censoring": rule, "estimate": at["survival"], "lower": at["lower"],
                 "upper": at["upper"], "truth": truth, "difference": at["survival"] - truth,
