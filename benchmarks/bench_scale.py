@@ -207,7 +207,8 @@ def run_report(log_path: Path, args, label: str, add) -> None:
     name = f"bench-{log_path.stem}"
     params = write_report_params(log_path, workdir, name, args.notebooks)
     command = [str(Path(sys.executable).with_name("crm-workbench")), "run", str(params), "--project", str(PROJECT),
-               "--output-dir", str(workdir / "reports"), "--no-wait"]
+               "--output-dir", str(workdir / "reports"), "--no-wait",
+               "--jobs", "1"]  # one notebook at a time, so each row's time and peak are that notebook's
     env = dict(os.environ, CRM_PRIVATE_ROOT=str(workdir / "private"))
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
