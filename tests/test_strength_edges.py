@@ -1,0 +1,182 @@
+"""Boundaries, defaults and error paths of the statistics (issue 16, survivors of mutation sample seed 17).
+
+Each test pins a case the fast suite did not reach: a group of exactly the minimum size, the
+smallest groups a difference of means accepts, the empty null distribution, a start value handed
+to an optimiser, customers left out of a spend fit, a forced model that could not be fitted, a curve
+that falls to zero. Expected values come from hand computation, a log-rank statistic written out
+here in numpy, a published table (Fader, Hardie & Shang 2010) or the notebook's parameters cell.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes import ParetoNBDFitter
+from lifetimes.datasets import load_dataset
+from scipy import stats
+
+from crm_lib import clv, loyalty
+from crm_lib.exceptions import ModelFitError
+from crm_lib.loyalty.null import _group_difference
+from crm_lib.models import BetaGeoBetaBinomFit, GammaGammaFit
+from crm_lib.survival import kaplan_meier, log_rank_test
+
+REPO = Path(__file__).resolve().parents[1]
+
+# --- survival: log-rank with groups at the minimum size ---------------------------------------------
+
+
+def log_rank_chi2(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> float:
+    """The k-group log-rank statistic written out (Kalbfleisch & Prentice 2002, sec. 7.2.2):
+    U = sum over event times of (observed - expected) per group, V its hypergeometric covariance,
+    chi2 = U' V^- U over the first k - 1 groups."""
+    labels = np.unique(group)
+    u = np.zeros(len(labels))
+    v = np.zeros((len(labels), len(labels)))
+    for t in np.unique(time[event == 1]):
+        at_risk = np.array([np.sum((time >= t) & (group == g)) for g in labels], dtype=float)
+        deaths = np.array([np.sum((time == t) & (event == 1) & (group == g)) for g in labels], dtype=float)
+        n, d = at_risk.sum(), deaths.sum()
+        u += deaths - d * at_risk / n
+        if n > 1:
+            share = at_risk / n
+            v += d * (n - d) / (n - 1) * (np.diag(share) - np.outer(share, share))
+    return float(u[:-1] @ np.linalg.solve(v[:-1, :-1], u[:-1]))
+
+
+def test_log_rank_by_default_keeps_groups_of_twenty_as_the_curves_do():
+    # Three channels of 20, 25 and 19 customers: with the defaults the log-rank test compares
+    # exactly the groups that get a Kaplan-Meier curve (20 and more), and leaves out the 19.
+    rng = np.random.default_rng(8)
+    sizes = {"email": 20, "store": 25, "web": 19}
+    group = np.repeat(list(sizes), list(sizes.values()))
+    time = np.round(rng.exponential(np.where(group == "store", 60.0, 120.0)), 1) + 1
+    event = (rng.random(len(group)) < 0.8).astype(int)
+    churn = pd.DataFrame({"duration_days": time, "churned": event.astype(bool), "channel": group})
+    curves = kaplan_meier(churn, group_col="channel")
+    test = log_rank_test(churn, group_col="channel")
+    assert set(test.groups) == set(curves.medians.index) == {"email", "store"}
+    assert test.n == 45 and test.df == 1
+    kept = group != "web"
+    chi2 = log_rank_chi2(time[kept], event[kept], group[kept])
+    assert test.statistic == pytest.approx(chi2, rel=1e-9)
+    assert test.p_value == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
+
+
+def test_kaplan_meier_of_a_curve_that_falls_to_zero_warns_nothing():
+    # Five customers who all churn: S = 0.8, 0.6, 0.4, 0.2, 0. The median is the first time S
+    # drops below 0.5, day 3; log(0) at the end must not reach the reader as a RuntimeWarning.
+    churn = pd.DataFrame({"duration_days": [1.0, 2.0, 3.0, 4.0, 5.0], "churned": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = kaplan_meier(churn, min_group_size=1)
+    assert result.medians.loc["all", "median_days"] == 3.0
+    assert result.survival_at(4)["survival"].tolist() == pytest.approx([0.2])
+
+
+# --- CLV: a forced model that could not be fitted -----------------------------------------------------
+
+
+def test_holdout_with_a_forced_model_that_failed_names_it_and_its_error(simulated_holdout, monkeypatch):
+    import crm_lib.clv.validation as validation
+
+    real = validation.fit_model
+
+    def fit_or_fail(summary, name, **kwargs):
+        if name == "pareto_nbd":
+            raise ModelFitError("Pareto/NBD: no convergence after 2000 iterations")
+        return real(summary, name, **kwargs)
+
+    monkeypatch.setattr(validation, "fit_model", fit_or_fail)
+    cal = simulated_holdout(600)
+    assert clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd")).winner == "bg_nbd"
+    with pytest.raises(ModelFitError, match=r"^model='pareto_nbd' was requested but could not be fitted: "
+                                            r"Pareto/NBD: no convergence after 2000 iterations$"):
+        clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"), choose="pareto_nbd")
+
+
+# --- models: a start value, customers left out -------------------------------------------------------
+
+
+def test_bg_bb_from_a_given_start_reaches_the_published_estimates():
+    # Fader, Hardie & Shang (2010), table 2 (donations): alpha 1.204, beta 0.750, gamma 0.657,
+    # delta 2.783. Started far from them (all 3) and next to them, the fit lands on the table.
+    donations = load_dataset("donations.csv")
+    for start in ([3.0, 3.0, 3.0, 3.0], [1.2, 0.75, 0.66, 2.8]):
+        fit = BetaGeoBetaBinomFit().fit(donations["frequency"], donations["recency"], donations["periods"],
+                                        weights=donations["weights"], initial_params=start)
+        np.testing.assert_allclose(fit.params_, [1.204, 0.750, 0.657, 2.783], atol=1e-3)
+
+
+def test_gamma_gamma_exclude_counts_the_customers_left_out_and_fits_the_rest():
+    rng = np.random.default_rng(5)
+    frequency = rng.integers(1, 6, 200).astype(float)
+    spend = rng.gamma(4.0, 10.0, 200)
+    weights = np.ones(200)
+    weights[:10] = 3.0
+    spend[[0, 1, 50]] = 0.0  # free orders only: two rows of weight 3 and one of weight 1
+    fit = GammaGammaFit().fit(frequency, spend, weights=weights, nonpositive_spend="exclude")
+    assert fit.n_excluded_ == 7.0
+    keep = spend > 0
+    clean = GammaGammaFit().fit(frequency[keep], spend[keep], weights=weights[keep])
+    np.testing.assert_allclose(fit.params_, clean.params_, rtol=1e-8)
+    assert clean.n_excluded_ == 0.0
+
+
+# --- loyalty: small groups, empty nulls, the log line, the statistic's name ---------------------------
+
+
+def test_group_difference_needs_two_customers_on_each_side():
+    values = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]] * 3)
+    long = np.array([[True, True, False, False, False]] * 3)
+    use = np.array([[True, True, True, True, True],    # 2 long, 3 short
+                    [True, True, True, True, False],   # 2 long, 2 short
+                    [True, True, True, False, False]])  # 2 long, 1 short
+    diff = _group_difference(values, use, long)
+    # long mean 1.5; short means 4 and 3.5; one short customer is no mean to compare
+    np.testing.assert_allclose(diff[:2], [1.5 - 4.0, 1.5 - 3.5])
+    assert np.isnan(diff[2])
+
+
+def test_monte_carlo_p_value_without_a_usable_null_or_observation_is_nan():
+    assert np.isnan(loyalty.monte_carlo_p_value(1.0, np.array([np.nan, np.inf])))
+    assert np.isnan(loyalty.monte_carlo_p_value(np.nan, np.arange(9.0)))
+    # one usable draw below the observation: 2 min(1, 2) / 2 = 1
+    assert loyalty.monte_carlo_p_value(1.0, np.array([0.0, np.nan])) == 1.0
+
+
+def test_lifetime_durations_logs_customers_censored_and_rule(caplog):
+    # The docstring's example: CDNOW Pareto/NBD (weeks), two customers whose P(alive) falls
+    # below 0.5 before mid-1998, so neither lifetime is censored.
+    model = ParetoNBDFitter()
+    model.params_ = pd.Series({"r": 0.553, "alpha": 10.58, "s": 0.606, "beta": 11.67})
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 12.0, 8.0],
+                       "date": pd.to_datetime(["1997-01-06", "1997-02-03", "1997-01-06"])})
+    with caplog.at_level(logging.INFO, logger="crm_lib.loyalty.lifetime"):
+        out = loyalty.lifetime_durations(tx, model, time_unit="W", observation_end="1998-06-30")
+    assert not out["censored"].any()
+    assert "lifetimes of 2 customers: 0 censored, threshold 0.50, crossing=last" in caplog.messages
+
+
+def test_h2_tests_are_t_statistics():
+    rng = np.random.default_rng(1)
+    panel = pd.DataFrame({"customer_id": np.repeat(np.arange(30), 4), "tenure_period": np.tile(np.arange(4), 30),
+                          "profit": rng.normal(10, 2, 120)})
+    result = loyalty.test_profit_tenure(panel)
+    assert [t.statistic_name for t in result.tests] == ["t", "t"]
+
+
+def test_practical_effect_default_is_the_notebook_knob_everywhere():
+    # One default from notebook to crm_lib (STYLE.md): 05_loyalty_profit's parameters cell.
+    cells = json.loads((REPO / "notebooks" / "05_loyalty_profit.ipynb").read_text())["cells"]
+    source = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    knob = float(source.split("practical_effect = ")[1].split()[0])
+    assert knob == 0.05
+    for function in (loyalty.calibrated_tests, loyalty.calibrated_from_bases, loyalty.calibrate):
+        assert inspect.signature(function).parameters["practical_effect"].default == knob, function.__name__
