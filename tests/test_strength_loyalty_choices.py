@@ -1,0 +1,74 @@
+"""The robustness table changes the choice its row names, and only that (issue 16, seed-17 survivors).
+
+A row "splits at the 25% quantile" must split both duration and profit at their 25% quantiles; a
+fixed profit split given in the settings must reach the calibrated rows; one null draw is a
+calibration. Expected shares are counted here with pandas from the customers' durations and
+profits (the rule loyalty_profit_matrix documents: long-lived = duration above the cut, high-profit =
+profit above the cut; the cut is a quantile, or a fixed amount when given). Public names only.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from lifetimes import ParetoNBDFitter
+
+from crm_lib import loyalty
+
+
+class _Fixed:
+    def __init__(self, names, values):
+        self.params_ = pd.Series(dict(zip(names, values)))
+
+
+def _pnbd() -> ParetoNBDFitter:
+    model = ParetoNBDFitter()
+    model.params_ = pd.Series({"r": 0.8, "alpha": 25.0, "s": 0.6, "beta": 120.0})
+    return model
+
+
+SPEND = _Fixed(["p", "q", "v"], (6.0, 4.0, 15.0))  # Gamma-Gamma p, q, v
+KNOBS = dict(gross_margin=0.3, cost_per_order=1.5, seed=2)
+ONE_ROW = dict(thresholds=(), split_quantiles=(), crossings=(), panel_ends=())
+
+
+@pytest.fixture(scope="module")
+def log() -> pd.DataFrame:
+    tx, _ = loyalty.simulate_loyalty_log(150, seed=5, observation_days=300, price_lift_per_year=0.5)
+    return tx
+
+
+def _used_customers(log) -> pd.DataFrame:
+    customers = loyalty.loyalty_analysis(log, _pnbd(), n_bootstrap=0, **KNOBS).customers
+    return customers[~customers["censored"]]
+
+
+def _shares(used: pd.DataFrame, duration_cut: float, profit_cut: float) -> tuple[float, float]:
+    long, high = used["duration"] > duration_cut, used["profit"] > profit_cut
+    return (long & ~high).sum() / long.sum(), (high & ~long).sum() / high.sum()
+
+
+def test_split_quantile_row_splits_duration_and_profit_at_that_quantile(log):
+    table = loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, **{**ONE_ROW, "split_quantiles": (0.25,)}, **KNOBS)
+    assert list(table.index) == ["baseline", "splits at the 25% quantile"]
+    used = _used_customers(log)
+    for variant, q in (("baseline", 0.5), ("splits at the 25% quantile", 0.25)):
+        long_low, high_short = _shares(used, used["duration"].quantile(q), used["profit"].quantile(q))
+        assert table.loc[variant, "long-lived with low profit"] == pytest.approx(long_low)
+        assert table.loc[variant, "high-profit that are short-lived"] == pytest.approx(high_short)
+
+
+def test_calibrated_rows_use_a_fixed_profit_split_from_the_settings(log):
+    used = _used_customers(log)
+    cut = round(float(used["profit"].quantile(0.3)), 2)  # a fixed amount, not the median
+    table = loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, spend_model=SPEND, null_draws=2, profit_split=cut,
+                                     **ONE_ROW, **KNOBS)
+    long_low, high_short = _shares(used, used["duration"].median(), cut)
+    assert table.loc["baseline", "long-lived with low profit"] == pytest.approx(long_low)
+    assert table.loc["baseline", "high-profit that are short-lived"] == pytest.approx(high_short)
+
+
+def test_one_null_draw_is_a_calibration(log):
+    analysis = loyalty.loyalty_analysis(log, _pnbd(), spend_model=SPEND, null_draws=1, n_bootstrap=0, **KNOBS)
+    assert analysis.calibration is not None
+    assert len(analysis.calibration.null) == 1
+    assert {t.null_draws for t in analysis.calibration.tests} == {1}
