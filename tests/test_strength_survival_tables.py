@@ -1,0 +1,130 @@
+"""Kaplan-Meier and log-rank results as people read them, on curves made by hand (issue 16).
+
+The survival files kept the most survivors of mutation sample seed 17 (6 of 23), mostly in what is
+printed. Here the result objects get hand-made curves and numbers, and their tables, sentences
+and look-ups are compared with text written out in the test. The Kaplan-Meier curve itself is
+checked on a six-customer example computed by hand (product-limit estimate; Greenwood variance;
+log(-log) band, Kalbfleisch & Prentice 2002, eq. 1.16). Public names only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_lib.survival import KaplanMeierResult, LogRankResult, kaplan_meier
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _result() -> KaplanMeierResult:
+    curves = pd.DataFrame({
+        "group": ["web"] * 3 + ["store"] * 2,
+        "time": [10.0, 200.0, 400.0, 30.0, 100.0],
+        "at_risk": [4, 3, 1, 2, 1], "events": [1, 1, 0, 1, 1],
+        "survival": [0.75, 0.5, 0.5, 0.5, 0.0],
+        "lower": [0.6, 0.3, 0.3, 0.2, 0.0], "upper": [0.9, 0.7, 0.7, 0.8, 0.0]})
+    medians = pd.DataFrame(
+        {"customers": [4, 2], "churned": [2, 2], "censored": [2, 0], "median_days": [NAN, 100.0],
+         "median_lower": [150.0, NAN], "median_upper": [INF, NAN], "longest_follow_up_days": [400.0, 100.0]},
+        index=pd.Index(["web", "store"], name="channel"))
+    return KaplanMeierResult(curves=curves, medians=medians, group_col="channel", alpha=0.1,
+                             notes=("1 group(s) of channel left out",))
+
+
+def test_survival_at_before_between_and_beyond_the_data():
+    km = _result()
+    at = km.survival_at(5)
+    assert at.index.name == "group" and list(at.index) == ["web", "store"]
+    assert at.loc["web"].tolist() == [1.0, 1.0, 1.0]  # before the first event
+    assert km.survival_at(150).loc["web"].tolist() == [0.75, 0.6, 0.9]  # step function: value at day 10
+    assert km.survival_at(200).loc["web"].tolist() == [0.5, 0.3, 0.7]  # at an event time: after the drop
+    beyond = km.survival_at(500)
+    assert np.isnan(beyond.loc["web", "survival"])  # censored at 400: unknown after
+    assert beyond.loc["store"].tolist() == [0.0, 0.0, 0.0]  # everybody churned by day 100
+
+
+def test_median_after_a_day_is_the_first_time_below_half_of_the_curve_then():
+    km = _result()
+    after_0 = km.median_after(0)
+    assert after_0.name == "median_after_0_days"
+    # web never drops strictly below 0.5; store drops to 0 at day 100
+    assert np.isnan(after_0["web"]) and after_0["store"] == 100.0
+    after_10 = km.median_after(10)
+    # web at day 10 is 0.75: below 0.375 never; store at day 10 is 1: below 0.5 at day 100
+    assert after_10.name == "median_after_10_days"
+    assert np.isnan(after_10["web"]) and after_10["store"] == 100.0
+    assert np.isnan(km.median_after(100)["store"])  # nothing left to halve
+
+
+def test_table_and_summary_write_out_medians_intervals_and_retention():
+    km = _result()
+    table = km.table(horizon_days=300)
+    assert table.index.name == "channel"
+    assert table.loc["web"].to_dict() == {
+        "customers": "4", "churned": "2", "censored": "2", "median lifetime": "not reached",
+        "median 90% interval": "150 days to beyond the data", "median of those who bought again": "not reached",
+        "retention at 300 days": "50.0%", "retention 90% interval": "30.0% to 70.0%"}
+    assert table.loc["store"].to_dict() == {
+        "customers": "2", "churned": "2", "censored": "0", "median lifetime": "100 days",
+        "median 90% interval": "n/a (the curve drops past 50% at once)",
+        "median of those who bought again": "100 days",
+        "retention at 300 days": "0.0%", "retention 90% interval": "0.0% to 0.0%"}
+    later = km.table(horizon_days=1000).loc["web"]
+    assert later["retention at 1,000 days"] == "not identified (curve ends at 400 days)"
+    assert later["retention 90% interval"] == "n/a"
+    assert km.summary() == (
+        "Kaplan-Meier retention by channel (90% intervals)\n"
+        "  web: 4 customers, 2 churned, median lifetime not reached [150 days, beyond the data]\n"
+        "  store: 2 customers, 2 churned, median lifetime 100 days [not estimable, not estimable]\n"
+        "  note: 1 group(s) of channel left out")
+    assert km.groups == ["web", "store"]
+    pd.testing.assert_frame_equal(km.to_frame(), km.medians)
+
+
+def test_a_failed_result_says_why_in_each_view():
+    failed = KaplanMeierResult.failed("every group is too small; merge groups", "channel")
+    assert failed.summary() == "Kaplan-Meier not available: every group is too small; merge groups"
+    assert failed.table().to_dict() == {"not available": {"reason": "every group is too small"}}
+    assert failed.groups == []
+
+
+def test_log_rank_verdict_in_words_either_side_of_alpha():
+    common = dict(df=2, n=1234, groups=("a", "b", "c"), group_col="cohort", alpha=0.05)
+    differs = LogRankResult(statistic=12.345, p_value=0.0004, notes=("group 'd' left out",), **common)
+    assert differs.verdict == ("Retention differs between the 3 groups of cohort (log-rank χ² = 12.3 on 2 df, "
+                               "p < 0.001, 1,234 customers): the curves are not all the same.")
+    assert differs.summary() == differs.verdict + "\nnote: group 'd' left out"
+    same = LogRankResult(statistic=1.0, p_value=0.05, **common)  # p = alpha is not below it
+    assert same.verdict == ("There is no evidence that retention differs between the 3 groups of cohort "
+                            "(log-rank χ² = 1.0 on 2 df, p = 0.050, 1,234 customers).")
+    row = same.to_frame().iloc[0].to_dict()
+    assert row == {"statistic": 1.0, "df": 2, "p_value": 0.05, "customers": 1234, "groups": "a, b, c",
+                   "method": "log-rank test (statsmodels survdiff)"}
+    failed = LogRankResult(NAN, 0, NAN, 0, (), "cohort", error="one group only")
+    assert failed.verdict == "The log-rank test could not be run: one group only"
+
+
+def test_kaplan_meier_curve_greenwood_band_and_counts_by_hand():
+    # Times 2, 3+, 5, 5, 8+, 9 (+: censored). Product limit: S(2) = 5/6, S(5) = 5/6 * 2/4 = 5/12,
+    # S(9) = 0. Greenwood: var S(t) = S(t)^2 sum d / (n (n - d)).
+    churn = pd.DataFrame({"duration_days": [2.0, 3, 5, 5, 8, 9], "churned": [True, False, True, True, False, True]})
+    km = kaplan_meier(churn, min_group_size=1)
+    curve = km.curves.set_index("time")
+    assert curve.loc[[2.0, 5.0, 9.0], "survival"].tolist() == pytest.approx([5 / 6, 5 / 12, 0.0])
+    assert curve.loc[[2.0, 5.0, 9.0], "at_risk"].tolist() == [6, 4, 1]
+    assert curve.loc[[2.0, 5.0, 9.0], "events"].tolist() == [1, 2, 1]
+    s = np.array([5 / 6, 5 / 12])
+    greenwood = np.cumsum([1 / (6 * 5), 2 / (4 * 2)])
+    se = s * np.sqrt(greenwood)
+    z = 1.959963984540054
+    se_loglog = se / (s * np.abs(np.log(s)))
+    lower = np.exp(-np.exp(np.log(-np.log(s)) + z * se_loglog))
+    upper = np.exp(-np.exp(np.log(-np.log(s)) - z * se_loglog))
+    np.testing.assert_allclose(curve.loc[[2.0, 5.0], "lower"], lower, rtol=1e-6)
+    np.testing.assert_allclose(curve.loc[[2.0, 5.0], "upper"], upper, rtol=1e-6)
+    # S = 0 at day 9: the band collapses to the curve
+    assert curve.loc[9.0, ["lower", "upper"]].tolist() == [0.0, 0.0]
+    medians = km.medians.loc["all"]
+    assert (medians["customers"], medians["churned"], medians["censored"]) == (6, 4, 2)
+    assert medians["median_days"] == 5.0 and medians["longest_follow_up_days"] == 9.0
