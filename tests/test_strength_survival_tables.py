@@ -128,3 +128,94 @@ def test_kaplan_meier_curve_greenwood_band_and_counts_by_hand():
     medians = km.medians.loc["all"]
     assert (medians["customers"], medians["churned"], medians["censored"]) == (6, 4, 2)
     assert medians["median_days"] == 5.0 and medians["longest_follow_up_days"] == 9.0
+
+
+# --- Cox results as read -----------------------------------------------------------------------------
+
+def _cox(ph_p=(0.2, 0.5), rho=(0.05, -0.3)) -> "CoxResult":
+    from crm_lib.survival import CoxResult
+
+    hazard = pd.DataFrame(
+        {"meaning": ["per doubling of the first order", "web vs store"], "coef": [np.log(0.8), np.log(1.5)],
+         "hazard_ratio": [0.8, 1.5], "lower": [0.7, 0.9], "upper": [0.9, 2.5], "p_value": [0.0004, 0.1234]},
+        index=["first_order_amount", "channel[web]"])
+    ph = pd.DataFrame({"rho": [rho[0], rho[1], NAN], "chi2": [1.5, 0.25, 1.75], "df": [1, 1, 2],
+                       "p_value": [ph_p[0], ph_p[1], 0.4169]}, index=["first_order_amount", "channel[web]", "GLOBAL"])
+    return CoxResult(hazard_ratios=hazard, ph_test=ph, scaled_schoenfeld=pd.DataFrame(), n=1234, events=567,
+                     covariates=("first_order_amount", "channel"), alpha=0.05, notes=("channel 'app' left out",))
+
+
+def test_cox_table_verdict_and_summary_in_words():
+    cox = _cox()
+    assert cox.table().to_dict(orient="index") == {
+        "first_order_amount": {"meaning": "per doubling of the first order", "hazard ratio": "0.800",
+                               "95% interval": "0.700 to 0.900", "p-value": "<0.001", "churn hazard": "lower"},
+        "channel[web]": {"meaning": "web vs store", "hazard ratio": "1.500", "95% interval": "0.900 to 2.500",
+                         "p-value": "0.123", "churn hazard": "no clear difference"}}
+    assert cox.verdict == (
+        "1 of 2 terms change the churn hazard (95% interval excludes 1). The largest: first_order_amount "
+        "(per doubling of the first order) has a hazard ratio of 0.80 [0.70, 0.90], a 20% lower churn hazard.")
+    assert cox.ph_verdict == (
+        "No evidence against proportional hazards (global test χ² = 1.8 on 2 df, p = 0.417; smallest per-term "
+        "p = 0.200): the hazard ratios can be read as constant over time.")
+    lines = cox.summary().splitlines()
+    assert lines[0] == "Cox proportional hazards (Newton on risk-set sums per churn day, Efron ties): 1,234 customers, 567 churned"
+    assert lines[1] == "  first_order_amount             HR 0.800 [0.700, 0.900] p <0.001"
+    assert lines[2] == "  channel[web]                   HR 1.500 [0.900, 2.500] p 0.123"
+    assert lines[3] == cox.ph_verdict and lines[4] == "note: channel 'app' left out"
+    pd.testing.assert_frame_equal(cox.to_frame(), cox.hazard_ratios)
+
+
+def test_cox_ph_verdict_names_the_terms_that_drift_and_says_when_the_drift_is_small():
+    large = _cox(ph_p=(0.2, 0.01), rho=(0.05, -0.3))
+    assert large.ph_verdict == (
+        "Proportional hazards is doubtful for channel[web] (ρ = -0.30, p = 0.010) (global test χ² = 1.8 on 2 df, "
+        "p = 0.417): their effect changes with time since acquisition, so read those hazard ratios as averages "
+        "over the observed lifetimes.")
+    small = _cox(ph_p=(0.0001, 0.5), rho=(0.05, -0.3))
+    assert small.ph_verdict.endswith(
+        "over the observed lifetimes. The drift is small (|ρ| ≤ 0.05) and detectable mainly because of the 567 "
+        "churn events, so the hazard ratios remain fair averages.")
+    assert "first_order_amount (ρ = +0.05, p < 0.001)" in small.ph_verdict
+
+
+def test_cox_without_a_clear_effect_and_a_failed_cox_say_so():
+    from crm_lib.survival import CoxResult
+
+    cox = _cox()
+    flat = CoxResult(cox.hazard_ratios.assign(lower=0.5, upper=2.0), cox.ph_test, pd.DataFrame(), 1234, 567,
+                     cox.covariates, alpha=0.1)
+    assert flat.verdict == "No covariate changes the churn hazard clearly (90% intervals all include 1; 1,234 customers)."
+    assert list(flat.table().columns)[2] == "90% interval"
+    failed = CoxResult.failed("no churn event among 12 customers (all censored); lower lapse_days", ["channel"])
+    assert failed.verdict == "The Cox model could not be fitted: no churn event among 12 customers (all censored); lower lapse_days"
+    assert failed.summary() == failed.verdict
+    assert failed.ph_verdict.startswith("The proportional-hazards check could not be run: no churn event")
+    assert failed.table().to_dict() == {"not available": {"reason": "no churn event among 12 customers (all censored)"}}
+
+
+def test_cox_on_a_sample_states_the_sample_and_its_cost():
+    from crm_lib.survival import cox_proportional_hazards
+
+    rng = np.random.default_rng(12)
+    n = 1500
+    amount = rng.lognormal(3, 0.8, n)
+    time = rng.exponential(100, n)
+    churn = pd.DataFrame({"duration_days": np.round(np.minimum(time, 300), 2), "churned": time <= 300,
+                          "first_order_amount": amount})
+    cox = cox_proportional_hazards(churn, covariates=["first_order_amount"], max_customers=1000, seed=4)
+    assert (cox.n, cox.sampled_from) == (1000, 1500)
+    # widening sqrt(1500 / 1000) = 1.22; sampling error sqrt(1 - 1000 / 1500) = 0.58 standard errors
+    assert cox.sample_note == (
+        "The Cox model and its check were fitted on a simple random sample of 1,000 of the 1,500 customers "
+        "(seed 4), to keep the fit to seconds: the hazard ratios, intervals and p-values are the sample's. The "
+        "intervals keep their stated coverage but are about 1.2 times wider than a fit on every customer would "
+        "give, and each log hazard ratio differs from the every-customer fit by a sampling error of about 0.58 "
+        "times its standard error.")
+    assert cox.notes[-1] == cox.sample_note
+    whole = cox_proportional_hazards(churn, covariates=["first_order_amount"], max_customers=None)
+    assert (whole.n, whole.sampled_from, whole.sample_note) == (1500, 0, "")
+    from crm_lib.exceptions import ParamsError
+
+    with pytest.raises(ParamsError, match=r"max_customers=999 is too small for a Cox fit; use at least 1,000 or None"):
+        cox_proportional_hazards(churn, covariates=["first_order_amount"], max_customers=999)
