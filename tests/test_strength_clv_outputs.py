@@ -1,0 +1,93 @@
+"""CLV results as people read them, and the refusals of bad CLV knobs (issue 16).
+
+Hand-made results (a comparison table, an equity with four draws, a value vector) go in; the
+sentences and tables written out here must come back. Standard deviations by hand.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_lib import clv
+from crm_lib.clv.validation import ModelComparison
+from crm_lib.exceptions import ParamsError
+
+
+def _comparison(runner_up: str | None = "bg_nbd", error: str = "") -> ModelComparison:
+    table = pd.DataFrame(
+        {"n_params": [4.0, np.nan], "log_likelihood": [-1234.56, np.nan], "aic": [2477.12, np.nan],
+         "bic": [2490.5, np.nan], "converged": [True, False], "holdout_mae": [0.5, np.nan],
+         "holdout_rmse": [0.654321, 0.7], "predicted_holdout_total": [1234.4, np.nan],
+         "actual_holdout_total": [1200.0, np.nan], "aggregate_error_pct": [2.866, np.nan], "error": ["", error]},
+        index=["pareto_nbd", "bg_nbd"])
+    return ModelComparison(table=table, winner="pareto_nbd", runner_up=runner_up, margin_pct=6.53, fits={})
+
+
+def test_model_comparison_summary_names_winner_margin_and_runner_up():
+    assert _comparison().summary() == (
+        "Pareto/NBD has the lowest holdout RMSE (0.6543 repeat purchases per customer, 6.5% below BG/NBD at 0.7000).")
+    assert _comparison(runner_up=None).summary() == (
+        "Pareto/NBD has the lowest holdout RMSE (0.6543 repeat purchases per customer).")
+    pd.testing.assert_frame_equal(_comparison().to_frame(), _comparison().table)
+
+
+def test_model_comparison_table_shows_a_failed_fit_with_its_error():
+    shown = _comparison(error="BG/NBD did not converge").formatted()
+    assert list(shown.index) == ["Pareto/NBD", "BG/NBD"]
+    assert shown.loc["BG/NBD"].to_dict() == {
+        "log-likelihood": "", "AIC": "", "BIC": "", "converged": "no", "holdout MAE": "", "holdout RMSE": "0.7000",
+        "predicted total": "", "actual total": "", "aggregate error": "", "chosen": "",
+        "error": "BG/NBD did not converge"}
+    assert shown.loc["Pareto/NBD", "converged"] == "yes" and shown.loc["Pareto/NBD", "error"] == ""
+    assert "error" not in _comparison().formatted().columns
+
+
+def test_customer_equity_frame_has_both_intervals_with_their_spread():
+    equity = clv.CustomerEquity(
+        estimate=100.0, expected_lower=80.0, expected_upper=120.0, predictive_lower=60.0, predictive_upper=140.0,
+        level=0.9, n_customers=50, n_draws=4, seed=3, horizon_months=6, expected_method="normal draws",
+        predictive_method="simulation", draws=np.array([90.0, 95.0, 105.0, 110.0]),
+        predictive_draws=np.array([80.0, 100.0, 100.0, 120.0]))
+    frame = equity.to_frame()
+    assert list(frame.index) == ["expected equity (parameter uncertainty)", "realised equity (predictive)"]
+    assert frame.index.name == "interval"
+    # sd of 90, 95, 105, 110 (ddof 1): sqrt(250 / 3); of 80, 100, 100, 120: sqrt(800 / 3)
+    assert frame["sd"].tolist() == pytest.approx([np.sqrt(250 / 3), np.sqrt(800 / 3)])
+    assert frame["lower"].tolist() == [80.0, 60.0] and frame["upper"].tolist() == [120.0, 140.0]
+    assert frame["method"].tolist() == ["normal draws", "simulation"]
+    for column, value in {"estimate": 100.0, "level": 0.9, "n_customers": 50, "n_draws": 4, "seed": 3,
+                          "horizon_months": 6}.items():
+        assert frame[column].tolist() == [value, value]
+    # realised minus expected: -10, 5, -5, 10 -> sd sqrt(250 / 3)
+    assert equity.noise_sd == pytest.approx(np.sqrt(250 / 3))
+    assert (equity.lower, equity.upper) == (80.0, 120.0)
+    assert equity.method == "normal draws; simulation"
+
+
+def test_value_concentration_sentence_and_table():
+    result = clv.value_concentration(pd.Series([50.0, 30.0, 10.0, 5.0, 5.0]), top=(0.2, 0.4))
+    # top 1 of 5 holds 50/100, top 2 hold 80/100; Gini by hand: Lorenz 0, .05, .10, .20, .50, 1
+    # -> 1 - (0.05 + 0.15 + 0.30 + 0.70 + 1.50) / 5 = 0.46
+    assert result.gini == pytest.approx(0.46)
+    assert result.summary() == "Of a total value of 100 over 5 customers: top 20% hold 50.0%, top 40% hold 80.0%; Gini 0.460."
+    frame = result.to_frame()
+    assert frame.index.name == "top_customer_share" and frame["value_share"].tolist() == [0.5, 0.8]
+
+
+@pytest.mark.parametrize("knobs, message", [
+    ({"horizon_months": 0}, r"horizon_months must be a whole number >= 1; got 0\."),
+    ({"horizon_months": 1.5}, r"horizon_months must be a whole number >= 1; got 1\.5\."),
+    ({"discount_rate_monthly": -1.0}, r"discount_rate_monthly must be > -1; got -1\.0\."),
+    ({"gross_margin": 0.0}, r"gross_margin must be in \(0, 1\]; got 0\.0\."),
+    ({"gross_margin": 1.5}, r"gross_margin must be in \(0, 1\]; got 1\.5\."),
+    ({"time_unit": "Q"}, r"time_unit='Q' for CLV: use one of W, M, D, H, h\."),
+])
+def test_bad_clv_knob_is_refused_with_its_value(knobs, message):
+    model = clv.BetaGeoFit()
+    model.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    spend = clv.GammaGammaFit()
+    spend.params_ = pd.Series({"p": 6.25, "q": 3.74, "v": 15.44})
+    summary = pd.DataFrame({"frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [40.0]})
+    with pytest.raises(ParamsError, match=message):
+        clv.customer_lifetime_value(model, spend, summary, **knobs)
