@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from lifetimes import ParetoNBDFitter
 
 from crm_lib import loyalty
+from tests.test_strength_loyalty_outputs import SPEND as SPEND_PARAMS
+from tests.test_strength_loyalty_outputs import _Fixed, _pnbd
 
-
-class _Fixed:
-    def __init__(self, names, values):
-        self.params_ = pd.Series(dict(zip(names, values)))
-
-
-def _pnbd() -> ParetoNBDFitter:
-    model = ParetoNBDFitter()
-    model.params_ = pd.Series({"r": 0.8, "alpha": 25.0, "s": 0.6, "beta": 120.0})
-    return model
-
-
-SPEND = _Fixed(["p", "q", "v"], (6.0, 4.0, 15.0))  # Gamma-Gamma p, q, v
+SPEND = _Fixed(["p", "q", "v"], SPEND_PARAMS)  # Gamma-Gamma p, q, v
 KNOBS = dict(gross_margin=0.3, cost_per_order=1.5, seed=2)
 ONE_ROW = dict(thresholds=(), split_quantiles=(), crossings=(), panel_ends=())
 
