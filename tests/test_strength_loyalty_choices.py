@@ -8,6 +8,7 @@ profit above the cut; the cut is a quantile, or a fixed amount when given). Publ
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,3 +62,44 @@ def test_one_null_draw_is_a_calibration(log):
     assert analysis.calibration is not None
     assert len(analysis.calibration.null) == 1
     assert {t.null_draws for t in analysis.calibration.tests} == {1}
+
+
+def test_calibration_gets_every_choice_of_the_analysis(log):
+    analysis = loyalty.loyalty_analysis(log, _pnbd(), spend_model=SPEND, null_draws=1, n_bootstrap=0,
+                                        p_alive_threshold=0.4, crossing="first", duration_quantile=0.4,
+                                        profit_quantile=0.6, profit_split=None, tenure_period_days=60,
+                                        panel_end="last_purchase", censored_lifetimes="include", **KNOBS)
+    assert analysis.calibration.settings == {
+        "time_unit": "D", "p_alive_threshold": 0.4, "crossing": "first", "gross_margin": 0.3, "cost_per_order": 1.5,
+        "duration_split": None, "duration_quantile": 0.4, "profit_split": None, "profit_quantile": 0.6,
+        "tenure_period_days": 60, "panel_end": "last_purchase", "censored": "include"}
+    settings = analysis.settings
+    assert (settings["p_alive_threshold"], settings["crossing"], settings["tenure_period_days"]) == (0.4, "first", 60)
+    assert (settings["panel_end"], settings["censored_lifetimes"], settings["null_draws"]) == ("last_purchase", "include", 1)
+    # censored lifetimes included: every customer is in the matrix
+    assert analysis.matrix.n == len(analysis.customers)
+    assert settings["duration_cut"] == pytest.approx(analysis.customers["duration"].quantile(0.4))
+    assert settings["profit_cut"] == pytest.approx(analysis.customers["profit"].quantile(0.6))
+
+
+def test_sample_customers_keeps_every_order_of_the_chosen_and_says_so(log):
+    from crm_lib.exceptions import ParamsError
+    from crm_lib.loyalty.analysis import sample_customers
+
+    ids = pd.unique(log["customer_id"])
+    assert len(ids) == 150
+    sample, end, note = sample_customers(log, 100, seed=3)
+    chosen = set(ids[np.random.default_rng(3).choice(150, 100, replace=False)])  # the documented draw
+    assert set(sample["customer_id"]) == chosen
+    assert len(sample) == log["customer_id"].isin(chosen).sum()  # all their orders
+    assert end == log["date"].max()  # the window of the whole log
+    assert note == (
+        f"The loyalty analysis uses a random sample of 100 of the 150 customers (seed 3; {len(sample):,} of "
+        f"{len(log):,} transactions), and the bases with no loyalty effect are simulated for the same customers: "
+        "every statistic, interval and share here carries the sampling error of 100 customers, and the verdicts "
+        "are those of the sample.")
+    whole, end_whole, none = sample_customers(log, 150, observation_end="2021-01-01")
+    assert whole is log and none == "" and end_whole == pd.Timestamp("2021-01-01")
+    assert sample_customers(log, None)[2] == ""
+    with pytest.raises(ParamsError, match=r"loyalty max_customers=99: use at least 100 customers, or None"):
+        sample_customers(log, 99)
