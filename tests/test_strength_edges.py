@@ -180,3 +180,95 @@ def test_practical_effect_default_is_the_notebook_knob_everywhere():
     assert knob == 0.05
     for function in (loyalty.calibrated_tests, loyalty.calibrated_from_bases, loyalty.calibrate):
         assert inspect.signature(function).parameters["practical_effect"].default == knob, function.__name__
+
+
+# --- seed-18 survivors: nullable draws, aliases, index, warnings, likelihood, the tracking hook -----------
+
+
+def test_monte_carlo_p_value_reads_a_nullable_series_of_draws():
+    # pandas' nullable floats: a failed draw is <NA>; it is dropped like NaN. Draws 0.5, 2, 3:
+    # 2 at or above 1.0 -> 2 x min(3, 2) / 4 = 1.0; at 2.5: 1 above, 2 below -> 2 x 2 / 4 = 1.0;
+    # at 4: none above -> 2 x 1 / 4 = 0.5
+    draws = pd.Series([0.5, None, 2.0, 3.0], dtype="Float64")
+    assert loyalty.monte_carlo_p_value(1.0, draws) == 1.0
+    assert loyalty.monte_carlo_p_value(4.0, draws) == 0.5
+
+
+def test_predict_is_the_conditional_expectation_and_keeps_the_index_of_any_series():
+    model = clv.ModifiedBetaGeoFit()
+    model.params_ = pd.Series({"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614})
+    T = pd.Series([30.0, 38.0], index=["x", "y"])
+    out = model.predict(10.0, np.array([2.0, 0.0]), np.array([20.0, 0.0]), T)
+    assert isinstance(out, pd.Series) and list(out.index) == ["x", "y"]
+    expected = model.conditional_expected_number_of_purchases_up_to_time(10.0, np.array([2.0, 0.0]),
+                                                                         np.array([20.0, 0.0]), T.to_numpy())
+    np.testing.assert_allclose(out.to_numpy(), expected)
+    # Batislam et al. (2007), eq. 6, by hand for x = 0, T = 38 (t_x plays no role):
+    r, alpha, a, b = 0.525, 6.183, 0.891, 1.614
+    from scipy.special import hyp2f1
+
+    numerator = (a + b) / (a - 1) * (1 - hyp2f1(r, b + 1, a + b, 10 / (alpha + 38 + 10)) * ((alpha + 38) / (alpha + 48)) ** r)
+    assert out["y"] == pytest.approx(numerator / (1 + a / b * ((alpha + 38) / alpha) ** r))
+
+
+def test_bg_nbd_for_very_frequent_buyers_warns_nothing_and_stays_finite():
+    # x = 1,000-5,000 repeat purchases overflow 2F1; the fallback formula takes over without
+    # letting inf x 0 reach the reader as a RuntimeWarning.
+    model = clv.BetaGeoFit()
+    model.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    x = np.array([1000.0, 5000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = model.conditional_expected_number_of_purchases_up_to_time(39.0, x, np.array([70.0, 77.0]), 78.0)
+    assert np.all(np.isfinite(out)) and np.all(out > 0)
+
+
+def test_fits_without_an_analytic_gradient_warn_nothing():
+    # BG/BB is fitted with numerical gradients: the optimiser must accept the options it is given.
+    donations = load_dataset("donations.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BetaGeoBetaBinomFit().fit(donations["frequency"], donations["recency"], donations["periods"],
+                                  weights=donations["weights"])
+
+
+def test_gamma_gamma_log_likelihood_is_note_025s_by_hand():
+    # Fader, Hardie & Berger, note 025: the mean spend m of x purchases has density
+    # Gamma(px + q) / (Gamma(px) Gamma(q)) v^q m^(px - 1) x^px / (v + x m)^(px + q).
+    from scipy.special import gammaln
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(1, 8, 300).astype(float)
+    m = rng.gamma(5.0, 8.0, 300)
+    fit = GammaGammaFit().fit(x, m)
+    p, q, v = fit.params_.to_numpy()
+    rows = (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v) + (p * x - 1) * np.log(m)
+            + p * x * np.log(x) - (p * x + q) * np.log(v + x * m))
+    assert fit.log_likelihood_ == pytest.approx(rows.sum(), rel=1e-10)
+
+
+def test_tracking_hook_prunes_old_sets_and_writes_the_scores(tmp_path):
+    import types
+
+    from crm_lib.clv.tracking import TRACKING_FILE, prediction_folder, track_run_predictions
+
+    folder = prediction_folder(tmp_path, "monthly")
+    folder.mkdir(parents=True)
+    for end in ("2020-01-31", "2020-02-29"):  # two earlier runs of a discrete-time model (not scored)
+        pd.DataFrame({"clv": [1.0]}).to_parquet(folder / f"{end}.parquet")
+        (folder / f"{end}.json").write_text(json.dumps({"transaction_model": {"name": "bg_bb"}}))
+    log = types.SimpleNamespace(observation_end=pd.Timestamp("2020-03-31"), time_unit="W",
+                                transactions=pd.DataFrame({"customer_id": [], "date": [], "amount": []}))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    ctx = types.SimpleNamespace(log=log, knobs={}, cache_dir=cache)
+    report = tmp_path / "report"
+    report.mkdir()
+    # keep 2 runs: this one and the newest earlier set; the older set is deleted
+    assert track_run_predictions(ctx, tmp_path, "monthly", report, keep_runs=2) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["2020-02-29.json", "2020-02-29.parquet"]
+    assert (report / TRACKING_FILE).read_text() == (
+        '{\n "observation_end": "2020-03-31",\n "run": "monthly",\n "scores": []\n}\n')
+    # no retention: nothing deleted
+    assert track_run_predictions(ctx, tmp_path, "monthly", report) == []
+    assert len(list(folder.iterdir())) == 2

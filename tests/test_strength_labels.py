@@ -158,3 +158,79 @@ def test_conclusion_says_whether_any_verdict_changes_with_the_analysis_choices()
     fragile = pd.DataFrame({"differs under": ["none", "profit split"]}, index=["H1", "H2"])
     assert loyalty.conclusion(_analysis(), fragile) == (
         base + " The verdicts of H2 change with at least one analysis choice (robustness table): read them with care.")
+
+
+# --- messages and labels of seed-18 survivors ----------------------------------------------------------
+
+
+def test_customer_equity_states_its_number_of_draws_and_refuses_negative_spend(cdnow_spend_fit):
+    bg, gg, data = cdnow_spend_fit
+    equity = clv.customer_equity(bg, gg, data.iloc[:200], n_draws=7, seed=1)
+    assert equity.predictive_method.startswith("predictive interval: the same 7 parameter draws, each with every "
+                                               "customer's purchases and spend over the horizon simulated")
+    bad = data.iloc[:200].copy()
+    bad.iloc[[3, 5], bad.columns.get_loc("monetary_value")] = [-4.5, np.nan]
+    from crm_lib.exceptions import DataValidationError
+
+    with pytest.raises(DataValidationError) as error:
+        clv.customer_equity(bg, gg, bad, n_draws=2)
+    assert str(error.value) == (
+        "customer equity: column 'monetary_value' has 2 of 200 values that are missing or negative (e.g. -4.5); "
+        "build the summary with crm_lib.summary.rfm_summary from a log without returns (negative_amounts='drop').")
+
+
+@pytest.fixture(scope="module")
+def cdnow_spend_fit():
+    from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+
+    data = load_cdnow_summary_data_with_monetary_value()
+    bg = clv.fit_model(data, "bg_nbd")
+    return bg, clv.fit_spend_model(data), data
+
+
+def test_survival_notes_and_p_values_in_words():
+    from crm_lib.survival import format_p, kaplan_meier, value_band_labels
+    from crm_lib.exceptions import ParamsError
+
+    assert (format_p(float("nan")), format_p(0.0004), format_p(0.04213)) == ("n/a", "<0.001", "0.042")
+    # a churn table without its lapse rule (no attrs): customers without follow-up are named
+    churn = pd.DataFrame({"duration_days": [5.0, 8.0, np.nan, 3.0], "churned": [True, False, False, True]})
+    km = kaplan_meier(churn, min_group_size=1)
+    assert km.notes == ("1 of 4 customers left out: acquired within the end of the data, so no churn of theirs could "
+                        "be recognised yet.",)
+    churn.attrs["lapse_days"] = 90
+    assert kaplan_meier(churn, min_group_size=1).notes[0].startswith("1 of 4 customers left out: acquired within the "
+                                                                     "last 90 days")
+    with pytest.raises(ParamsError, match=r"^value_bands=0 must be at least 1\.$"):
+        value_band_labels(pd.Series([1.0, 2.0]), bands=0)
+
+
+def test_loyalty_and_bg_bb_refusals_name_the_knob_and_the_model():
+    from crm_lib.exceptions import DataValidationError, ParamsError
+    from crm_lib.models import BetaGeoBetaBinomFit
+
+    tx = pd.DataFrame({"customer_id": ["a", "a"], "date": pd.to_datetime(["2020-01-01", "2020-02-15"]),
+                       "amount": [10.0, 12.0]})
+    customers = pd.DataFrame({"duration": [60.0], "duration_days": [60.0], "censored": [False],
+                              "first_purchase": pd.to_datetime(["2020-01-01"]),
+                              "lifetime_end": pd.to_datetime(["2020-03-01"])}, index=pd.Index(["a"], name="customer_id"))
+    with pytest.raises(ParamsError, match=r"^panel_end='end' is not known; use one of lifetime_end, last_purchase\.$"):
+        loyalty.tenure_panel(tx, customers, panel_end="end")
+    with pytest.raises(DataValidationError, match=r"^BG/BB: 1 of 2 customers have recency larger than T"):
+        BetaGeoBetaBinomFit().fit([1.0, 2.0], [1.0, 7.0], [6.0, 6.0])
+
+
+def test_contracts_with_a_blank_cancellation_are_active():
+    from crm_lib.exceptions import DataValidationError
+    from crm_lib.retention import survivors_from_contracts
+
+    contracts = pd.DataFrame({"start_date": ["2020-01-01", "2020-01-15", "2020-01-20"],
+                              "cancel_date": ["2020-02-10", "", "  "]})
+    survivors = survivors_from_contracts(contracts, period="M", observation_end="2020-04-30")
+    # one cohort (January) of 3, followed to three monthly anniversaries by 04-30: the first
+    # contract renews on 02-01 and is cancelled (02-10) before 03-01; the two blank ones are active
+    assert survivors.loc["2020-01"].tolist() == [3.0, 3.0, 2.0, 2.0]
+    contracts.loc[2, "cancel_date"] = "soon"
+    with pytest.raises(DataValidationError, match=r"column 'cancel_date' has 1 values that are not dates \(e\.g\. "
+                                                  r"'soon'\); leave it empty for active contracts\."):
+        survivors_from_contracts(contracts, period="M", observation_end="2020-04-30")

@@ -103,3 +103,18 @@ def test_sample_customers_keeps_every_order_of_the_chosen_and_says_so(log):
     assert sample_customers(log, None)[2] == ""
     with pytest.raises(ParamsError, match=r"loyalty max_customers=99: use at least 100 customers, or None"):
         sample_customers(log, 99)
+
+
+def test_calibrated_profit_level_and_slope_are_those_of_the_tenure_panel(log):
+    # H2's scale (mean profit per period) and slope in the calibration are computed without the
+    # panel (crm_lib.loyalty.null); they must equal the panel's, customers with 2+ periods.
+    analysis = loyalty.loyalty_analysis(log, _pnbd(), spend_model=SPEND, null_draws=1, n_bootstrap=0, **KNOBS)
+    panel = analysis.panel
+    periods = panel.groupby("customer_id")["tenure_period"].transform("size")
+    kept = panel[periods >= 2]
+    observed = analysis.calibration.observed
+    assert observed["mean_period_profit"] == pytest.approx(kept["profit"].sum() / len(kept))
+    assert observed["slope"] == pytest.approx(loyalty.fixed_effects_slope(kept)["slope"])
+    # the robustness table's calibrated baseline uses the same 30-day tenure periods by default
+    table = loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, spend_model=SPEND, null_draws=1, **ONE_ROW, **KNOBS)
+    assert table.loc["baseline", "H2 slope"] == pytest.approx(observed["slope"])
