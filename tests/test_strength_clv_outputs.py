@@ -91,3 +91,25 @@ def test_bad_clv_knob_is_refused_with_its_value(knobs, message):
     summary = pd.DataFrame({"frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [40.0]})
     with pytest.raises(ParamsError, match=message):
         clv.customer_lifetime_value(model, spend, summary, **knobs)
+
+
+def test_prediction_score_sentence_error_and_interval_flag():
+    from crm_lib.clv.tracking import PredictionScore
+
+    score = PredictionScore(
+        observation_end="2020-06-30", scored_to="2020-09-30", elapsed_periods=13.14, horizon_periods=52.0,
+        time_unit="W", model="bg_nbd", n_customers=1234, predicted_purchases=1100.4, actual_purchases=1000.0,
+        interval_lower=950.0, interval_upper=1250.0, level=0.9, mae=0.4567, mae_naive=0.61234,
+        predicted_revenue=5.0, actual_revenue=4.0)
+    assert score.summary() == (
+        "predictions of 2020-06-30 scored to 2020-09-30 (13.1 of 52 W): predicted 1,100 repeat purchases (90% "
+        "interval 950 to 1,250), actual 1,000; MAE 0.457 per customer (naive 0.612)")
+    assert score.inside and score.error_pct == pytest.approx(10.04)
+    as_dict = score.to_dict()
+    assert as_dict["inside"] is True and as_dict["n_customers"] == 1234 and as_dict["deciles"] == []
+    below = PredictionScore(**{**{k: v for k, v in as_dict.items() if k != "inside"}, "actual_purchases": 900.0})
+    assert not below.inside  # 900 < 950
+    above = PredictionScore(**{**{k: v for k, v in as_dict.items() if k != "inside"}, "actual_purchases": 1250.0})
+    assert above.inside  # the upper end belongs to the interval
+    none = PredictionScore(**{**{k: v for k, v in as_dict.items() if k != "inside"}, "actual_purchases": 0.0})
+    assert np.isnan(none.error_pct)
