@@ -113,3 +113,30 @@ def test_prediction_score_sentence_error_and_interval_flag():
     assert above.inside  # the upper end belongs to the interval
     none = PredictionScore(**{**{k: v for k, v in as_dict.items() if k != "inside"}, "actual_purchases": 0.0})
     assert np.isnan(none.error_pct)
+
+
+def test_p_alive_history_day_by_day_by_hand():
+    from crm_lib.exceptions import DataValidationError
+
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    model = clv.BetaGeoFit()
+    model.params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "a", "a"],
+                       "date": pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-02", "2020-01-06", "2020-01-10"]),
+                       "amount": 1.0})
+    history = clv.p_alive_history(model, tx, "a", time_unit="D", observation_end="2020-01-08")
+    # days 0..7 after the first purchase; purchases on days 0, 2 and 5 (the one of 01-10 is after the end)
+    assert list(history.index) == list(pd.date_range("2020-01-01", "2020-01-08"))
+    assert history.index.name == "period_start"
+    assert history["age"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert history["frequency"].tolist() == [0, 0, 1, 1, 1, 2, 2, 2]
+    assert history["recency"].tolist() == [0, 0, 2, 2, 2, 5, 5, 5]
+    assert history["purchase"].tolist() == [True, False, True, False, False, True, False, False]
+    # BG/NBD P(alive), FHL note 021: 1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)), 1 at x = 0
+    x, tx_, T = history["frequency"].to_numpy(), history["recency"].to_numpy(), history["age"].to_numpy()
+    expected = np.where(x > 0, 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + tx_)) ** (r + x)), 1.0)
+    np.testing.assert_allclose(history["p_alive"], expected, rtol=1e-10)
+    assert history.attrs == {"customer_id": "a", "time_unit": "D"}
+    with pytest.raises(DataValidationError, match=r"^p_alive_history: customer 'z' has no transactions \(ids look "
+                                                  r"like 'a'\)\.$"):
+        clv.p_alive_history(model, tx, "z", time_unit="D")
