@@ -219,3 +219,55 @@ def test_cox_on_a_sample_states_the_sample_and_its_cost():
 
     with pytest.raises(ParamsError, match=r"max_customers=999 is too small for a Cox fit; use at least 1,000 or None"):
         cox_proportional_hazards(churn, covariates=["first_order_amount"], max_customers=999)
+
+
+# --- the lapse rule against P(alive), and where a curve stops ------------------------------------------
+
+
+def test_lapse_vs_p_alive_counts_and_sums_by_hand():
+    from crm_lib.exceptions import DataValidationError
+    from crm_lib.survival import lapse_vs_p_alive
+
+    churn = pd.DataFrame({"days_since_last_purchase": [10.0, 40.0, 31.0, 30.0, 5.0]},
+                         index=pd.Index(["a", "b", "c", "d", "z"], name="customer_id"))
+    p_alive = pd.Series({"a": 0.9, "b": 0.2, "c": 0.4, "d": 0.5, "y": 0.7})  # z and y have no partner
+    table = lapse_vs_p_alive(churn, p_alive, lapse_days=30)
+    assert table.index.name == "lapse rule (30 days)"
+    # lapsed: more than 30 days silent -> b, c; not lapsed: a, d (30 days is not more than 30)
+    assert table.loc["lapsed"].to_dict() == pytest.approx(
+        {"customers": 2, "mean_p_alive": 0.3, "expected_churned_by_model": 1.4, "churned_by_rule": 2})
+    assert table.loc["not lapsed"].to_dict() == pytest.approx(
+        {"customers": 2, "mean_p_alive": 0.7, "expected_churned_by_model": 0.6, "churned_by_rule": 0})
+    assert table.loc["all"].to_dict() == pytest.approx(
+        {"customers": 4, "mean_p_alive": 0.5, "expected_churned_by_model": 2.0, "churned_by_rule": 2})
+    assert lapse_vs_p_alive(churn, None, lapse_days=30) is None
+    with pytest.raises(DataValidationError, match=r"^p_alive has 2 of 5 values outside \[0, 1\] \(e\.g\. customer "
+                                                  r"'b': 1\.2\); pass probabilities\.$"):
+        lapse_vs_p_alive(churn, p_alive.replace({0.2: 1.2, 0.7: -0.1}), lapse_days=30)
+    with pytest.raises(DataValidationError, match=r"^p_alive has 2 columns \['p', 'q'\]; pass one column of P\(alive\)\.$"):
+        lapse_vs_p_alive(churn, pd.DataFrame({"p": p_alive, "q": p_alive}), lapse_days=30)
+    with pytest.raises(DataValidationError, match=r"^p_alive and the churn table have no customer id in common \(e\.g\. "
+                                                  r"'a' vs 'q1'\); compute both from the same log\.$"):
+        lapse_vs_p_alive(churn, pd.Series({"q1": 0.5}), lapse_days=30)
+
+
+def test_curve_cut_note_says_where_the_curve_stops_and_what_that_means():
+    from crm_lib.survival import curve_cut_note
+
+    km = _result()  # web ends at day 400, store at day 100
+    assert curve_cut_note(km, lapse_days=90) == (
+        "The curve ends at between 100 and 400 days depending on the group after the first purchase: a churn is "
+        "recognised only after more than 90 days of silence, so even the earliest customers could not yet show a "
+        "churn later than that.")
+    with_horizon = curve_cut_note(km, lapse_days=90, horizon_days=365)
+    # at day 100: web 0.75 (first group), store 0
+    assert with_horizon.endswith(" Retention at 365 days is therefore not identified by these data; at 100 days it "
+                                 "is 75.0% (first group).")
+    one = KaplanMeierResult(curves=_result().curves.query("group == 'web'"), medians=_result().medians.iloc[:1],
+                            group_col=None)
+    assert curve_cut_note(one, lapse_days=30, horizon_days=500).startswith("The curve ends at 400 days after")
+    assert curve_cut_note(one, lapse_days=30, horizon_days=500).endswith(
+        " Retention at 500 days is therefore not identified by these data; at 400 days it is 50.0%.")
+    # a horizon inside the curve needs no warning
+    assert curve_cut_note(one, lapse_days=30, horizon_days=365) == curve_cut_note(one, lapse_days=30)
+    assert curve_cut_note(KaplanMeierResult.failed("no data"), lapse_days=30) == ""
