@@ -86,3 +86,31 @@ def test_default_observation_end_is_the_last_purchase_and_the_default_lapse_is_1
 def test_bad_rule_names_the_knob(kwargs, message):
     with pytest.raises(ParamsError, match=message):
         time_to_churn(TX, **kwargs)
+
+
+def test_cohort_retention_rates_by_hand():
+    from crm_lib.exceptions import DataValidationError
+    from crm_lib.survival import retention_rates_by_cohort
+
+    # January cohort (a, b, c) and February cohort (d, e); monthly rates.
+    # January: active Jan a b c; Feb a b (2 of 3 retained); Mar b (1 of 2).
+    # February: active Feb d e; Mar d (1 of 2); Apr none active (0 of 1).
+    tx = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "a", "b", "b", "d", "e", "d", "x"],
+        "date": pd.to_datetime(["2020-01-05", "2020-01-10", "2020-01-20", "2020-02-03", "2020-02-25", "2020-03-02",
+                                "2020-02-07", "2020-02-09", "2020-03-15", "2020-04-30"]),
+        "amount": 1.0})
+    out = retention_rates_by_cohort(tx, period="M", cohort_period="M", min_cohort_size=2)
+    assert list(out.columns) == ["cohort", "period", "cohort_customers", "active_customers", "retained_customers",
+                                 "retention_rate", "attrition_rate"]
+    rows = {(r.cohort, r.period): r for r in out.itertuples()}
+    assert set(rows) >= {("2020-01", "2020-02"), ("2020-01", "2020-03"), ("2020-02", "2020-03")}
+    assert "2020-04" not in set(out["cohort"])  # the April cohort of one customer (x) is too small
+    jan_feb, jan_mar, feb_mar = rows[("2020-01", "2020-02")], rows[("2020-01", "2020-03")], rows[("2020-02", "2020-03")]
+    assert (jan_feb.cohort_customers, jan_feb.active_customers, jan_feb.retained_customers) == (3, 2, 2)
+    assert (jan_feb.retention_rate, jan_feb.attrition_rate) == pytest.approx((2 / 3, 1 / 3))
+    assert (jan_mar.retained_customers, jan_mar.retention_rate) == (1, pytest.approx(0.5))
+    assert (feb_mar.cohort_customers, feb_mar.retained_customers, feb_mar.retention_rate) == (2, 1, pytest.approx(0.5))
+    with pytest.raises(DataValidationError, match=r"^no acquisition cohort \(M\) has 4 customers and two M periods; "
+                                                  r"use a coarser cohort_period or lower min_group_size\.$"):
+        retention_rates_by_cohort(tx, period="M", cohort_period="M", min_cohort_size=4)
