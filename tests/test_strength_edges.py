@@ -272,3 +272,19 @@ def test_tracking_hook_prunes_old_sets_and_writes_the_scores(tmp_path):
     # no retention: nothing deleted
     assert track_run_predictions(ctx, tmp_path, "monthly", report) == []
     assert len(list(folder.iterdir())) == 2
+
+
+def test_bg_bb_conditional_expectation_equals_lifetimes_on_the_donations_estimates():
+    # FHS (2010), eq. 13 at table 2's estimates, against lifetimes' BetaGeoBetaBinomFitter
+    # (an independent implementation), for histories of none to all 6 opportunities, 5 and 10 ahead.
+    import lifetimes
+
+    params = pd.Series({"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
+    ours, theirs = BetaGeoBetaBinomFit(), lifetimes.BetaGeoBetaBinomFitter()
+    ours.params_, theirs.params_ = params, params
+    x, tx = np.array([0.0, 1.0, 3.0, 6.0, 2.0]), np.array([0.0, 1.0, 5.0, 6.0, 6.0])
+    for m in (5, 10):
+        np.testing.assert_allclose(ours.conditional_expected_number_of_purchases_up_to_time(m, x, tx, 6.0),
+                                   theirs.conditional_expected_number_of_purchases_up_to_time(m, x, tx, 6.0), rtol=1e-9)
+    series = ours.conditional_expected_number_of_purchases_up_to_time(5, pd.Series(x, index=list("abcde")), tx, 6.0)
+    assert list(series.index) == list("abcde")
