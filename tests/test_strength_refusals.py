@@ -96,3 +96,21 @@ def test_survival_refusals():
         kaplan_meier(churn, errors="ignore")
     with pytest.raises(ParamsError, match=r"^cox_covariates is empty; name at least one column known at acquisition\.$"):
         cox_proportional_hazards(churn, covariates=[])
+
+
+def test_retention_refusals():
+    from crm_lib.retention import lifetime_identification, load_survivors, survivors_from_params
+
+    with pytest.raises(ParamsError, match=r"^alpha=0\.0 and beta=2\.0 must be positive sBG parameters\.$"):
+        lifetime_identification(0.0, 2.0, alpha_se=0.1)
+    with pytest.raises(ParamsError, match=r"^give either survivors \(counts per cohort\) or contracts_path \(a CSV of "
+                                          r"contracts\) in params, not neither\.$"):
+        load_survivors()
+    with pytest.raises(ParamsError, match=r"in params, not both\.$"):
+        load_survivors(survivors={"a": [10, 5]}, contracts_path="contracts.csv")
+    with pytest.raises(ParamsError, match=r"^survivors\['high end'\] must be a list of counts starting with the cohort "
+                                          r"size, e\.g\. \[1000, 869, 743\]; got '1000'\.$"):
+        survivors_from_params({"high end": "1000"})
+    with pytest.raises(ParamsError, match=r"^survivors must map each cohort name to its survivor counts"):
+        survivors_from_params([1000, 869])
+    assert survivors_from_params({"high end": [1000, 869, 743]}).loc["high end"].tolist() == [1000.0, 869.0, 743.0]
