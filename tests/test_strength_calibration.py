@@ -104,3 +104,16 @@ def test_untestable_statistics_say_why():
     assert tests["H4"].explanation == "no cost column and no cost_per_order in params: the cost to serve is unknown."
     # the other three are adjusted among themselves: Holm over 3 p-values
     assert tests["H1"].p_holm == pytest.approx(min(1.0, 3 * 0.2))
+
+
+def test_a_holm_p_equal_to_alpha_is_not_significant():
+    # Only H1 testable (the rest NaN, no cost): a family of one, Holm p = p = 2 / 10 = 0.2.
+    observed = OBSERVED.copy()
+    observed[["slope", "price_auc", "cost_share_auc", "phi"]] = np.nan
+    tests = {t.hypothesis: t for t in loyalty.calibrate(observed, _null(), alpha=0.2, practical_effect=0.0,
+                                                         cost_source="none")}
+    assert tests["H1"].p_holm == 0.2
+    assert tests["H1"].verdict == "no evidence either way"  # p < alpha is needed, as in the classical tests
+    below = {t.hypothesis: t for t in loyalty.calibrate(observed, _null(), alpha=0.21, practical_effect=0.0,
+                                                        cost_source="none")}
+    assert below["H1"].verdict == "supported"

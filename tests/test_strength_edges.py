@@ -288,3 +288,101 @@ def test_bg_bb_conditional_expectation_equals_lifetimes_on_the_donations_estimat
                                    theirs.conditional_expected_number_of_purchases_up_to_time(m, x, tx, 6.0), rtol=1e-9)
     series = ours.conditional_expected_number_of_purchases_up_to_time(5, pd.Series(x, index=list("abcde")), tx, 6.0)
     assert list(series.index) == list("abcde")
+
+
+# --- seed-19 survivors ---------------------------------------------------------------------------------
+
+
+def test_prediction_set_records_both_models_and_pruning_is_logged(tmp_path, caplog):
+    from crm_lib.clv.tracking import PREDICTION_COLUMNS, prune_prediction_sets, store_prediction_set
+
+    bg = clv.BetaGeoFit()
+    bg.params_ = pd.Series({"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5})
+    bg.log_params_covariance_ = np.eye(4) * 0.01
+    gg = GammaGammaFit()
+    gg.params_ = pd.Series({"p": 6.0, "q": 4.0, "v": 15.0})
+    values = pd.DataFrame({c: [1.0, 2.0] for c in PREDICTION_COLUMNS}, index=[101, 102])
+    values.attrs.update(horizon_months=12, gross_margin=0.3)
+    for end in ("2020-01-31", "2020-02-29"):
+        store_prediction_set(values, bg, gg, tmp_path, observation_end=end, time_unit="W", horizon_periods=52)
+    meta = json.loads((tmp_path / "2020-02-29.json").read_text())
+    assert meta["spend_model"] == {"name": "gamma_gamma", "params": {"p": 6.0, "q": 4.0, "v": 15.0}}
+    assert meta["transaction_model"]["name"] == "bg_nbd"
+    assert meta["transaction_model"]["params"] == {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    assert meta["clv"] == {"horizon_months": 12, "gross_margin": 0.3} and meta["equity"] is None
+    assert (meta["observation_end"], meta["time_unit"], meta["horizon_periods"]) == ("2020-02-29", "W", 52.0)
+    assert list(pd.read_parquet(tmp_path / "2020-02-29.parquet").index) == ["101", "102"]
+    with caplog.at_level(logging.INFO, logger="crm_lib.clv.tracking"):
+        assert prune_prediction_sets(tmp_path, keep=1, before="2020-03-31") == ["2020-01-31"]
+    assert "predictions of 2020-01-31 deleted (keeping the last 2 runs)" in caplog.messages
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2020-02-29.json", "2020-02-29.parquet"]
+
+
+def test_min_repeat_buyers_is_the_fitters_own_setting():
+    frequency = np.r_[np.zeros(30), np.ones(6), np.full(3, 2.0)]
+    recency = np.r_[np.zeros(30), np.full(6, 10.0), np.full(3, 20.0)]
+    T = np.full(39, 30.0)
+    with pytest.raises(ModelFitError, match=r"only 9 of 39 customers made a repeat purchase; at least 10 are needed"):
+        clv.BetaGeoFit(min_repeat_buyers=10).fit(frequency, recency, T)
+    with pytest.raises(ModelFitError, match=r"at least 20 are needed"):
+        clv.BetaGeoFit().fit(frequency, recency, T)
+    assert clv.BetaGeoFit(min_repeat_buyers=5).min_repeat_buyers == 5
+
+
+def test_null_base_is_reproducible_from_its_seed():
+    from crm_lib.loyalty.null import null_base, observed_base
+
+    tx, _ = loyalty.simulate_loyalty_log(40, seed=2, observation_days=200)
+    base = observed_base(tx)
+    draw = lambda seed: null_base(base, (0.8, 25.0, 0.6, 120.0), (6.0, 4.0, 15.0), n_draws=3, seed=seed)  # noqa: E731
+    first, again, other = draw(7), draw(7), draw(8)
+    np.testing.assert_array_equal(first.day, again.day)
+    np.testing.assert_array_equal(first.amount, again.amount)
+    assert len(first.day) != len(other.day) or not np.array_equal(first.amount, other.amount)
+
+
+def test_group_difference_of_an_empty_side_is_nan_without_a_warning():
+    values = np.array([[1.0, 2.0, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        diff = _group_difference(values, np.array([[True, True, True]]), np.array([[False, False, False]]))
+    assert np.isnan(diff[0])
+
+
+def test_p_alive_at_a_purchase_that_a_model_cannot_evaluate_is_one(caplog):
+    from crm_lib.loyalty.lifetime import _p_alive
+
+    class NaNAtPurchase:  # as lifetimes' Pareto/NBD does for large x right at a purchase
+        def conditional_probability_alive(self, frequency, recency, T):
+            return np.where(T == recency, np.nan, 0.25)
+
+    with caplog.at_level(logging.INFO, logger="crm_lib.loyalty.lifetime"):
+        p = _p_alive(NaNAtPurchase(), np.array([3.0, 3.0, 1.0]), np.array([10.0, 10.0, 5.0]), np.array([10.0, 12.0, 5.0]))
+    # Fader & Hardie (2005), note 009: at T = t_x the Pareto/NBD P(alive) is exactly 1
+    assert p.tolist() == [1.0, 0.25, 1.0]
+    assert "P(alive) at T = t_x returned NaN for 2 histories; set to its limit 1" in caplog.messages
+
+
+def test_cost_share_of_a_customer_without_revenue_is_missing():
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b"],
+                       "date": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-01-02", "2020-01-25"]),
+                       "amount": [0.0, 0.0, 10.0, 30.0]})
+    durations = pd.DataFrame({"first_purchase": pd.to_datetime(["2020-01-01", "2020-01-02"]),
+                              "lifetime_end": pd.to_datetime(["2020-02-01", "2020-02-01"]),
+                              "duration": [31.0, 30.0], "duration_days": [31.0, 30.0], "censored": [False, False]},
+                             index=pd.Index(["a", "b"], name="customer_id"))
+    out = loyalty.lifetime_profit(tx, durations, gross_margin=0.5, cost_per_order=2.0)
+    # b: revenue 40, cost 2 orders x 2 = 4, cost share 10%; a bought only free orders: no share
+    assert out.loc["b", "cost_share"] == pytest.approx(0.1)
+    assert np.isnan(out.loc["a", "cost_share"])
+
+
+def test_segment_example_of_a_cell_of_one_time_buyers():
+    customers = pd.DataFrame({
+        "segment": ["strangers", "strangers", "strangers", "true friends", "true friends"],
+        "duration": [1.0, 2.0, 3.0, 10.0, 12.0], "profit": [1.0, 2.0, 3.0, 10.0, 12.0], "orders": [1, 1, 1, 1, 3]},
+        index=["s1", "s2", "s3", "t1", "t2"])
+    examples = loyalty.segment_examples(customers)
+    # strangers: nobody has 2 orders, so the whole cell; s2 sits at its median ranks.
+    # true friends: only t2 has 2 orders or more.
+    assert examples.to_dict() == {"strangers": "s2", "true friends": "t2"}

@@ -118,3 +118,26 @@ def test_calibrated_profit_level_and_slope_are_those_of_the_tenure_panel(log):
     # the robustness table's calibrated baseline uses the same 30-day tenure periods by default
     table = loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, spend_model=SPEND, null_draws=1, **ONE_ROW, **KNOBS)
     assert table.loc["baseline", "H2 slope"] == pytest.approx(observed["slope"])
+
+
+def test_calibrated_rows_follow_the_observation_end_alpha_and_count_the_customers_used(log):
+    end = log["date"].max() + pd.Timedelta(days=60)  # 60 quiet days after the last order
+    analysis = loyalty.loyalty_analysis(log, _pnbd(), spend_model=SPEND, null_draws=2, n_bootstrap=0,
+                                        observation_end=end, **KNOBS)
+    table = loyalty.robustness_table(log, {"Pareto/NBD": _pnbd()}, spend_model=SPEND, null_draws=2,
+                                     observation_end=end, alpha=0.9, practical_effect=0.0, **ONE_ROW, **KNOBS)
+    row = table.loc["baseline"]
+    used = analysis.customers[~analysis.customers["censored"]]
+    assert row["customers used"] == len(used)
+    assert row["censored lifetimes"] == pytest.approx(analysis.customers["censored"].mean())
+    # alpha 0.9 with no practical threshold: every Holm p below 0.9 gives a verdict
+    holm = table.attrs["p_values"].loc["baseline"]
+    for hypothesis in ("H1", "H2", "H3", "H4", "M"):
+        p = holm[f"{hypothesis} Holm"]
+        verdict = row[f"{hypothesis} verdict"]
+        if np.isfinite(p) and p < 0.9:
+            assert verdict in ("supported", "contradicted"), (hypothesis, p, verdict)
+        else:
+            assert verdict in ("no evidence either way", "not testable"), (hypothesis, p, verdict)
+    adjusted = holm.filter(like="Holm")
+    assert ((adjusted >= 0.05) & (adjusted < 0.9)).any()  # a verdict that the default alpha 0.05 would withhold

@@ -114,3 +114,25 @@ def test_retention_refusals():
     with pytest.raises(ParamsError, match=r"^survivors must map each cohort name to its survivor counts"):
         survivors_from_params([1000, 869])
     assert survivors_from_params({"high end": [1000, 869, 743]}).loc["high end"].tolist() == [1000.0, 869.0, 743.0]
+
+
+def test_loyalty_column_checks_name_the_table_and_how_to_build_it():
+    tx = pd.DataFrame({"customer_id": ["a"], "amount": [1.0]})
+    with pytest.raises(DataValidationError) as error:
+        loyalty.p_alive_path(tx, object(), ["a"])
+    assert str(error.value) == ("transactions: column(s) ['date'] not found; the frame has ['customer_id', 'amount']. "
+                                "Pass TransactionLog.transactions (canonical columns customer_id, date, amount).")
+    with pytest.raises(DataValidationError) as error:
+        loyalty.loyalty_profit_matrix(pd.DataFrame({"duration": [1.0], "profit": [2.0]}))
+    assert str(error.value) == ("customers: column(s) ['revenue'] not found; the frame has ['duration', 'profit']. "
+                                "Build it with crm_lib.loyalty.lifetime_durations and lifetime_profit.")
+
+
+def test_contracts_are_followed_to_the_last_date_they_show():
+    from crm_lib.retention import survivors_from_contracts
+
+    # No observation end: the latest start or cancellation, 2020-03-20, so two monthly anniversaries
+    # of the January cohort are observed (02-01 and 03-01 for the first contract).
+    contracts = pd.DataFrame({"start_date": ["2020-01-01", "2020-01-02"], "cancel_date": ["2020-03-20", ""]})
+    survivors = survivors_from_contracts(contracts, period="M")
+    assert survivors.loc["2020-01"].dropna().tolist() == [2.0, 2.0, 2.0]
