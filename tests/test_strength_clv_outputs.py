@@ -140,3 +140,27 @@ def test_p_alive_history_day_by_day_by_hand():
     with pytest.raises(DataValidationError, match=r"^p_alive_history: customer 'z' has no transactions \(ids look "
                                                   r"like 'a'\)\.$"):
         clv.p_alive_history(model, tx, "z", time_unit="D")
+
+
+def test_model_comparison_table_without_a_statistic_shows_blanks():
+    table = _comparison().table.drop(columns=["log_likelihood", "aic", "holdout_mae"])
+    shown = ModelComparison(table=table, winner="pareto_nbd", runner_up="bg_nbd", margin_pct=6.5, fits={}).formatted()
+    assert shown["log-likelihood"].tolist() == ["", ""] and shown["AIC"].tolist() == ["", ""]
+    assert shown["holdout MAE"].tolist() == ["", ""] and shown["BIC"].tolist() == ["2,490.5", ""]
+
+
+def test_predict_customer_value_in_days_values_purchases_per_day():
+    from crm_lib import loyalty
+
+    tx, _ = loyalty.simulate_loyalty_log(300, seed=6, observation_days=400)
+    end = f"{tx['date'].max():%Y-%m-%d}"
+    days = clv.predict_customer_value(tx, model="bg_nbd", time_unit="D", horizon_months=6, gross_margin=0.5,
+                                      observation_end=end)
+    # the same chain by hand: summary in days, BG/NBD and Gamma-Gamma, CLV over 6 months of 30 days
+    from crm_lib.summary import rfm_summary
+
+    summary = rfm_summary(tx, time_unit="D", observation_end=end)
+    expected = clv.customer_lifetime_value(clv.fit_model(summary, "bg_nbd"), clv.fit_spend_model(summary), summary,
+                                           horizon_months=6, discount_rate_monthly=clv.monthly_discount_rate(0.10),
+                                           time_unit="D", gross_margin=0.5)
+    np.testing.assert_allclose(days["clv"].sort_index(), expected.sort_index(), rtol=1e-6)

@@ -95,7 +95,12 @@ def test_holdout_with_a_forced_model_that_failed_names_it_and_its_error(simulate
 
     monkeypatch.setattr(validation, "fit_model", fit_or_fail)
     cal = simulated_holdout(600)
-    assert clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd")).winner == "bg_nbd"
+    auto = clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"))
+    assert auto.winner == "bg_nbd" and auto.runner_up is None
+    # the failed model keeps its row: not converged, with its error, shown as "no"
+    assert auto.table.loc["pareto_nbd", "converged"] == False  # noqa: E712 (NaN would read as converged)
+    assert auto.table.loc["pareto_nbd", "error"] == "Pareto/NBD: no convergence after 2000 iterations"
+    assert auto.formatted().loc["Pareto/NBD", "converged"] == "no"
     with pytest.raises(ModelFitError, match=r"^model='pareto_nbd' was requested but could not be fitted: "
                                             r"Pareto/NBD: no convergence after 2000 iterations$"):
         clv.holdout_validation(cal, ("bg_nbd", "pareto_nbd"), choose="pareto_nbd")
@@ -386,3 +391,52 @@ def test_segment_example_of_a_cell_of_one_time_buyers():
     # strangers: nobody has 2 orders, so the whole cell; s2 sits at its median ranks.
     # true friends: only t2 has 2 orders or more.
     assert examples.to_dict() == {"strangers": "s2", "true friends": "t2"}
+
+
+# --- seed-20 survivors -----------------------------------------------------------------------------------
+
+
+def test_normal_theory_p_value_without_spread_or_observation_is_nan():
+    from crm_lib.loyalty.calibration import normal_theory_p_value
+
+    assert np.isnan(normal_theory_p_value(1.0, np.array([2.0, 2.0, 2.0])))  # no spread: no normal to fit
+    assert np.isnan(normal_theory_p_value(np.nan, np.array([1.0, 2.0, 3.0])))
+    assert np.isnan(normal_theory_p_value(1.0, np.array([2.0, np.nan])))  # one usable draw
+
+
+def test_bootstrap_spearman_interval_depends_on_ranks_only():
+    from crm_lib.loyalty import bootstrap_correlation_ci
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=60)
+    y = x + rng.normal(size=60)
+    spearman = bootstrap_correlation_ci(x, y, method="spearman", n_bootstrap=200, seed=3)
+    # a monotone transform keeps every resample's ranks, so the same seed gives the same interval
+    assert bootstrap_correlation_ci(x, np.exp(3 * y), method="spearman", n_bootstrap=200, seed=3) == pytest.approx(spearman)
+    pearson = bootstrap_correlation_ci(x, np.exp(3 * y), method="pearson", n_bootstrap=200, seed=3)
+    assert pearson != pytest.approx(spearman)
+    lo, hi = bootstrap_correlation_ci(x, y, n_bootstrap=1, seed=3)  # one resample: a degenerate interval
+    assert np.isfinite(lo) and lo == pytest.approx(hi)
+    assert all(np.isnan(bootstrap_correlation_ci(x, y, n_bootstrap=0)))
+
+
+def test_named_outputs_and_the_index_of_any_series_input():
+    from crm_lib.loyalty import long_lived
+
+    customers = pd.DataFrame({"duration": [1.0, 5.0, 9.0]}, index=["a", "b", "c"])
+    assert long_lived(customers).name == "long_lived" and long_lived(customers).tolist() == [False, False, True]
+    fit = GammaGammaFit().fit(*_spend_sample())
+    assert fit.params_.name == "estimate" and fit.standard_errors_.name == "standard_error"
+    T = pd.Series([30.0, 38.0], index=["x", "y"])
+    frequency = pd.Series([2.0, 1.0], index=["x", "y"])
+    for model, params in ((clv.BetaGeoFit(), {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}),
+                          (clv.ModifiedBetaGeoFit(), {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614})):
+        model.params_ = pd.Series(params)
+        for args in ((np.array([2.0, 1.0]), np.array([20.0, 5.0]), T), (frequency, np.array([20.0, 5.0]), T.to_numpy())):
+            alive = model.conditional_probability_alive(*args)
+            assert isinstance(alive, pd.Series) and list(alive.index) == ["x", "y"], type(model).__name__
+
+
+def _spend_sample():
+    rng = np.random.default_rng(9)
+    return rng.integers(1, 6, 200).astype(float), rng.gamma(4.0, 10.0, 200)

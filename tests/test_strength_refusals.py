@@ -136,3 +136,22 @@ def test_contracts_are_followed_to_the_last_date_they_show():
     contracts = pd.DataFrame({"start_date": ["2020-01-01", "2020-01-02"], "cancel_date": ["2020-03-20", ""]})
     survivors = survivors_from_contracts(contracts, period="M")
     assert survivors.loc["2020-01"].dropna().tolist() == [2.0, 2.0, 2.0]
+
+
+def test_more_column_checks_name_their_table():
+    from crm_lib.models.shifted_beta_geo import ShiftedBetaGeometricFitter
+
+    with pytest.raises(DataValidationError, match=r"^repeat purchase counts: "):
+        clv.repeat_purchase_counts(pd.DataFrame({"frequency": [1.0]}), clv.BetaGeoFit())
+    with pytest.raises(DataValidationError, match=r"^customers: column\(s\) \['orders'\] not found"):
+        loyalty.segment_examples(pd.DataFrame({"segment": ["strangers"], "duration": [1.0], "profit": [1.0]}))
+    with pytest.raises(DataValidationError, match=r"^cohort 'a' has a gap in its survivor counts \[100\.0, nan, 80\.0\]; "
+                                                  r"counts must be consecutive periods from period 0\.$"):
+        ShiftedBetaGeometricFitter().fit({"a": [100.0, np.nan, 80.0], "b": [100.0, 90.0, 85.0]})
+
+
+def test_fit_model_passes_its_minimum_of_repeat_buyers():
+    summary = pd.DataFrame({"frequency": np.r_[np.zeros(30), np.ones(9)], "recency": np.r_[np.zeros(30), np.full(9, 10.0)],
+                            "T": 30.0})
+    with pytest.raises(ModelFitError, match=r"only 9 of 39 customers made a repeat purchase; at least 12 are needed"):
+        clv.fit_model(summary, "bg_nbd", min_repeat_buyers=12)

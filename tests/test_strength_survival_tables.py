@@ -271,3 +271,38 @@ def test_curve_cut_note_says_where_the_curve_stops_and_what_that_means():
     # a horizon inside the curve needs no warning
     assert curve_cut_note(one, lapse_days=30, horizon_days=365) == curve_cut_note(one, lapse_days=30)
     assert curve_cut_note(KaplanMeierResult.failed("no data"), lapse_days=30) == ""
+
+
+# --- the lapse backtest in words -------------------------------------------------------------------------
+
+
+def _backtest():
+    from crm_lib.survival import LapseBacktest
+
+    index = pd.MultiIndex.from_tuples([(90, "recognisable"), (180, "recognisable"), (365, "recognisable"),
+                                       (730, "recognisable"), (180, "last_purchase")], names=["horizon_days", "censoring"])
+    table = pd.DataFrame({"estimate": [0.8, 0.6, NAN, NAN, 0.7], "lower": [0.75, 0.5, NAN, NAN, 0.65],
+                          "upper": [0.85, 0.7, NAN, NAN, 0.75], "truth": [0.78, 0.72, 0.5, NAN, 0.72],
+                          "difference": [0.02, -0.12, NAN, NAN, -0.02], "covered": [True, False, False, False, True]},
+                         index=index)
+    return LapseBacktest(table=table, lapse_days=90, truncate_at=pd.Timestamp("2020-06-30"),
+                         observation_end=pd.Timestamp("2020-12-31"), customers=1234, alpha=0.1)
+
+
+def test_lapse_backtest_sentence_and_table():
+    backtest = _backtest()
+    # the longest horizon both windows identify is 180 days; 365 is identified only in the full
+    # window (listed), 730 in neither (not listed)
+    assert backtest.sentence() == (
+        "Estimated on the data up to 2020-06-30 (1,234 customers, lapse 90 days), the 180-day retention is 60.0% "
+        "(90% interval 50.0% to 70.0%); the window to 2020-12-31 shows 72.0% for the same customers, outside the "
+        "interval. Censoring at the last purchase (the older rule) would have given 70.0%. At 365 days the "
+        "shortened window identifies nothing (no churn that late could show in it yet), where the older rule "
+        "printed a flat tail.")
+    shown = backtest.people_table()
+    assert shown.index.names == ["retention at (days)", "censoring"]
+    assert shown.loc[(90, "recognisable")].tolist() == ["80.0% (75.0% to 85.0%)", "78.0%", "yes"]
+    assert shown.loc[(365, "recognisable")].tolist() == ["not identified", "50.0%", ""]
+    assert shown.loc[(730, "recognisable")].tolist() == ["not identified", "not identified", ""]
+    assert list(shown.columns) == ["estimate to 2020-06-30 (90% interval)", "full window to 2020-12-31",
+                                   "truth inside the interval"]
