@@ -164,3 +164,35 @@ def test_predict_customer_value_in_days_values_purchases_per_day():
                                            horizon_months=6, discount_rate_monthly=clv.monthly_discount_rate(0.10),
                                            time_unit="D", gross_margin=0.5)
     np.testing.assert_allclose(days["clv"].sort_index(), expected.sort_index(), rtol=1e-6)
+
+
+def test_spend_frequency_check_sentence_and_row():
+    from crm_lib.models.gamma_gamma import CorrelationCheck
+
+    weak = CorrelationCheck(correlation=0.1234, p_value=0.0004, n_customers=1234, threshold=0.3,
+                            verdict="|r| < 0.3: spend and frequency are close to independent.")
+    assert weak.summary() == ("Spend vs frequency (repeat buyers, n=1,234): Pearson r = 0.123 (p < 0.001). "
+                              "|r| < 0.3: spend and frequency are close to independent.")
+    assert weak.to_frame().iloc[0].to_dict() == {"correlation": 0.1234, "p_value": 0.0004, "n_customers": 1234,
+                                                 "threshold": 0.3, "verdict": weak.verdict}
+
+
+def test_lifetime_identification_by_hand_and_in_words():
+    from crm_lib.retention import lifetime_identification
+
+    # alpha 2, beta 3: E[T] = (2 + 3 - 1) / (2 - 1) = 4 periods; 95% Wald interval on log alpha with
+    # SE(alpha) 0.2: alpha exp(-/+ 1.96 x 0.2 / 2) = 1.64 to 2.43, above 1: finite
+    finite = lifetime_identification(2.0, 3.0, alpha_se=0.2)
+    assert (finite.status, finite.expected_lifetime) == ("finite", 4.0)
+    assert (finite.alpha_lower, finite.alpha_upper) == pytest.approx((2 * np.exp(-1.959964 * 0.1), 2 * np.exp(1.959964 * 0.1)))
+    assert finite.sentence("month") == "expected lifetime 4.0 months (α = 2.000, 95% interval of α 1.64 to 2.43)"
+    row = finite.to_frame().iloc[0].to_dict()
+    assert row["status"] == "finite" and row["expected_lifetime"] == 4.0 and row["level"] == 0.95
+    wide = lifetime_identification(1.5, 3.0, alpha_interval=(0.9, 2.5))
+    assert wide.status == "not identified" and np.isnan(wide.expected_lifetime)
+    assert wide.sentence() == ("expected lifetime not identified: α = 1.500 but its 95% interval of α 0.90 to 2.50 "
+                               "includes 1, where the mean becomes infinite, so the data cannot bound it")
+    below = lifetime_identification(0.668, 3.806, alpha_se=0.1)  # Fader & Hardie (2007), high end
+    assert below.status == "unbounded"
+    assert below.sentence() == ("expected lifetime unbounded: α = 0.668 ≤ 1, so a group of customers almost never "
+                                "cancels and the mean number of periods is infinite")
