@@ -440,3 +440,59 @@ def test_named_outputs_and_the_index_of_any_series_input():
 def _spend_sample():
     rng = np.random.default_rng(9)
     return rng.integers(1, 6, 200).astype(float), rng.gamma(4.0, 10.0, 200)
+
+
+# --- seed-21 survivors -----------------------------------------------------------------------------------
+
+
+def test_a_minimum_of_repeat_buyers_is_enough():
+    frequency = np.r_[np.zeros(30), np.ones(20)]
+    recency = np.r_[np.zeros(30), np.linspace(1.0, 29.0, 20)]
+    model = clv.BetaGeoFit()
+    try:  # exactly 20 repeat buyers: enough to try a fit (whether these data identify it is another matter)
+        model.fit(frequency, recency, np.full(50, 30.0))
+    except ModelFitError as error:
+        assert "made a repeat purchase" not in str(error)
+    assert model.n_repeat_buyers_ == 20
+    donations = load_dataset("donations.csv")
+    bgbb = BetaGeoBetaBinomFit().fit(donations["frequency"], donations["recency"], donations["periods"],
+                                     weights=donations["weights"])
+    assert bgbb.n_histories_ == 22  # the 22 distinct (x, t_x) patterns of FHS (2010), table 1
+
+
+def test_log_rank_report_mode_keeps_alpha_and_the_kaplan_meier_default_looks_from_day_0():
+    churn = pd.DataFrame({"duration_days": [1.0, 2.0, 3.0], "churned": True, "channel": ["a", "a", "b"]})
+    one_group = log_rank_test(churn.assign(channel="a"), group_col="channel", min_group_size=1, alpha=0.1,
+                              errors="report")
+    assert one_group.alpha == 0.1 and one_group.error.startswith("grouping column 'channel' has 1 group")
+    km = kaplan_meier(pd.DataFrame({"duration_days": [0.0, 0.0, 2.0, 4.0, 6.0], "churned": True}), min_group_size=1)
+    # from day 0 (S = 0.6 after the two day-0 churns): half of 0.6 is crossed at day 4 (S = 0.2)
+    assert km.median_after().iloc[0] == 4.0 and km.median_after().name == "median_after_0_days"
+
+
+def test_lapse_against_a_p_alive_of_zero_is_valid():
+    from crm_lib.survival import lapse_vs_p_alive
+
+    churn = pd.DataFrame({"days_since_last_purchase": [10.0, 400.0]}, index=["a", "b"])
+    table = lapse_vs_p_alive(churn, pd.Series({"a": 1.0, "b": 0.0}), lapse_days=180)
+    assert table.loc["all", "expected_churned_by_model"] == 1.0 and table.loc["lapsed", "mean_p_alive"] == 0.0
+
+
+def test_custom_model_names_stay_in_the_comparison_table():
+    from crm_lib.clv.validation import ModelComparison
+
+    table = pd.DataFrame({"converged": [True], "holdout_rmse": [0.5], "error": [""]}, index=["my_model"])
+    shown = ModelComparison(table=table, winner="my_model", runner_up=None, margin_pct=np.nan, fits={}).formatted()
+    assert list(shown.index) == ["my_model"]
+
+
+def test_hypotheses_battery_passes_alpha_to_every_hypothesis():
+    rng = np.random.default_rng(2)
+    customers = pd.DataFrame({"duration": rng.uniform(10, 100, 80), "profit": rng.normal(10, 5, 80),
+                              "price": rng.normal(20, 3, 80), "cost_share": rng.uniform(0.1, 0.3, 80),
+                              "cost_source": "cost column"})
+    customers["profit"] += 0.05 * customers["duration"]
+    panel = pd.DataFrame({"customer_id": np.repeat(np.arange(20), 4), "tenure_period": np.tile(np.arange(1, 5), 20),
+                          "profit": rng.normal(5, 1, 80)})
+    tests = loyalty.test_hypotheses(customers, panel, n_bootstrap=0, alpha=0.9)
+    assert {h.alpha for h in tests.hypotheses} == {0.9}

@@ -234,3 +234,43 @@ def test_contracts_with_a_blank_cancellation_are_active():
     with pytest.raises(DataValidationError, match=r"column 'cancel_date' has 1 values that are not dates \(e\.g\. "
                                                   r"'soon'\); leave it empty for active contracts\."):
         survivors_from_contracts(contracts, period="M", observation_end="2020-04-30")
+
+
+def test_robustness_rows_say_what_changed_and_a_model_row_uses_that_model():
+    from tests.test_strength_loyalty_outputs import _pnbd
+    from lifetimes import ParetoNBDFitter
+
+    tx, _ = loyalty.simulate_loyalty_log(150, seed=5, observation_days=300, price_lift_per_year=0.5)
+    other = ParetoNBDFitter()
+    other.params_ = pd.Series({"r": 0.8, "alpha": 25.0, "s": 1.2, "beta": 60.0})  # twice the drop-out rate
+    table = loyalty.robustness_table(tx, {"Pareto/NBD": _pnbd(), "faster drop-out": other}, thresholds=(0.3,),
+                                     split_quantiles=(), crossings=(), panel_ends=(), gross_margin=0.3,
+                                     cost_per_order=1.5, seed=2)
+    assert table["changed"].to_dict() == {"baseline": "none", "P(alive) threshold 0.3": "threshold",
+                                          "model faster drop-out": "model"}
+    alone = loyalty.loyalty_analysis(tx, other, n_bootstrap=0, gross_margin=0.3, cost_per_order=1.5, seed=2)
+    assert table.loc["model faster drop-out", "median duration"] == pytest.approx(alone.customers["duration"].median())
+    assert table.loc["model faster drop-out", "median duration"] != table.loc["baseline", "median duration"]
+
+
+def test_calibrated_verdicts_table_and_conclusion_words():
+    tests = loyalty.CalibratedTests((_calibrated_test(note="H4 is not separate evidence"),), pd.Series(dtype=float),
+                                    pd.DataFrame(), 0.05, 0.05)
+    verdicts = tests.verdicts()
+    assert list(verdicts.columns) == ["claim", "verdict", "explanation", "note"]
+    assert verdicts.loc["H1", "note"] == "H4 is not separate evidence"
+    analysis = _analysis()
+    all_tested = pd.DataFrame({"verdict": ["supported", "contradicted"]}, index=pd.Index(["H1", "H2"], name="hypothesis"))
+    analysis.verdicts = lambda: all_tested
+    assert loyalty.conclusion(analysis).startswith(
+        "On this log, on classical tests that ignore the mechanical ties of P(alive) lifetimes (no calibration was "
+        "run), **1 of 2 testable statements are supported** (H1); **contradicted**: H2. Not all loyal customers")
+
+
+def test_model_and_panel_column_checks_name_their_model_and_table():
+    from crm_lib.exceptions import DataValidationError
+
+    with pytest.raises(DataValidationError, match=r"Pareto/NBD"):
+        clv.fit_model(pd.DataFrame({"frequency": [1.0], "recency": [1.0]}), "pareto_nbd")
+    with pytest.raises(DataValidationError, match=r"^panel: column\(s\) \['profit'\] not found"):
+        loyalty.test_profit_tenure(pd.DataFrame({"customer_id": [1], "tenure_period": [1]}))

@@ -73,6 +73,9 @@ def test_calibration_gets_every_choice_of_the_analysis(log):
         "time_unit": "D", "p_alive_threshold": 0.4, "crossing": "first", "gross_margin": 0.3, "cost_per_order": 1.5,
         "duration_split": None, "duration_quantile": 0.4, "profit_split": None, "profit_quantile": 0.6,
         "tenure_period_days": 60, "panel_end": "last_purchase", "censored": "include"}
+    # H2's effect per year of 60-day periods, over |mean profit per period| (calibrate's scale)
+    observed, h2 = analysis.calibration.observed, analysis.calibration["H2"]
+    assert h2.effect == pytest.approx((observed["slope"] - h2.null_mean) * 365.25 / 60 / abs(observed["mean_period_profit"]))
     settings = analysis.settings
     assert (settings["p_alive_threshold"], settings["crossing"], settings["tenure_period_days"]) == (0.4, "first", 60)
     assert (settings["panel_end"], settings["censored_lifetimes"], settings["null_draws"]) == ("last_purchase", "include", 1)
