@@ -96,7 +96,10 @@ def test_holdout_winner_and_margin_follow_independent_rmse(simulated_holdout):
     actual = cal["frequency_holdout"].to_numpy()
     rmse = {}
     for name, fitter in [("bg_nbd", lifetimes.BetaGeoFitter), ("pareto_nbd", lifetimes.ParetoNBDFitter)]:
-        predicted = np.asarray(fitter().fit(f, r, T).conditional_expected_number_of_purchases_up_to_time(20.0, f, r, T))
+        # lifetimes' Pareto/NBD starts from np.random.normal(1, 0.05) of the global generator, so its
+        # optimum (on this flat likelihood) depended on the tests run before; start it at 1 instead.
+        fit = fitter().fit(f, r, T, initial_params=np.ones(4))
+        predicted = np.asarray(fit.conditional_expected_number_of_purchases_up_to_time(20.0, f, r, T))
         rmse[name] = np.sqrt(np.mean((predicted - actual) ** 2))
         assert comparison.table.loc[name, "holdout_rmse"] == pytest.approx(rmse[name], rel=1e-4)
         assert comparison.table.loc[name, "holdout_mae"] == pytest.approx(np.mean(np.abs(predicted - actual)), rel=1e-4)

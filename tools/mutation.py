@@ -92,6 +92,15 @@ def prepare(workdir: Path, modules: list[str]) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in COPY_FILES:
         shutil.copy2(REPO / name, workdir / name)
+    # mutmut copies crm_lib's other files (templates, data) into mutants/ only when missing, so a
+    # changed template would stay stale there and fail the report tests: refresh them here.
+    mutated_copy = workdir / "mutants" / "crm_lib"
+    if mutated_copy.exists():
+        for source in (REPO / "crm_lib").rglob("*"):
+            if source.is_file() and source.suffix not in (".py", ".pyc"):
+                target = mutated_copy / source.relative_to(REPO / "crm_lib")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     only = [m if m.endswith((".py", "*")) else m.rstrip("/") + "/*" for m in modules]
     config = (REPO / "pyproject.toml").read_text()
     config += (
