@@ -16,6 +16,26 @@ from crm_lib.models.base import BTYDFit, _as_array, _Histories, _like_input, col
 __all__ = ["BetaGeoFit", "ModifiedBetaGeoFit"]
 
 
+def _scaled_hyp2f1(a_: np.ndarray, b_: np.ndarray, c_: np.ndarray, z: np.ndarray, log_ratio: np.ndarray) -> np.ndarray:
+    """2F1(a_, b_; c_; z) * exp(log_ratio), the term of the BG/NBD and MBG/NBD conditional expectations.
+
+    For a frequent buyer over a long horizon 2F1 overflows (and exp(log_ratio) underflows);
+    there it is taken through Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c - a - b)
+    2F1(c - a, c - b; c; z) (Abramowitz & Stegun 15.3.3) in logs, as lifetimes does for BG/NBD.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hyp = hyp2f1(a_, b_, c_, z)
+        # 2F1 is negative when c_ < 0 (x = 0 and a + b < 1, as parameter draws of a small base
+        # give): multiply by it rather than take its log (which is NaN).
+        term = np.asarray(hyp * np.exp(log_ratio), dtype=float)
+        overflow = np.isinf(hyp) | (hyp == 0)
+        if overflow.any():
+            a_, b_, c_, z, log_ratio = (np.broadcast_to(v, hyp.shape)[overflow] for v in (a_, b_, c_, z, log_ratio))
+            ln_hyp_alt = np.log(hyp2f1(c_ - a_, c_ - b_, c_, z)) + (c_ - a_ - b_) * np.log(1 - z)
+            term[overflow] = np.exp(ln_hyp_alt + log_ratio)
+    return term
+
+
 class BetaGeoFit(BTYDFit):
     """BG/NBD model, Fader, Hardie & Lee (2005a)."""
 
@@ -93,20 +113,8 @@ class BetaGeoFit(BTYDFit):
         # FHL (2005a), eq. 10, numerator (depends on x and T only), with lifetimes'
         # fallback formula where 2F1 overflows.
         r, alpha, a, b = self.params_.to_numpy()
-        _a, _b, _c = r + x, b + x, a + b + x - 1
-        z = t / (alpha + age + t)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            hyp = hyp2f1(_a, _b, _c, z)
-            log_ratio = (r + x) * np.log((alpha + age) / (alpha + t + age))
-            # 2F1 is negative when a + b + x - 1 < 0 (x = 0 and a + b < 1, as parameter draws
-            # of a small base give): multiply by it rather than take its log (which is NaN).
-            term = np.asarray(hyp * np.exp(log_ratio), dtype=float)
-            overflow = np.isinf(hyp) | (hyp == 0)
-            if overflow.any():
-                _a, _b, _c, z, log_ratio = (np.broadcast_to(v, hyp.shape)[overflow]
-                                            for v in (_a, _b, _c, z, log_ratio))
-                ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log(1 - z)
-                term[overflow] = np.exp(ln_hyp_alt + log_ratio)
+        term = _scaled_hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + age + t),
+                              (r + x) * np.log((alpha + age) / (alpha + t + age)))
         return (a + b + x - 1) / (a - 1) * (1 - term)
 
     def _denominator(self, x, tx, age):
@@ -201,15 +209,16 @@ class ModifiedBetaGeoFit(BetaGeoFit):
     def _numerator(self, t, x, age):
         # Batislam et al. (2007), eq. 6, numerator (depends on x and T only).
         r, alpha, a, b = self.params_.to_numpy()
-        hyp_term = hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + age + t))
-        return (a + b + x) / (a - 1) * (1 - hyp_term * ((alpha + age) / (alpha + t + age)) ** (r + x))
+        term = _scaled_hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + age + t),
+                              (r + x) * np.log((alpha + age) / (alpha + t + age)))
+        return (a + b + x) / (a - 1) * (1 - term)
 
     def _denominator(self, x, tx, age):
         r, alpha, a, b = self.params_.to_numpy()
         return 1 + (a / (b + x)) * ((alpha + age) / (alpha + tx)) ** (r + x)
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
-        """E[X(T, T+t) | x, t_x, T], Batislam et al. (2007), eq. 6."""
+        """E[X(T, T+t) | x, t_x, T], Batislam et al. (2007), eq. 6 (2F1 overflow handled as for BG/NBD)."""
         self._require_fit()
         t, x, tx, age = _as_array(t), _as_array(frequency), _as_array(recency), _as_array(T)
         return _like_input(self._numerator(t, x, age) / self._denominator(x, tx, age), frequency, recency, T, t)
