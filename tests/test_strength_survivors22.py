@@ -150,3 +150,59 @@ def test_segment_examples_compare_percentile_ranks_when_some_durations_are_unkno
     # Distances in percentile ranks: X 0/5 + 3/10 = 0.3, Y 2/5 + 0 = 0.4, Z 2/5 + 3/10 = 0.7 -> X
     # (in raw ranks Y would win: X 0 + 3 = 3, Y 2 + 0 = 2).
     assert loyalty.segment_examples(customers)["strangers"] == "X"
+
+
+class _AliveAlmostOne:
+    """A stand-in lifetime model whose P(alive) is a fixed number (as a fitted model returns it)."""
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        return np.full(np.shape(T), self.p)
+
+
+def test_lifetime_model_check_treats_within_a_billionth_of_one_as_one():
+    from crm_lib.exceptions import ModelFitError
+    from crm_lib.loyalty.lifetime import check_lifetime_model
+
+    with pytest.raises(ModelFitError, match="P\\(alive\\) = 1 to every one-time buyer"):
+        check_lifetime_model(_AliveAlmostOne(1.0 - 1e-9), horizon=52)  # the documented tolerance, inclusive
+    check_lifetime_model(_AliveAlmostOne(1.0 - 1e-6), horizon=52)  # a one-time buyer who can drop out
+
+
+def test_the_runner_hook_stores_the_runs_equity_interval_with_its_prediction_set(tmp_path):
+    import types
+
+    from crm_lib.clv import customer_value_table, fit_spend_model
+    from crm_lib.clv.tracking import load_prediction_sets, prediction_folder, track_run_predictions
+    from crm_lib.models import ParetoNBDFit
+    from crm_lib.simulate import simulate_stationary_log
+    from crm_lib.summary import rfm_summary
+
+    log = simulate_stationary_log(200, seed=7, observation_days=300, acquisition_days=100)
+    end = log["date"].max()
+    model = ParetoNBDFit()
+    model.params_ = pd.Series((0.61, 95.3, 0.31, 43.0), index=list(model.param_names))
+    model.log_params_covariance_ = np.zeros((4, 4))
+    summary = rfm_summary(log, observation_end=end, time_unit="D")
+    spend = fit_spend_model(summary)
+    values = customer_value_table(summary, model, spend, horizon_periods=365, horizon_months=6,
+                                  discount_rate_monthly=0.01, gross_margin=0.3, time_unit="D")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "customer_values.pkl").write_bytes(b"")
+    (cache / "equity.pkl").write_bytes(b"")
+    equity = types.SimpleNamespace(estimate=1000.0, expected_lower=900.0, expected_upper=1100.0,
+                                   predictive_lower=800.0, predictive_upper=1200.0, level=0.95, horizon_months=6)
+    ctx = types.SimpleNamespace(
+        log=types.SimpleNamespace(observation_end=end, transactions=log, time_unit="D"), knobs={"seed": 1},
+        cache_dir=cache, equity=equity, customer_values=values, transaction_model=model, spend_model=spend,
+        horizon_periods=365)
+    report = tmp_path / "report"
+    report.mkdir()
+    assert track_run_predictions(ctx, tmp_path / "private", "run", report) == []  # nothing earlier to score
+    (pset,) = load_prediction_sets(prediction_folder(tmp_path / "private", "run"))
+    assert pset.meta["equity"] == {"estimate": 1000.0, "expected_lower": 900.0, "expected_upper": 1100.0,
+                                   "predictive_lower": 800.0, "predictive_upper": 1200.0, "level": 0.95,
+                                   "horizon_months": 6}
