@@ -118,7 +118,7 @@ def sorted_id_runs(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrow = ids.array._pa_array  # pandas' Arrow storage of the column (no copy)
+    arrow = ids.array.__arrow_array__()  # the Arrow interchange protocol: the column's own buffers, no copy
     arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
     if arrow.null_count:
         return None
@@ -228,7 +228,7 @@ def rfm_summary(
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
     ...                    "date": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-05", "2020-01-03"]),
     ...                    "amount": [10.0, 5.0, 20.0, 8.0]})
-    >>> rfm_summary(tx, observation_end="2020-01-10")
+    >>> rfm_summary(tx, observation_end="2020-01-10")  # doctest: +NORMALIZE_WHITESPACE
                  frequency  recency    T  monetary_value
     customer_id
     a                  1.0      4.0  9.0            20.0
