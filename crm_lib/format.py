@@ -179,9 +179,11 @@ LABELS: dict[str, str] = {
     "p_alive": "P(alive)",
     "expected_churned_by_model": "expected to have left (model)",
     "churned_by_rule": "lapsed (rule)",
-    "first_order_band": "first-order amount band",
-    "first_order_amount": "first-order amount",
-    "first_order_quantity": "first-order quantity",
+    # A purchase is a purchase day (as in the BTYD summary): the first "order" is every
+    # transaction of the customer's first purchase day.
+    "first_order_band": "first-day spend band",
+    "first_order_amount": "first-day spend",
+    "first_order_quantity": "first-day quantity",
     "standard_error": "standard error",
     "std_error": "standard error",
     "se": "standard error",
@@ -284,7 +286,7 @@ def in_words(text: str, currency_code: str = "USD") -> str:
     """A library sentence with code names (``first_order_quantity``, ``cohort[1997-01]``) in words.
 
     >>> in_words("first_order_quantity has a hazard ratio of 0.86; cohort[1997-03] none. Time scale km.")
-    'first-order quantity has a hazard ratio of 0.86; cohort 1997-03 none. Time scale km.'
+    'first-day quantity has a hazard ratio of 0.86; cohort 1997-03 none. Time scale km.'
     >>> in_words("Efron residuals, time scale km.")
     'Efron residuals, Kaplan-Meier time scale.'
     """

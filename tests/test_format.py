@@ -82,7 +82,7 @@ def test_table_for_people():
      ("standard_error", "standard error"), ("lower_95", "lower 95% bound"), ("alpha_se", "α standard error"),
      ("derl_after_first_renewal", "DERL after the first renewal (payments)"), ("cohort[1997-01]", "cohort 1997-01"),
      ("cohort[T.1997-02]", "cohort 1997-02"), ("GLOBAL", "all covariates (global test)"),
-     ("first_order_band", "first-order amount band"), ("median_days", "median (days)"),
+     ("first_order_band", "first-day spend band"), ("median_days", "median (days)"),
      ("days_since_last_purchase", "days since last purchase")],
 )
 def test_column_labels_are_words_not_code_names(name, label):

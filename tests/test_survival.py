@@ -355,7 +355,7 @@ def test_cox_recovers_simulated_hazard_ratios():
     cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "channel"])
     hr = cox.hazard_ratios
     assert list(hr.index) == ["first_order_amount", "channel[web]"]
-    assert hr.loc["first_order_amount", "meaning"] == "per doubling of (1 + first order amount)"
+    assert hr.loc["first_order_amount", "meaning"] == "per doubling of (1 + first-day spend)"
     assert hr.loc["channel[web]", "meaning"] == "channel web vs store"
     assert hr.loc["first_order_amount", "coef"] == pytest.approx(-0.3, abs=3 * hr.loc["first_order_amount", "se"])
     assert hr.loc["channel[web]", "coef"] == pytest.approx(0.5, abs=3 * hr.loc["channel[web]", "se"])

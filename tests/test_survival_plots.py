@@ -106,15 +106,15 @@ def test_captions_and_labels_name_groups_and_terms_in_words(churn):
     churn = churn.assign(first_order_band=np.where(churn["first_order_amount"] > 20, "high", "low"))
     km = kaplan_meier(churn, group_col="first_order_band")
     ax = plots.plot_kaplan_meier(km)
-    assert ax.get_title().startswith("Retention by first-order amount band")
-    assert ax.get_legend().get_title().get_text() == "first-order amount band"
-    assert "one curve per first-order amount band" in caption_of(ax)
+    assert ax.get_title().startswith("Retention by first-day spend band")
+    assert ax.get_legend().get_title().get_text() == "first-day spend band"
+    assert "one curve per first-day spend band" in caption_of(ax)
     cox = cox_proportional_hazards(churn, covariates=["first_order_amount", "cohort"])
     ax = plots.plot_hazard_ratios(cox)
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert any(t.startswith("first-order amount") for t in ticks)
+    assert any(t.startswith("first-day spend") for t in ticks)
     schoenfeld = plots.plot_schoenfeld(cox, bins=5)
     legend = [t.get_text() for t in schoenfeld.get_legend().get_texts()]
-    assert "first-order amount" in legend
+    assert "first-day spend" in legend
     for text in (caption_of(ax), caption_of(schoenfeld), *ticks, *legend, caption_of(plots.plot_kaplan_meier(km))):
         assert not code_name.search(text), text

@@ -111,7 +111,7 @@ def test_retention_survival_notebook_reports_a_bad_grouping_column(small_log, tm
     assert "The log-rank test could not be run: grouping column: column(s) [&#x27;segment&#x27;] not found" in html \
         or "The log-rank test could not be run: grouping column: column(s) ['segment'] not found" in html
     assert "Set group_col in params to one of those." in html
-    assert "What drives churn" in html and "first-order amount" in html
+    assert "What drives churn" in html and "first-day spend" in html
     assert "No P(alive) model is set for this run, so only the lapse rule is used." in html
 
 

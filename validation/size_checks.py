@@ -28,7 +28,9 @@ Checks (the null that could fake each result):
 - ``cox_exponential``: exponential lifetimes whose hazard does not depend on the covariates
   (amount, channel); Wald p of each and the global proportional-hazards (Schoenfeld) p, PH
   holding by construction.
-- ``cox_log``: Cox on the lapse-rule churn of a simulated log with no value-lifetime link.
+- ``cox_log``: Cox on the lapse-rule churn of a simulated log with no value-lifetime link,
+  the covariate being the amount of each customer's first transaction (see its docstring
+  for why not the first day's total).
 - ``loyalty_tables``: H1-H4 on independent per-customer columns (as in
   tests/test_loyalty_simulation.py); each test's p and any false verdict after Holm.
 - ``loyalty_log``: H3 and H4 on whole simulated logs with no price-lifetime link, lifetimes
@@ -93,10 +95,10 @@ def logrank_log(seed: int) -> dict:
     return {"log-rank p (first-order bands)": log_rank_test(churn, group_col="first_order_band").p_value}
 
 
-def _cox_p(churn: pd.DataFrame, covariates: list[str]) -> dict:
+def _cox_p(churn: pd.DataFrame, covariates: list[str], log2_covariates: tuple[str, ...] = ("first_order_amount",)) -> dict:
     from crm_lib.survival import cox_proportional_hazards
 
-    cox = cox_proportional_hazards(churn, covariates=covariates)
+    cox = cox_proportional_hazards(churn, covariates=covariates, log2_covariates=log2_covariates)
     out = {f"Wald p {term}": float(p) for term, p in cox.hazard_ratios["p_value"].items()}
     out["PH check global p"] = float(cox.ph_test.loc["GLOBAL", "p_value"])
     return out
@@ -112,10 +114,22 @@ def cox_exponential(seed: int) -> dict:
 
 
 def cox_log(seed: int) -> dict:
+    """Wald p of the amount of each customer's first transaction alone.
+
+    The simulator writes a customer's first order first (rows sorted by date within a
+    customer). ``time_to_churn``'s ``first_order_amount`` is the first purchase *day*'s
+    total instead, which also counts repeat orders on that day: fast buyers have them more
+    often, and their lapse-rule churn really is lower, so that covariate truly predicts
+    churn in these logs (8.2% rejections at 1,000 seeds; see results/size_checks.md) and
+    is not a null. The first transaction's amount has no link to the lifetime here.
+    """
     from crm_lib.survival import time_to_churn
 
-    churn = time_to_churn(_simulated_log(seed), lapse_days=90)
-    return _cox_p(churn, ["first_order_amount"])
+    tx = _simulated_log(seed)
+    churn = time_to_churn(tx, lapse_days=90)
+    first_amount = tx.groupby("customer_id", sort=False)["amount"].first()
+    churn["first_transaction_amount"] = first_amount.reindex(churn.index).to_numpy()
+    return _cox_p(churn, ["first_transaction_amount"], log2_covariates=("first_transaction_amount",))  # as the report enters amounts
 
 
 def loyalty_tables(seed: int) -> dict:

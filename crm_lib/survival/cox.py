@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
+from crm_lib.format import column_label
 
 from crm_lib.survival._common import (
     OPTIONAL_LOG_COLUMNS,
@@ -277,10 +278,10 @@ def cox_design(
                         "a log2 term needs values >= 0: drop it from log2_covariates or fix the rows."
                     )
                 columns[name] = np.log2(1 + x)
-                meanings[name] = f"per doubling of (1 + {name.replace('_', ' ')})"
+                meanings[name] = f"per doubling of (1 + {column_label(name)})"
             else:
                 columns[name] = x
-                meanings[name] = f"per unit of {name.replace('_', ' ')}"
+                meanings[name] = f"per unit of {column_label(name)}"
         else:
             # Factorize once, then name the levels: no per-row str() over millions of customers.
             codes, uniques = pd.factorize(values)

@@ -46,7 +46,7 @@ def time_to_churn(
     cohort_freq : str
         Calendar period of the acquisition cohort (pandas period alias: ``"M"``, ``"Q"``).
     value_bands : int
-        Number of equal-count bands of first-order amount in ``first_order_band``.
+        Number of equal-count bands of first-day spend in ``first_order_band``.
     censoring : {"recognisable", "last_purchase"}
         Where a customer still within ``lapse_days`` of a purchase is censored.
         ``"recognisable"`` (default): at the last day whose churn the data could still
@@ -67,7 +67,11 @@ def time_to_churn(
         ``censoring``), ``churned`` (bool; False = censored), ``reactivated`` (bought again
         after lapsing), ``days_since_last_purchase`` (at observation end, any spell),
         ``cohort``, ``first_order_amount``, ``first_order_band`` and, when the log has
-        them, ``first_order_quantity`` and ``channel`` (of the first order).
+        them, ``first_order_quantity`` and ``channel`` (of the first order). The first
+        order is the whole first purchase day, as in the BTYD summary: its amount is the
+        day's total spend (labelled "first-day spend" in reports). A customer who buys
+        again on that day shows a larger amount, and such customers buy more often, so
+        this amount carries some of the purchase rate as well as the order value.
 
     Raises
     ------
