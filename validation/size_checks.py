@@ -95,7 +95,8 @@ def logrank_log(seed: int) -> dict:
     return {"log-rank p (first-order bands)": log_rank_test(churn, group_col="first_order_band").p_value}
 
 
-def _cox_p(churn: pd.DataFrame, covariates: list[str], log2_covariates: tuple[str, ...] = ("first_order_amount",)) -> dict:
+def _cox_p(churn: pd.DataFrame, covariates: list[str],
+           log2_covariates: tuple[str, ...] = ("first_order_amount",)) -> dict:
     from crm_lib.survival import cox_proportional_hazards
 
     cox = cox_proportional_hazards(churn, covariates=covariates, log2_covariates=log2_covariates)
@@ -129,7 +130,8 @@ def cox_log(seed: int) -> dict:
     churn = time_to_churn(tx, lapse_days=90)
     first_amount = tx.groupby("customer_id", sort=False)["amount"].first()
     churn["first_transaction_amount"] = first_amount.reindex(churn.index).to_numpy()
-    return _cox_p(churn, ["first_transaction_amount"], log2_covariates=("first_transaction_amount",))  # as the report enters amounts
+    # log2(1 + amount), as the report enters amounts
+    return _cox_p(churn, ["first_transaction_amount"], log2_covariates=("first_transaction_amount",))
 
 
 def loyalty_tables(seed: int) -> dict:
