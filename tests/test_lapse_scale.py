@@ -64,6 +64,36 @@ def test_backtest_equals_churn_on_the_truncated_log(random_log):
         assert result.table.loc[(120, rule), "lower"] == pytest.approx(at["lower"], abs=1e-12)
 
 
+@pytest.fixture(scope="module")
+def loaded_log(random_log) -> pd.DataFrame:
+    """The same log as crm_lib.data.load_transactions hands it over: sorted by customer and date,
+    ids as Arrow-backed text, which takes the codes-only path of the lapse rule."""
+    out = random_log.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
+    return out.assign(customer_id=out["customer_id"].astype("str"))
+
+
+def test_codes_only_path_on_a_loaded_log_equals_one_call_per_threshold(loaded_log):
+    days, _ = _purchase_days(loaded_log, None, with_ids=False)
+    assert list(days.columns) == ["customer", "day"]  # the path under test was taken
+    grid = [30, 90, 365]
+    table = lapse_sensitivity(loaded_log, lapse_days=grid)
+    expected = _sensitivity_per_call(loaded_log, grid)
+    for n_days in grid:
+        np.testing.assert_allclose(table.loc[n_days, ["customers", "churned_share", "reactivated_share", "median_days",
+                                                      "median_lower", "median_upper", "retention_at_horizon",
+                                                      "retention_lower", "retention_upper"]].to_numpy(dtype=float),
+                                   np.array(expected[n_days], dtype=float), rtol=0, atol=1e-12, equal_nan=True)
+    result = lapse_backtest(loaded_log, holdout_days=200, lapse_days=90, horizons_days=(60, 120))
+    reference = lapse_backtest(random_log_of(loaded_log), holdout_days=200, lapse_days=90, horizons_days=(60, 120))
+    assert result.customers == reference.customers
+    pd.testing.assert_frame_equal(result.table, reference.table, check_exact=False, rtol=0, atol=1e-12)
+
+
+def random_log_of(loaded: pd.DataFrame) -> pd.DataFrame:
+    """The loaded log with plain object ids in shuffled row order: the general path."""
+    return loaded.assign(customer_id=loaded["customer_id"].astype(object)).sample(frac=1.0, random_state=5)
+
+
 def test_days_until_equals_aggregating_the_shorter_window(random_log):
     days, _ = _purchase_days(random_log, None)
     cut = pd.Timestamp("2022-03-15")

@@ -102,6 +102,43 @@ def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event
     runs = sorted_id_runs(days["customer_id"])  # integer codes, not one Python string per purchase day
     customer = days["customer_id"].to_numpy() if runs is None else runs[0]
     day = days["day"].to_numpy()
+    spells = _spells(customer, day, end, lapse_days=lapse_days, event_time=event_time, censoring=censoring)
+    first_idx, end_idx, last_idx = spells["first_idx"], spells["end_idx"], spells["last_idx"]
+    first_day = day[first_idx]
+    index = pd.Index(customer[first_idx] if runs is None else days["customer_id"].array.take(first_idx),
+                     name="customer_id")
+    out = pd.DataFrame(
+        {
+            "first_purchase": pd.to_datetime(first_day.astype("datetime64[D]")),
+            "last_purchase": pd.to_datetime(day[end_idx].astype("datetime64[D]")),
+            "purchases": (end_idx - first_idx + 1).astype(int),
+            "duration_days": spells["duration_days"],
+            "churned": spells["churned"],
+            "reactivated": spells["reactivated"],
+            "days_since_last_purchase": (spells["end_day"] - day[last_idx]).astype(float),
+            "cohort": _period_labels(first_day, cohort_freq),
+            "first_order_amount": days["amount"].to_numpy(dtype=float)[first_idx],
+        },
+        index=index,
+    )
+    if "quantity" in days:
+        out["first_order_quantity"] = days["quantity"].to_numpy(dtype=float)[first_idx]
+    # Same index (object): the labels are set without aligning millions of ids.
+    out["first_order_band"] = value_band_labels(out["first_order_amount"], bands=value_bands).array
+    if "channel" in days:
+        out["channel"] = days["channel"].to_numpy()[first_idx]
+    out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
+    return out
+
+
+def _spells(customer: np.ndarray, day: np.ndarray, end: pd.Timestamp, *, lapse_days, event_time: str = "last_purchase",
+            censoring: str = "recognisable") -> dict[str, np.ndarray]:
+    """The first spell of every customer as arrays (rows of :func:`_purchase_days`, customers in order).
+
+    ``first_idx``, ``end_idx``, ``last_idx`` (row of the first day, the first spell's last
+    day and the last day), ``duration_days``, ``churned``, ``reactivated``, ``first_day``
+    (days since 1970) and ``end_day`` (the window's end, a 0-d array).
+    """
     end_day = int(np.datetime64(end, "D").astype(np.int64))
     first_idx, end_idx, last_idx, churned = _first_spells(customer, day, end_day, lapse_days)
     first_day = day[first_idx]
@@ -118,33 +155,30 @@ def _churn_from_days(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event
         censor_at = (spell_last_day - first_day).astype(float)
     else:
         censor_at = (end_day - first_day - shift).astype(float)
-    duration = np.where(churned, spell_last_day - first_day, censor_at) + shift
+    return {"first_idx": first_idx, "end_idx": end_idx, "last_idx": last_idx,
+            "duration_days": np.where(churned, spell_last_day - first_day, censor_at) + shift,
+            "churned": churned.astype(bool), "reactivated": end_idx != last_idx, "first_day": first_day,
+            "end_day": np.asarray(end_day)}
 
-    index = pd.Index(customer[first_idx] if runs is None else days["customer_id"].array.take(first_idx),
-                     name="customer_id")
-    first_dates = pd.to_datetime(first_day.astype("datetime64[D]"))
-    out = pd.DataFrame(
-        {
-            "first_purchase": first_dates,
-            "last_purchase": pd.to_datetime(spell_last_day.astype("datetime64[D]")),
-            "purchases": (end_idx - first_idx + 1).astype(int),
-            "duration_days": duration,
-            "churned": churned.astype(bool),
-            "reactivated": (end_idx != last_idx),
-            "days_since_last_purchase": (end_day - day[last_idx]).astype(float),
-            "cohort": _period_labels(first_day, cohort_freq),
-            "first_order_amount": days["amount"].to_numpy(dtype=float)[first_idx],
-        },
-        index=index,
-    )
-    if "quantity" in days:
-        out["first_order_quantity"] = days["quantity"].to_numpy(dtype=float)[first_idx]
-    # Same index (object): the labels are set without aligning millions of ids.
-    out["first_order_band"] = value_band_labels(out["first_order_amount"], bands=value_bands).array
-    if "channel" in days:
-        out["channel"] = days["channel"].to_numpy()[first_idx]
-    out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
-    return out
+
+def _customer_codes(days: pd.DataFrame) -> np.ndarray:
+    """Customer codes of the purchase days, equal for equal ids (runs of the sorted ids when they are text)."""
+    if "customer" in days:  # _purchase_days(..., with_ids=False): codes already
+        return days["customer"].to_numpy()
+    runs = sorted_id_runs(days["customer_id"])
+    return days["customer_id"].to_numpy() if runs is None else runs[0]
+
+
+def _lean_churn(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event_time: str = "last_purchase",
+                censoring: str = "recognisable", customer: np.ndarray | None = None) -> pd.DataFrame:
+    """``duration_days``, ``churned``, ``reactivated`` and ``first_day`` of :func:`_churn_from_days`,
+    one row per customer in the same order, on a RangeIndex: what Kaplan-Meier needs, without the
+    ids, dates and labels that cost most of the time and memory on millions of customers.
+    ``customer``: :func:`_customer_codes` of ``days``, when several calls share them."""
+    customer = _customer_codes(days) if customer is None else customer
+    spells = _spells(customer, days["day"].to_numpy(), end, lapse_days=lapse_days, event_time=event_time,
+                     censoring=censoring)
+    return pd.DataFrame({column: spells[column] for column in ("duration_days", "churned", "reactivated", "first_day")})
 
 
 def _check_churn_arguments(transactions: pd.DataFrame, *, lapse_days, event_time: str, censoring: str) -> None:
@@ -163,11 +197,14 @@ def _check_churn_arguments(transactions: pd.DataFrame, *, lapse_days, event_time
             )
 
 
-def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.DataFrame, pd.Timestamp]:
+def _purchase_days(transactions: pd.DataFrame, observation_end, *,
+                   with_ids: bool = True) -> tuple[pd.DataFrame, pd.Timestamp]:
     """One row per customer and purchase day up to the end (sorted), and that end day.
 
     Several orders on a day are one purchase occasion, as in the RFM summary; the first
     day's amount and quantity describe the first order. ``day`` counts days since 1970.
+    ``with_ids=False`` may return, for a log sorted by text ids, only integer ``customer``
+    codes and ``day`` (no ids, no amounts): enough for :func:`_lean_churn`.
     """
     dates = pd.to_datetime(transactions["date"]).dt.normalize()
     end = dates.max() if observation_end is None else pd.Timestamp(observation_end).normalize()
@@ -183,6 +220,14 @@ def _purchase_days(transactions: pd.DataFrame, observation_end) -> tuple[pd.Data
     if "channel" in tx:
         agg["channel"] = "first"
     by_key = _sorted_day_keys(tx["customer_id"], day)
+    if by_key is not None and not with_ids:
+        # Purchase days only (what the lapse rule needs): customer codes, no ids and no sums.
+        key = by_key[0]
+        new = np.empty(len(key), dtype=bool)
+        new[:1] = True
+        np.not_equal(key[1:], key[:-1], out=new[1:])
+        group_key = key[new]
+        return pd.DataFrame({"customer": group_key // by_key[3], "day": group_key % by_key[3] + by_key[2]}), end
     if by_key is None:
         tx = tx.assign(day=day)
         return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
@@ -323,10 +368,12 @@ def lapse_sensitivity(
     """
     for n_days in lapse_days:
         _check_churn_arguments(transactions, lapse_days=n_days, event_time=event_time, censoring=censoring)
-    days, end = _purchase_days(transactions, observation_end) if len(lapse_days) else (None, None)
+    days, end = _purchase_days(transactions, observation_end, with_ids=False) if len(lapse_days) else (None, None)
+    customer = _customer_codes(days) if len(lapse_days) else None
     rows = []
     for n_days in lapse_days:
-        churn = _churn_from_days(days, end, lapse_days=n_days, event_time=event_time, censoring=censoring)
+        churn = _lean_churn(days, end, lapse_days=n_days, event_time=event_time, censoring=censoring,
+                            customer=customer)
         km = kaplan_meier(churn, alpha=alpha, errors="report")
         if km.error:
             # Nobody can show a churn yet with this threshold: no curve, the row says so.
@@ -638,17 +685,18 @@ def lapse_backtest(
         raise ParamsError(f"truncate_at={cut:%Y-%m-%d} must be before the end of the data ({end:%Y-%m-%d}).")
     for rule in rules:
         _check_churn_arguments(transactions, lapse_days=lapse_days, event_time="last_purchase", censoring=rule)
-    days, end = _purchase_days(transactions, end)  # once: the short window is a cut of the same days
+    days, end = _purchase_days(transactions, end, with_ids=False)  # once: the short window is a cut of the same days
     short_days = _days_until(days, cut)
-    short = {rule: _churn_from_days(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
-    full = _churn_from_days(days, end, lapse_days=lapse_days)
+    short = {rule: _lean_churn(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
+    full = _lean_churn(days, end, lapse_days=lapse_days)
     # Both tables are sorted by customer, and the short window's customers are the full window's
     # who bought by the cut: rows are matched by position, not by looking up millions of ids.
-    in_short = np.flatnonzero((full["first_purchase"] <= cut).to_numpy())
+    cut_day = int(np.datetime64(cut, "D").astype(np.int64))
+    in_short = np.flatnonzero(full["first_day"].to_numpy() <= cut_day)
     keep = np.arange(len(in_short))
     if CENSORING_RULES[0] in short:
         keep = np.flatnonzero(short[CENSORING_RULES[0]]["duration_days"].notna().to_numpy())
-    customers = full.index[in_short[keep]]
+    n_customers = len(keep)
     truth_km = kaplan_meier(full.iloc[in_short[keep]], alpha=alpha)
     rows = []
     for horizon in horizons_days:
@@ -662,4 +710,4 @@ def lapse_backtest(
             })
     table = pd.DataFrame(rows).set_index(["horizon_days", "censoring"])
     return LapseBacktest(table=table, lapse_days=lapse_days, truncate_at=cut, observation_end=end,
-                         customers=len(customers), alpha=alpha)
+                         customers=n_customers, alpha=alpha)
