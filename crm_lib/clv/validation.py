@@ -18,7 +18,7 @@ from crm_lib import format as fmt
 from crm_lib.columns import require_columns
 from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.models import MODEL_LABELS, SUMMARY_HINT, BTYDFit, fit_model
-from crm_lib.summary import period_numbers
+from crm_lib.summary import period_numbers, sorted_id_runs
 
 logger = logging.getLogger(__name__)
 
@@ -242,22 +242,34 @@ def repeat_transactions_tracking(
     periods = period_numbers(dates, time_unit)
     cal_end_period = int(period_numbers(pd.Series([pd.Timestamp(calibration_end)]), time_unit)[0])
     end_period = int(period_numbers(pd.Series([observation_end]), time_unit)[0])
-    codes, _ = pd.factorize(transactions[customer_col].to_numpy())
-    frame = pd.DataFrame({"c": codes, "p": periods, "d": dates.to_numpy()})
-    frame = frame[frame["d"] <= observation_end]
-    first_date = frame.groupby("c")["d"].min()
-    cohort_codes = first_date.index[first_date <= pd.Timestamp(calibration_end)]
-    if len(cohort_codes) == 0:
+    # Integer customer codes (Arrow text is encoded without one Python string per row), then
+    # sorted integer keys instead of grouping millions of rows: the same counts.
+    runs = sorted_id_runs(transactions[customer_col])  # a loaded log: ids in order, numbered by their runs
+    codes = runs[0] if runs is not None else np.asarray(
+        pd.factorize(transactions[customer_col], use_na_sentinel=False)[0], dtype=np.int64)
+    date_values = dates.to_numpy()
+    inside = date_values <= np.datetime64(observation_end)
+    codes, periods, date_values = codes[inside], periods[inside], date_values[inside]
+    in_cohort = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=bool)
+    in_cohort[codes[date_values <= np.datetime64(pd.Timestamp(calibration_end))]] = True
+    if not in_cohort.any():
         raise DataValidationError(f"tracking: no customer made a first purchase on or before {calibration_end}.")
-    frame = frame[frame["c"].isin(cohort_codes)][["c", "p"]].drop_duplicates()
-    cohort = frame.groupby("c")["p"].min()
+    keep = in_cohort[codes]
+    low = int(periods[keep].min())
+    span = int(periods[keep].max()) - low + 1
+    pairs = codes[keep] * span + (periods[keep] - low)
+    if not (pairs[1:] >= pairs[:-1]).all():  # a loaded log is in this order already
+        pairs.sort()
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]  # distinct (customer, period), sorted
+    pair_customer, pair_period = pairs // span, pairs % span + low
+    first = np.r_[True, pair_customer[1:] != pair_customer[:-1]]
+    cohort = pair_period[first]  # each cohort customer's first period
     start_period = int(cohort.min())
-    frame = frame[frame["c"].isin(cohort.index)]
-    repeat = frame[frame["p"] > frame["c"].map(cohort)]
     all_periods = np.arange(start_period, end_period + 1)
-    actual = repeat.groupby("p").size().reindex(all_periods, fill_value=0).to_numpy(dtype=float)
+    # Repeat purchases: every later period with a purchase (the pairs after each customer's first).
+    actual = np.bincount(pair_period[~first] - start_period, minlength=len(all_periods))[: len(all_periods)].astype(float)
     # Expected cumulative repeat purchases: sum over first-purchase periods f of n_f * E[X(p - f)].
-    n_first = cohort.value_counts().reindex(all_periods, fill_value=0).to_numpy(dtype=float)
+    n_first = np.bincount(cohort - start_period, minlength=len(all_periods))[: len(all_periods)].astype(float)
     ages = np.arange(len(all_periods), dtype=float)
     curve = np.asarray(fit.expected_number_of_purchases_up_to_time(ages), dtype=float)
     curve[0] = 0.0
