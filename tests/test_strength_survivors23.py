@@ -157,3 +157,15 @@ def test_scoring_takes_decimal_amounts_as_a_database_driver_returns_them():
     # 03-10 (day 39) is past it; margin 0.5, discounted one month at 1%
     assert score.equity["complete"] is True
     assert score.equity["realised"] == pytest.approx(0.5 * (10.10 + 20.00) / 1.01)
+
+
+def test_scoring_adds_up_float32_amounts_in_double_precision():
+    # a float32 amount column (as some tools write Parquet) has 24-bit significands: about 1.2 M it
+    # steps by 0.125, so a float32 running sum would give 1,234,567.125 for a's two purchases
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"],
+                       "date": pd.to_datetime(["2020-02-05", "2020-02-06", "2020-02-20"]),
+                       "amount": np.array([1234567.0, 0.1, 20.0], dtype=np.float32)})
+    score = clv.tracking.score_prediction_set(_hand_prediction_set(), tx, "2020-03-31", n_draws=3)
+    expected = 1234567.0 + float(np.float32(0.1)) + 20.0  # the stored values, added in float64
+    assert score.actual_revenue == pytest.approx(expected, rel=1e-12, abs=0)
+    assert score.equity["realised"] == pytest.approx(0.5 * expected / 1.01, rel=1e-12, abs=0)
