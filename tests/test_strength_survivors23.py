@@ -69,7 +69,7 @@ def test_classical_robustness_row_gives_the_share_of_censored_lifetimes():
     assert table.loc["baseline", "censored lifetimes"] == pytest.approx(share)
 
 
-def test_hypotheses_battery_splits_h3_and_h4_at_the_given_duration():
+def test_hypotheses_battery_splits_h3_and_h4_at_the_given_duration_and_keeps_alpha():
     rng = np.random.default_rng(11)
     customers = pd.DataFrame({"duration": rng.uniform(10, 100, 60), "profit": rng.normal(10, 5, 60),
                               "price": rng.normal(20, 3, 60), "cost_share": rng.uniform(0.1, 0.3, 60),
@@ -77,7 +77,8 @@ def test_hypotheses_battery_splits_h3_and_h4_at_the_given_duration():
     panel = pd.DataFrame({"customer_id": np.repeat(np.arange(15), 4), "tenure_period": np.tile(np.arange(1, 5), 15),
                           "profit": rng.normal(5, 1, 60)})
     split = 30.0  # well below the median duration (about 55)
-    tests = loyalty.test_hypotheses(customers, panel, duration_split=split, n_bootstrap=0)
+    tests = loyalty.test_hypotheses(customers, panel, duration_split=split, n_bootstrap=0, alpha=0.1)
+    assert tests.alpha == 0.1  # the battery keeps the level its verdicts used
     long = customers["duration"] > split
     for hypothesis, column in (("H3", "price"), ("H4", "cost_share")):
         welch = stats.ttest_ind(customers.loc[long, column], customers.loc[~long, column], equal_var=False)

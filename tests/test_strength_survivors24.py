@@ -87,16 +87,6 @@ def test_fixed_effects_slope_with_unit_within_variance_and_without_any():
         loyalty.fixed_effects_slope(flat)
 
 
-def test_hypotheses_battery_keeps_its_alpha():
-    rng = np.random.default_rng(2)
-    customers = pd.DataFrame({"duration": rng.uniform(10, 100, 40), "profit": rng.normal(10, 5, 40),
-                              "price": rng.normal(20, 3, 40), "cost_share": rng.uniform(0.1, 0.3, 40),
-                              "cost_source": "cost column"})
-    panel = pd.DataFrame({"customer_id": np.repeat(np.arange(10), 4), "tenure_period": np.tile(np.arange(1, 5), 10),
-                          "profit": rng.normal(5, 1, 40)})
-    assert loyalty.test_hypotheses(customers, panel, n_bootstrap=0, alpha=0.1).alpha == 0.1
-
-
 def test_expected_spend_keeps_the_index_of_a_series_of_mean_spends():
     from crm_lib.models import GammaGammaFit
 
