@@ -268,6 +268,9 @@ def save_fresh(workdir: Path, sample_file: Path, sample: list[str], status: dict
     fresh = workdir / sample_file.name.replace("sample-", "fresh-", 1)
     if fresh.exists() or any(status.get(n) == "not checked" for n in sample):
         return
+    drawn = sample_file.stat().st_mtime
+    if any(saved.stat().st_mtime >= drawn for saved in workdir.glob("before-survivors-*.txt")):
+        return  # its survivors were re-tested already (perhaps with new tests): not fresh any more
     fresh.write_text("".join(f"    {n}: {status[n]}\n" for n in sample if n in status))
 
 
