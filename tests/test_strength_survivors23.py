@@ -16,11 +16,10 @@ import pytest
 from scipy import stats
 
 from crm_lib import clv, loyalty
+from crm_lib.clv import tracking
 
 
 def test_runner_hook_scores_with_the_seed_knob(tmp_path, monkeypatch):
-    from crm_lib.clv import tracking
-
     seen = {}
 
     def record(folder, transactions, scored_to, **options):
@@ -130,7 +129,7 @@ def test_interval_sums_add_up_the_deaths_of_every_chunk(monkeypatch):
         np.testing.assert_allclose(x_dead[k], x[deaths].sum(axis=0))
 
 
-def _hand_prediction_set() -> clv.tracking.PredictionSet:
+def _hand_prediction_set() -> tracking.PredictionSet:
     customers = pd.DataFrame({"frequency": [2.0, 0.0, 1.0], "recency": [20.0, 0.0, 5.0], "T": [30.0, 30.0, 25.0],
                               "expected_spend_per_purchase": [10.0, 12.0, 8.0]},
                              index=pd.Index(["a", "b", "c"], name="customer_id"))
@@ -141,7 +140,7 @@ def _hand_prediction_set() -> clv.tracking.PredictionSet:
             "clv": {"horizon_months": 1, "discount_rate_monthly": 0.01, "gross_margin": 0.5},
             "equity": {"estimate": 10.0, "expected_lower": 5.0, "expected_upper": 15.0, "predictive_lower": 0.0,
                        "predictive_upper": 30.0, "level": 0.95, "horizon_months": 1}}
-    return clv.tracking.PredictionSet("2020-01-31", customers, meta)
+    return tracking.PredictionSet("2020-01-31", customers, meta)
 
 
 def test_scoring_takes_decimal_amounts_as_a_database_driver_returns_them():
@@ -150,7 +149,7 @@ def test_scoring_takes_decimal_amounts_as_a_database_driver_returns_them():
         "customer_id": ["a", "a", "a", "b", "z"],
         "date": pd.to_datetime(["2020-01-15", "2020-02-05", "2020-03-10", "2020-02-20", "2020-02-06"]),
         "amount": [Decimal("99.00"), Decimal("10.10"), Decimal("5.25"), Decimal("20.00"), Decimal("7.00")]})
-    score = clv.tracking.score_prediction_set(_hand_prediction_set(), tx, "2020-03-31", n_draws=3)
+    score = tracking.score_prediction_set(_hand_prediction_set(), tx, "2020-03-31", n_draws=3)
     # after the end (2020-01-31), known customers only, c buys nothing: 10.10 + 5.25 + 20.00
     assert score.actual_revenue == pytest.approx(35.35)
     assert score.actual_purchases == 3.0
@@ -166,7 +165,7 @@ def test_scoring_adds_up_float32_amounts_in_double_precision():
     tx = pd.DataFrame({"customer_id": ["a", "a", "b"],
                        "date": pd.to_datetime(["2020-02-05", "2020-02-06", "2020-02-20"]),
                        "amount": np.array([1234567.0, 0.1, 20.0], dtype=np.float32)})
-    score = clv.tracking.score_prediction_set(_hand_prediction_set(), tx, "2020-03-31", n_draws=3)
+    score = tracking.score_prediction_set(_hand_prediction_set(), tx, "2020-03-31", n_draws=3)
     expected = 1234567.0 + float(np.float32(0.1)) + 20.0  # the stored values, added in float64
     assert score.actual_revenue == pytest.approx(expected, rel=1e-12, abs=0)
     assert score.equity["realised"] == pytest.approx(0.5 * expected / 1.01, rel=1e-12, abs=0)
