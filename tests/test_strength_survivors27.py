@@ -140,3 +140,4 @@ def test_cohort_retention_rates_are_quarterly_by_default():
     rates = retention_rates_by_cohort(tx, min_cohort_size=1)
     quarters = set(pd.to_datetime(tx["date"]).dt.to_period("Q").astype(str))
     assert set(rates["period"]) <= quarters and len(set(rates["period"])) > 1
+
