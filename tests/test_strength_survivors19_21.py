@@ -120,6 +120,6 @@ def test_lapse_sensitivity_logs_a_lapse_that_nobody_can_show_yet(caplog):
     with caplog.at_level(logging.INFO, logger="crm_lib.survival.lapse"):
         table = lapse_sensitivity(tx, lapse_days=[100], horizon_days=10, observation_end="2020-03-01")
     # 60 days of data: nobody was acquired 101 days before the end
-    assert np.isnan(table.loc[100, "retention_at_horizon"])
+    assert np.isnan(table.loc[100, "retention_at_horizon"]) and table.loc[100, "customers"] == 2
     (line,) = [m for m in caplog.messages if m.startswith("lapse 100: ")]
     assert line.startswith("lapse 100: no customer can show a churn yet: all 2 were acquired within the last 100 days")

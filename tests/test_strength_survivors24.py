@@ -47,6 +47,7 @@ def panel_end_table():
 def test_classical_rows_give_the_within_customer_h2_slope_and_name_the_panel_end_change(panel_end_table):
     table, analysis = panel_end_table
     assert table.loc["H2 panel up to the last purchase", "changed"] == "H2 panel end"
+    assert table.attrs["null_draws"] == 0  # no spend model: no simulated null, whatever null_draws says
     # the baseline's H2 slope by hand: profit and tenure demeaned within customer (customers with 2+ periods)
     panel = analysis.panel
     kept = panel[panel.groupby("customer_id")["tenure_period"].transform("size") >= 2]
