@@ -32,6 +32,13 @@ Usage::
     python tools/mutation.py --sample 400 --seed 16 --survivors   # re-test last survivors
     python tools/mutation.py --modules crm_lib/retention.py          # every mutant of a file
     python tools/mutation.py --summary-only [--show 5]     # summarise the last run again
+    python tools/mutation.py --fresh 18                    # fresh kill rate of every sample, pooled from seed 18
+
+A sample's *fresh* kill rate is measured before any test is written against its survivors (later
+re-tests with new tests only show that those tests work). The first complete result listing of each
+sample is kept as ``.mutation/fresh-<N>-seed<S>.txt``; ``--fresh`` tabulates them (for samples run
+before that file existed, the first complete listing saved by ``--survivors``), judged against the
+current equivalents list.
 
 ``--only`` takes mutmut's mutant-name globs (``<module>.x_<function>__mutmut_<n>``;
 methods are ``<module>.xǁ<Class>ǁ<method>__mutmut_<n>``) to restrict a run to some functions.
@@ -256,6 +263,61 @@ def summarise(workdir: Path, only: list[str], show: int, sample: list[str] | Non
     return survivors
 
 
+def save_fresh(workdir: Path, sample_file: Path, sample: list[str], status: dict[str, str]) -> None:
+    """Keep the sample's first complete result listing (its fresh result) as ``fresh-<N>-seed<S>.txt``."""
+    fresh = workdir / sample_file.name.replace("sample-", "fresh-", 1)
+    if fresh.exists() or any(status.get(n) == "not checked" for n in sample):
+        return
+    drawn = sample_file.stat().st_mtime
+    if any(saved.stat().st_mtime >= drawn for saved in workdir.glob("before-survivors-*.txt")):
+        return  # its survivors were re-tested already (perhaps with new tests): not fresh any more
+    fresh.write_text("".join(f"    {n}: {status[n]}\n" for n in sample if n in status))
+
+
+def _fresh_listing(workdir: Path, sample_file: Path, sample: list[str]) -> dict[str, str] | None:
+    fresh = workdir / sample_file.name.replace("sample-", "fresh-", 1)
+    if fresh.exists():
+        return results(workdir, fresh)
+    # older samples: the first listing saved by --survivors after the sample was drawn, once it covered
+    # (nearly) the whole sample (names of since-changed functions are missing from later listings)
+    for saved in sorted(workdir.glob("before-survivors-*.txt")):
+        if saved.stat().st_mtime < sample_file.stat().st_mtime:
+            continue
+        status = results(workdir, saved)
+        checked = {n: status[n] for n in sample if status.get(n, "not checked") != "not checked"}
+        if len(checked) >= 0.9 * len(sample):
+            return checked
+    return None
+
+
+def fresh_table(workdir: Path, pool_from: int) -> None:
+    """Print the fresh kill rate (Wilson 95%) of each sample of seed >= ``pool_from``, and pooled.
+
+    Pass the first seed whose sample counts as fresh (18 in issue 16: seed 16 was the development
+    sample, and the fresh series starts at 18)."""
+    equivalent = load_equivalent()
+    print(f"{'sample':<18} {'mutants':>7} {'equiv':>6} {'killed':>7} {'surv':>5} {'kill rate':>9}  95% interval (Wilson)")
+    pooled = [0, 0]
+    seed_of = lambda f: int(f.stem.rsplit("seed", 1)[1])  # noqa: E731
+    files = sorted((f for f in workdir.glob("sample-*-seed*.txt") if seed_of(f) >= pool_from), key=seed_of)
+    for sample_file in files:
+        sample = sample_file.read_text().split()
+        status = _fresh_listing(workdir, sample_file, sample)
+        if status is None:
+            continue
+        judged = [n for n in sample if n in status and n not in equivalent]
+        killed = sum(status[n] in DETECTED for n in judged)
+        low, high = wilson(killed, len(judged))
+        print(f"{sample_file.stem:<18} {len(status):>7} {len(status) - len(judged):>6} {killed:>7} "
+              f"{len(judged) - killed:>5} {killed / len(judged):>9.1%}  [{low:.1%}, {high:.1%}]")
+        pooled[0] += killed
+        pooled[1] += len(judged)
+    if pooled[1]:
+        low, high = wilson(*pooled)
+        print(f"{f'pooled seeds {pool_from}+':<18} {'':>7} {'':>6} {pooled[0]:>7} {pooled[1] - pooled[0]:>5} "
+              f"{pooled[0] / pooled[1]:>9.1%}  [{low:.1%}, {high:.1%}]")
+
+
 def _row(label: str, counts: Counter) -> None:
     n = sum(v for k, v in counts.items() if k != "equivalent")
     detected = sum(counts[s] for s in DETECTED)
@@ -285,7 +347,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--saved", type=Path, default=None,
                         help="with --summary-only: summarise a saved `mutmut results --all true` listing "
                              "(e.g. the one written before --survivors, to compare before and after)")
+    parser.add_argument("--fresh", type=int, metavar="FROM_SEED", default=None,
+                        help="print every sample's fresh kill rate and the rate pooled over seeds >= FROM_SEED")
     args = parser.parse_args(argv)
+    if args.fresh is not None:
+        fresh_table(args.workdir, args.fresh)
+        return
     sample_file = args.workdir / f"sample-{args.sample}-seed{args.seed}.txt"
     sample = sample_file.read_text().split() if args.sample and sample_file.exists() else None
     if not args.summary_only:
@@ -309,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"testing {len(names)} mutants (sample of {args.sample}, seed {args.seed}, list in {sample_file})")
         seconds = run(args.workdir, names, args.max_children) if names or not args.sample else 0.0
         print(f"\nmutation run took {seconds / 60:.1f} min")
+        if args.sample and not args.survivors:
+            save_fresh(args.workdir, sample_file, sample, results(args.workdir))
     summarise(args.workdir, args.only, args.show, sample, args.saved)
 
 

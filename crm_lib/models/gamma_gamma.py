@@ -150,20 +150,26 @@ class GammaGammaFit(MaximumLikelihoodFit):
         return self
 
     def conditional_expected_average_profit(self, frequency, monetary_value):
-        """E[mean spend | x, m]: a weighted mean of the customer's and the population's, note 025 eq. 5."""
+        """E[mean spend | x, m]: a weighted mean of the customer's and the population's, note 025 eq. 5.
+
+        It equals p (v + x m) / (p x + q - 1), the mean of p / nu under nu's Gamma(p x + q, v + x m)
+        posterior, which is infinite when p x + q <= 1 (a one-time buyer when q <= 1): returned as inf.
+        """
         self._require_fit()
         p, q, v = self.params_.to_numpy()
         x, m = _as_array(frequency), _as_array(monetary_value)
-        individual_weight = p * x / (p * x + q - 1)
-        population_mean = v * p / (q - 1)
-        out = (1 - individual_weight) * population_mean + individual_weight * m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            individual_weight = p * x / (p * x + q - 1)
+            population_mean = v * p / (q - 1)
+            out = (1 - individual_weight) * population_mean + individual_weight * m
+        out = np.where(p * x + q > 1, out, np.inf)
         return _like_input(out, frequency, monetary_value)
 
     def population_mean_spend(self) -> float:
-        """E[Z] = p v / (q - 1), the mean spend per purchase across customers."""
+        """E[Z] = p v / (q - 1), the mean spend per purchase across customers (inf when q <= 1)."""
         self._require_fit()
         p, q, v = self.params_.to_numpy()
-        return float(p * v / (q - 1))
+        return float(p * v / (q - 1)) if q > 1 else np.inf
 
 
 @dataclass(frozen=True)
