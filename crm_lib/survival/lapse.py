@@ -178,7 +178,9 @@ def _lean_churn(days: pd.DataFrame, end: pd.Timestamp, *, lapse_days, event_time
     customer = _customer_codes(days) if customer is None else customer
     spells = _spells(customer, days["day"].to_numpy(), end, lapse_days=lapse_days, event_time=event_time,
                      censoring=censoring)
-    return pd.DataFrame({column: spells[column] for column in ("duration_days", "churned", "reactivated", "first_day")})
+    out = pd.DataFrame({column: spells[column] for column in ("duration_days", "churned", "reactivated", "first_day")})
+    out.attrs.update(lapse_days=lapse_days, observation_end=end, event_time=event_time, censoring=censoring)
+    return out
 
 
 def _check_churn_arguments(transactions: pd.DataFrame, *, lapse_days, event_time: str, censoring: str) -> None:
