@@ -136,3 +136,14 @@ def test_cox_scaled_residuals_carry_time_and_the_transformed_time_g():
                           "first_order_amount": rng.gamma(2, 20, 60)})
     cox = cox_proportional_hazards(churn, covariates=["first_order_amount"])
     assert list(cox.scaled_schoenfeld.columns) == ["time", "g", "first_order_amount"]
+
+
+def test_sort_by_time_returns_sorted_data_itself_without_a_copy():
+    from crm_lib.survival.risk_sets import sort_by_time
+
+    time, status, x = np.array([1.0, 2.0, 2.0, 5.0]), np.array([1, 0, 1, 1]), np.arange(8.0).reshape(4, 2)
+    out = sort_by_time(time, status, x)
+    assert out[0] is time and out[1] is status and out[2] is x  # as documented: no copy when already sorted
+    shuffled = sort_by_time(time[::-1].copy(), status[::-1].copy(), x[::-1].copy())
+    np.testing.assert_array_equal(shuffled[0], [1.0, 2.0, 2.0, 5.0])
+    np.testing.assert_array_equal(shuffled[1], [1, 1, 0, 1])  # stable: the two day-2 rows keep their order
