@@ -152,17 +152,16 @@ class GammaGammaFit(MaximumLikelihoodFit):
     def conditional_expected_average_profit(self, frequency, monetary_value):
         """E[mean spend | x, m]: a weighted mean of the customer's and the population's, note 025 eq. 5.
 
-        It equals p (v + x m) / (p x + q - 1), the mean of p / nu under nu's Gamma(p x + q, v + x m)
-        posterior, which is infinite when p x + q <= 1 (a one-time buyer when q <= 1): returned as inf.
+        Computed as p (v + x m) / (p x + q - 1), the same weighted mean written as the mean of p / nu
+        under nu's Gamma(p x + q, v + x m) posterior; it is infinite when p x + q <= 1 (a one-time
+        buyer when q <= 1), returned as inf.
         """
         self._require_fit()
         p, q, v = self.params_.to_numpy()
         x, m = _as_array(frequency), _as_array(monetary_value)
+        shape = p * x + q  # of nu's posterior; its rate is v + x m
         with np.errstate(divide="ignore", invalid="ignore"):
-            individual_weight = p * x / (p * x + q - 1)
-            population_mean = v * p / (q - 1)
-            out = (1 - individual_weight) * population_mean + individual_weight * m
-        out = np.where(p * x + q > 1, out, np.inf)
+            out = np.where(shape > 1, p * (v + x * m) / (shape - 1), np.inf)
         return _like_input(out, frequency, monetary_value)
 
     def population_mean_spend(self) -> float:
