@@ -670,3 +670,16 @@ def test_cdnow_backtest_matches_the_full_window():
         lapse_backtest(log.transactions, truncate_at="1997-12-31", holdout_days=181)
     with pytest.raises(ParamsError, match="truncate_at=1998-07-01 must be before the end of the data"):
         lapse_backtest(log.transactions, truncate_at="1998-07-01")
+
+
+def test_empty_churn_table_and_constant_covariate_get_plain_messages():
+    """An empty churn table is refused in words (and reported with errors='report'); a constant
+    covariate's value is printed as a reader writes it, not as numpy's repr."""
+    empty = pd.DataFrame({"duration_days": pd.Series([], dtype=float), "churned": pd.Series([], dtype=bool)})
+    with pytest.raises(DataValidationError, match="the churn table has no rows"):
+        kaplan_meier(empty)
+    assert kaplan_meier(empty, errors="report").error.startswith("the churn table has no rows")
+    churn = pd.DataFrame({"duration_days": [1.0, 2, 3, 4], "churned": [True, False, True, True],
+                          "first_order_amount": np.float64(10.0)})
+    with pytest.raises(ModelFitError, match=r"has the same value \(10\.0\) for all 4 customers"):
+        cox_proportional_hazards(churn, covariates=["first_order_amount"])

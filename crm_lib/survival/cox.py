@@ -207,6 +207,11 @@ def _sample_customers(churn: pd.DataFrame, max_customers: int | None, seed: int)
     return churn.iloc[rows], n_all, note
 
 
+def _plain(value) -> str:
+    """A value as a reader writes it: ``10.0`` or ``'web'``, not ``np.float64(10.0)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _design_rank(x: np.ndarray) -> int:
     """Rank of [1, x]: by SVD of the rows, or of their (p+1) x (p+1) cross-product for millions of rows.
 
@@ -266,7 +271,7 @@ def cox_design(
             )
         if values.nunique() < 2:
             raise ModelFitError(
-                f"Cox covariate '{name}' has the same value ({values.iloc[0]!r}) for all {n:,} customers, so its "
+                f"Cox covariate '{name}' has the same value ({_plain(values.iloc[0])}) for all {n:,} customers, so its "
                 "effect cannot be estimated; remove it from cox_covariates."
             )
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):

@@ -256,6 +256,9 @@ def _followed_groups(churn: pd.DataFrame, group_col: str | None, min_group_size:
     Returns the ``(group, rows)`` pairs and the notes on what was left out (unfollowed first).
     """
     _require_columns(churn, ["duration_days", "churned"], "time to churn", "the churn table")
+    if churn.empty:
+        raise DataValidationError("the churn table has no rows (no customer to follow); build it with "
+                                  "crm_lib.survival.time_to_churn on a log with purchases in the window.")
     churn, unfollowed = _followed(churn)
     groups, notes = _split_groups(churn, group_col, min_group_size)
     return groups, unfollowed + notes
