@@ -486,7 +486,7 @@ def customer_actions(
                 "compute all three on the same transactions and observation end."
             )
     table = pd.DataFrame(index=seg.index)
-    table["pseudonymous_id"] = pseudonymize(seg.index, salt).to_numpy()
+    table["pseudonymous_id"] = pseudonymize(seg.index, salt).array  # same order as seg.index
     table[["segment", "segment_action", "r_score", "f_score", "m_score"]] = seg[
         ["segment", "segment_action", "r_score", "f_score", "m_score"]
     ]
