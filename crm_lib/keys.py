@@ -168,13 +168,13 @@ def keyed_pseudonyms(customer_ids: Iterable[Any], key: bytes | None = None, *, l
     >>> keyed_pseudonyms(["00001"], key=b"0123456789abcdef").str.len().tolist()
     [16]
     """
-    _, digests = pseudonym_digests(customer_ids, key, length=length)
+    digests = pseudonym_digests(customer_ids, key, length=length)
     return pd.Series(hex_text(digests, int(length)), dtype="str")
 
 
 def pseudonym_digests(customer_ids: Iterable[Any], key: bytes | None = None, *,
-                      length: int = DEFAULT_LENGTH) -> tuple[list[str], np.ndarray]:
-    """The ids as text and the HMAC bytes their ``length``-character pseudonyms are the hex of.
+                      length: int = DEFAULT_LENGTH) -> np.ndarray:
+    """The HMAC bytes whose hex, cut to ``length`` characters, are the ids' pseudonyms (one row per id).
 
     Raises
     ------
@@ -186,8 +186,17 @@ def pseudonym_digests(customer_ids: Iterable[Any], key: bytes | None = None, *,
     if not MIN_LENGTH <= int(length) <= 64:
         raise ParamsError(f"pseudonym length={length} is outside {MIN_LENGTH}..64 hex characters; use 16 or more.")
     secret = load_key() if key is None else key
-    ids = text_ids(customer_ids)
-    return ids, keyed_digests(ids, secret, n_bytes=(int(length) + 1) // 2)
+    n_bytes = (int(length) + 1) // 2
+    if not isinstance(customer_ids, (pd.Index, pd.Series)):
+        customer_ids = text_ids(customer_ids)
+    # In chunks: the text and bytes objects of a few hundred thousand ids at a time, not of millions.
+    chunks = [keyed_digests(text_ids(customer_ids[start:start + DIGEST_CHUNK]), secret, n_bytes=n_bytes)
+              for start in range(0, len(customer_ids), DIGEST_CHUNK)]
+    return np.concatenate(chunks) if chunks else np.empty((0, n_bytes), dtype=np.uint8)
+
+
+#: Ids hashed at once by :func:`pseudonym_digests`.
+DIGEST_CHUNK = 250_000
 
 
 def keyed_digests(ids: list[str], key: bytes, *, n_bytes: int = 32) -> np.ndarray:
@@ -203,7 +212,7 @@ def keyed_digests(ids: list[str], key: bytes, *, n_bytes: int = 32) -> np.ndarra
         encoded = joined.encode().split(b"\x00")
     # hmac.digest: the one-shot HMAC in C, the same bytes as hmac.new(...).digest(); mapped in C.
     raw = b"".join(map(hmac.digest, repeat(key), encoded, repeat("sha256")))
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(ids), 32)[:, :n_bytes]
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(ids), 32)[:, :n_bytes].copy()
 
 
 def hex_text(digests: np.ndarray, length: int) -> pd.arrays.ArrowStringArray:

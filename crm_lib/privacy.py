@@ -51,13 +51,13 @@ def pseudonymize(customer_ids: Iterable[Any], salt: str | None = None, *, length
         No pseudonym key (the message says how to set one), a length outside 16..64,
         or two ids with the same pseudonym.
     """
-    from crm_lib.keys import hex_text, pseudonym_digests
+    from crm_lib.keys import hex_text, pseudonym_digests, text_ids
 
-    ids, digests = pseudonym_digests(customer_ids, length=length)
     if isinstance(customer_ids, pd.Index) and customer_ids.dtype == "str" and not customer_ids.hasnans:
         index = customer_ids.rename("customer_id")  # already the text ids: no second index of millions of str
     else:
-        index = pd.Index(ids, name="customer_id")
+        index = pd.Index(text_ids(customer_ids), name="customer_id")
+    digests = pseudonym_digests(index, length=length)
     series = pd.Series(hex_text(digests, int(length)), index=index, name="pseudonymous_id")
     if _may_collide(digests) and series.duplicated().any() and not series.index.duplicated().any():
         first = series[series.duplicated(keep=False)]
