@@ -271,9 +271,10 @@ def value_band_labels(amounts: pd.Series, *, bands: int = 3) -> pd.Series:
     if bands < 1:
         raise ParamsError(f"value_bands={bands!r} must be at least 1.")
     cut = pd.qcut(amounts.rank(method="average"), q=bands, labels=False, duplicates="drop")
-    cut = pd.Series(cut, index=amounts.index).fillna(0).astype(int)
-    lows = amounts.groupby(cut).min()
-    highs = amounts.groupby(cut).max()
+    # qcut keeps the Series' index: no realignment (which would hash millions of ids).
+    cut = cut.fillna(0).astype(int)
+    lows = amounts.groupby(cut.to_numpy()).min()  # by the codes: no alignment on the ids
+    highs = amounts.groupby(cut.to_numpy()).max()
     names = {k: f"{i + 1} ({lows[k]:,.0f}-{highs[k]:,.0f})" for i, k in enumerate(sorted(lows.index))}
     return cut.map(names).astype(str)
 
@@ -322,6 +323,7 @@ def lapse_sensitivity(
     days, end = _purchase_days(transactions, observation_end) if len(lapse_days) else (None, None)
     rows = []
     for n_days in lapse_days:
+        churn = km = None  # the previous threshold's table is freed before the next one is built
         churn = _churn_from_days(days, end, lapse_days=n_days, event_time=event_time, censoring=censoring)
         km = kaplan_meier(churn, alpha=alpha, errors="report")
         if km.error:
@@ -636,21 +638,29 @@ def lapse_backtest(
         _check_churn_arguments(transactions, lapse_days=lapse_days, event_time="last_purchase", censoring=rule)
     days, end = _purchase_days(transactions, end)  # once: the short window is a cut of the same days
     short_days = _days_until(days, cut)
-    short = {rule: _churn_from_days(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
-    full = _churn_from_days(days, end, lapse_days=lapse_days)
+    # Only the columns the curves need are kept of each table (millions of customers at scale).
+    curve_columns = ["duration_days", "churned"]
+    short = {rule: _churn_from_days(short_days, cut, lapse_days=lapse_days, censoring=rule)[curve_columns]
+             for rule in rules}
+    del short_days
+    full = _churn_from_days(days, end, lapse_days=lapse_days)[["first_purchase", *curve_columns]]
+    del days
     # Both tables are sorted by customer, and the short window's customers are the full window's
     # who bought by the cut: rows are matched by position, not by looking up millions of ids.
     in_short = np.flatnonzero((full["first_purchase"] <= cut).to_numpy())
     keep = np.arange(len(in_short))
     if CENSORING_RULES[0] in short:
         keep = np.flatnonzero(short[CENSORING_RULES[0]]["duration_days"].notna().to_numpy())
-    customers = full.index[in_short[keep]]
+    n_customers = len(keep)
     truth_km = kaplan_meier(full.iloc[in_short[keep]], alpha=alpha)
+    del full
+    # One Kaplan-Meier curve per rule for every horizon; each table is freed once its curve is made.
+    estimate_km = {rule: kaplan_meier(short.pop(rule).iloc[keep], alpha=alpha) for rule in list(short)}
     rows = []
     for horizon in horizons_days:
         truth = float(truth_km.survival_at(horizon).loc["all", "survival"])
         for rule in rules:
-            at = kaplan_meier(short[rule].iloc[keep], alpha=alpha).survival_at(horizon).loc["all"]
+            at = estimate_km[rule].survival_at(horizon).loc["all"]
             rows.append({
                 "horizon_days": horizon, "censoring": rule, "estimate": at["survival"], "lower": at["lower"],
                 "upper": at["upper"], "truth": truth, "difference": at["survival"] - truth,
@@ -658,4 +668,4 @@ def lapse_backtest(
             })
     table = pd.DataFrame(rows).set_index(["horizon_days", "censoring"])
     return LapseBacktest(table=table, lapse_days=lapse_days, truncate_at=cut, observation_end=end,
-                         customers=len(customers), alpha=alpha)
+                         customers=n_customers, alpha=alpha)
