@@ -187,7 +187,7 @@ def write_customer_table(table: pd.DataFrame, path: str | Path, *, index: bool =
 # ------------------------------------------------------------------ CSV at millions of rows
 
 #: Rows formatted at once by :func:`write_csv_like_pandas` (bounds its memory to a few hundred MB).
-CSV_CHUNK_ROWS = 500_000
+CSV_CHUNK_ROWS = 200_000
 #: Floats in [1e-4, 1e10) and zero are written by Arrow's formatter (same shortest digits as
 #: Python's repr; Python adds ".0" to whole numbers); others by repr, as pandas does.
 _ARROW_FLOAT_RANGE = (1e-4, 1e10)
