@@ -176,12 +176,7 @@ def pseudonym_digests(customer_ids: Iterable[Any], key: bytes | None = None, *,
                       length: int = DEFAULT_LENGTH) -> np.ndarray:
     """The HMAC bytes whose hex, cut to ``length`` characters, are the ids' pseudonyms (one row per id).
 
-    Raises
-    ------
-    PseudonymKeyError
-        No key available (see :func:`load_key`).
-    ParamsError
-        A length outside 16..64.
+    Arguments and errors as :func:`keyed_pseudonyms` (no key; a length outside 16..64).
     """
     if not MIN_LENGTH <= int(length) <= 64:
         raise ParamsError(f"pseudonym length={length} is outside {MIN_LENGTH}..64 hex characters; use 16 or more.")
