@@ -46,3 +46,15 @@ def test_draw_points_groups_by_codes_as_by_values():
         if max_points == 1_000:
             order = list(dict.fromkeys(groups.tolist()))
             assert [len(points) for points in as_text[1]] == [int((groups == g).sum()) for g in order]
+
+
+def test_context_frees_the_per_customer_inputs_once_the_values_are_made(tmp_path, monkeypatch):
+    from crm_lib.context import session
+
+    monkeypatch.setenv("CRM_PRIVATE_ROOT", str(tmp_path / "private"))
+    ctx = session(value_model="bg_nbd")  # CDNOW
+    summary = ctx.summary.copy()
+    values = ctx.customer_values
+    assert "summary" not in ctx._memo and "cal_holdout" not in ctx._memo and len(values) == 23_570
+    pd.testing.assert_frame_equal(ctx.summary, summary)  # read back from the disk cache
+    assert ctx.customer_values is values  # the table itself stays
