@@ -202,7 +202,8 @@ def draw_points(ax, x, y, *, groups=None, colors: Mapping[Any, Any] | None = Non
     """
     from matplotlib.colors import LinearSegmentedColormap, LogNorm, to_rgb
 
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    # to_numpy for a Series: np.asarray would make the index cache its ids as Python strings (+0.3 GB at 4.7 M).
+    x, y = (v.to_numpy(dtype=float) if isinstance(v, pd.Series) else np.asarray(v, dtype=float) for v in (x, y))
     if groups is None:
         codes, names = np.zeros(len(x), dtype=int), [0]
     else:  # integer codes in order of appearance: no Python string per point for millions of customers
