@@ -362,7 +362,7 @@ class LoyaltyStatus:
             ``purchase_days``, ``revenue``, ``mean_interpurchase_days``,
             ``days_since_last_purchase``, ``silence_ratio``; highest value first.
         """
-        passive = self.customers[self.customers["loyalty_status"] == "passive"]
+        passive = self.customers[(self.customers["loyalty_status"] == "passive").to_numpy()]  # NumPy mask: no id cache
         top = passive.sort_values(["value", "silence_ratio"], ascending=[False, False], kind="stable").head(n)
         columns = ["value", "purchase_days", "revenue", "mean_interpurchase_days", "days_since_last_purchase", "silence_ratio"]
         listed = top[columns].copy()
