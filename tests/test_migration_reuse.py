@@ -45,3 +45,26 @@ def test_end_segmentation_made_otherwise_is_refused(cdnow_log):
         segment_migration(tx, [{"name": "all", "action": "any"}], observation_end=end, n_bins=3, at_end=at_end)
     with pytest.raises(ParamsError, match="observation_end"):
         segment_migration(tx, None, observation_end=end - pd.Timedelta(days=30), at_end=at_end)
+
+
+def _by_pandas(tx, calibration_end, end):
+    """The migration computed the plain way: both segmentations, ids aligned, pd.crosstab, rank maps."""
+    before = rfm_segmentation(tx, None, observation_end=calibration_end)
+    after = rfm_segmentation(tx, None, observation_end=end)
+    order = before.segment_order
+    start = before.customers["segment"]
+    stop = after.customers["segment"].reindex(start.index)
+    counts = pd.crosstab(pd.Categorical(start, categories=order), pd.Categorical(stop, categories=order),
+                         dropna=False).astype(int)
+    rank = {name: i for i, name in enumerate(order)}
+    a, b = start.map(rank).to_numpy(), stop.map(rank).to_numpy()
+    return counts.to_numpy(), ((b < a).mean(), (b == a).mean(), (b > a).mean())
+
+
+def test_codes_and_bincount_equal_crosstab_of_names(cdnow_log):
+    tx, end = cdnow_log.transactions, cdnow_log.observation_end
+    for calibration_end in ("1997-09-30", "1998-01-15"):
+        ours = segment_migration(tx, None, calibration_end=calibration_end, observation_end=end)
+        counts, moves = _by_pandas(tx, calibration_end, end)
+        assert (ours.counts.to_numpy() == counts).all()
+        assert (ours.moved_up, ours.stayed, ours.moved_down) == pytest.approx(moves, abs=1e-15)

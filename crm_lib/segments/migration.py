@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from crm_lib import format as fmt
@@ -130,16 +131,16 @@ def segment_migration(
         end = pd.Series(after_customers["segment"].array[known], index=start.index, name="segment")
     else:  # pragma: no cover - only for a table not built by rfm_segmentation
         end = after_customers["segment"].reindex(start.index)
-    counts = pd.crosstab(
-        pd.Categorical(start, categories=order), pd.Categorical(end, categories=order), dropna=False
-    ).astype(int)
-    counts.index = pd.Index(order, name=f"segment at {before_end:%Y-%m-%d}")
-    counts.columns = pd.Index(order, name=f"segment at {after_end:%Y-%m-%d}")
+    # Segment codes in rule order (0 = best): the crosstab is one bincount of code pairs and the
+    # moves are comparisons of codes, with no lookup of millions of segment names.
+    k = len(order)
+    start_rank = pd.Categorical(start, categories=order).codes.astype(np.int64)
+    end_rank = pd.Categorical(end, categories=order).codes.astype(np.int64)
+    counts = pd.DataFrame(np.bincount(start_rank * k + end_rank, minlength=k * k).reshape(k, k).astype(int),
+                          index=pd.Index(order, name=f"segment at {before_end:%Y-%m-%d}"),
+                          columns=pd.Index(order, name=f"segment at {after_end:%Y-%m-%d}"))
     row_totals = counts.sum(axis=1)
     shares = counts.div(row_totals.where(row_totals > 0), axis=0)
-    rank = {name: i for i, name in enumerate(order)}
-    start_rank = start.map(rank).to_numpy()
-    end_rank = end.map(rank).to_numpy()
     n = len(start)
     return SegmentMigration(
         counts=counts,
