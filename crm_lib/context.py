@@ -267,6 +267,10 @@ class RunContext:
             time_unit=self.log.time_unit, gross_margin=self.knobs["gross_margin"])
         table.attrs.update(discount_rate_annual=self.knobs["discount_rate_annual"],
                            spend_fit_excluded=int(self.spend_model.n_excluded_), model=self.value_model)
+        # The per-customer inputs (millions of rows each) are cached on disk now: a report that asks
+        # for them again reads them back, instead of every report that computed the table keeping them.
+        for name in ("summary", "cal_holdout"):
+            self._memo.pop(name, None)
         return table
 
     @property

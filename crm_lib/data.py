@@ -237,7 +237,13 @@ class TransactionLog:
     @property
     def n_customers(self) -> int:
         """Number of distinct customers after the rules."""
-        return int(self.transactions["customer_id"].nunique())
+        from crm_lib.summary import sorted_id_runs
+
+        ids = self.transactions["customer_id"]
+        # A loaded log is sorted by customer: count the runs of its ids (nunique would hash a
+        # Python string of every row, +0.8 GB kept at 10 M rows).
+        runs = sorted_id_runs(ids)
+        return int(ids.nunique()) if runs is None else len(runs[1])
 
     @property
     def n_transactions(self) -> int:

@@ -132,7 +132,8 @@ def plot_loyalty_status(loyalty: LoyaltyStatus, ax: Axes | None = None) -> Axes:
     Axes
     """
     ax = _axes(ax, (8.0, 5.5))
-    table = loyalty.customers[loyalty.customers["loyalty_status"] != "short relationship"]
+    # A NumPy mask: a boolean Series made the index keep its millions of ids as Python strings.
+    table = loyalty.customers[(loyalty.customers["loyalty_status"] != "short relationship").to_numpy()]
     colors = {"active": PALETTE[0], "passive": PALETTE[1]}
     counts = table["loyalty_status"].value_counts()
     density = draw_points(ax, table["mean_interpurchase_days"], table["days_since_last_purchase"],

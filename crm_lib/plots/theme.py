@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import matplotlib as mpl
 import numpy as np
+import pandas as pd
 import seaborn as sns
 
 #: Okabe & Ito (2008) colours, in the order series take them (yellow last: weak on white).
@@ -201,19 +202,26 @@ def draw_points(ax, x, y, *, groups=None, colors: Mapping[Any, Any] | None = Non
     """
     from matplotlib.colors import LinearSegmentedColormap, LogNorm, to_rgb
 
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keys = np.zeros(len(x), dtype=int) if groups is None else np.asarray(groups)
+    # to_numpy for a Series: np.asarray would make the index cache its ids as Python strings (+0.3 GB at 4.7 M).
+    x, y = (v.to_numpy(dtype=float) if isinstance(v, pd.Series) else np.asarray(v, dtype=float) for v in (x, y))
+    if groups is None:
+        codes, names = np.zeros(len(x), dtype=int), [0]
+    else:  # integer codes in order of appearance: no Python string per point for millions of customers
+        codes, uniques = pd.factorize(groups if isinstance(groups, (pd.Series, pd.Index)) else np.asarray(groups))
+        names = uniques.tolist()
+    position = {name: i for i, name in enumerate(names)}
     if colors is None:
-        colors = dict(zip(dict.fromkeys(keys.tolist()), PALETTE))
+        colors = dict(zip(names, PALETTE))
     labels = labels or {}
     density = len(x) > max_points
     if not density:
         for key, color in colors.items():
-            mask = keys == key
+            mask = codes == position.get(key, -2)
             ax.scatter(x[mask], y[mask], s=size, alpha=alpha, color=color, linewidths=0, label=labels.get(key))
         return False
     x_edges, y_edges = _bin_edges(ax.xaxis, x, bins[0]), _bin_edges(ax.yaxis, y, bins[1])
-    counts = {key: np.histogram2d(x[keys == key], y[keys == key], bins=[x_edges, y_edges])[0] for key in colors}
+    counts = {key: np.histogram2d(x[codes == position.get(key, -2)], y[codes == position.get(key, -2)],
+                                  bins=[x_edges, y_edges])[0] for key in colors}
     top = max([2.0, *(float(c.max()) for c in counts.values())])
     mesh = None
     for key, color in colors.items():

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from crm_lib import format as fmt
-from crm_lib.exceptions import DataValidationError
-from crm_lib.segments.rfm import SegmentRule, rfm_segmentation
+from crm_lib.exceptions import DataValidationError, ParamsError
+from crm_lib.segments.rfm import RFMSegmentation, SegmentRule, load_segment_rules, rfm_segmentation
 
 __all__ = ["SegmentMigration", "segment_migration"]
 
@@ -69,6 +70,7 @@ def segment_migration(
     observation_end: str | pd.Timestamp | None = None,
     n_bins: int = 5,
     monetary: str = "revenue",
+    at_end: RFMSegmentation | None = None,
 ) -> SegmentMigration:
     """Transition matrix between RFM segments from the calibration end to the end.
 
@@ -88,6 +90,10 @@ def segment_migration(
         Date of the second; defaults to the last purchase day.
     n_bins, monetary
         As in :func:`rfm_segmentation`.
+    at_end : RFMSegmentation, optional
+        The segmentation of ``transactions`` at ``observation_end`` with these rules,
+        ``n_bins`` and ``monetary``, when the caller already has it (the segmentation
+        report does): it is used instead of segmenting the end a second time.
 
     Returns
     -------
@@ -97,11 +103,16 @@ def segment_migration(
     ------
     DataValidationError
         ``calibration_end`` not before ``observation_end``, or no purchase by then.
+    ParamsError
+        ``at_end`` made with other rules, bins, monetary basis or observation end.
     """
     # Only the segments are kept of each segmentation (millions of rows each at scale).
-    after = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=observation_end)
+    if at_end is None:
+        after = rfm_segmentation(transactions, rules, n_bins=n_bins, monetary=monetary, observation_end=observation_end)
+    else:
+        after = _check_end_segmentation(at_end, transactions, rules, n_bins, monetary, observation_end)
     after_end, after_customers = after.observation_end, after.customers[["first_purchase", "segment"]]
-    del after
+    after = None
     if calibration_end is None:
         first = pd.to_datetime(transactions["date"]).min().normalize()
         calibration_end = first + (after_end - first) / 2
@@ -120,16 +131,16 @@ def segment_migration(
         end = pd.Series(after_customers["segment"].array[known], index=start.index, name="segment")
     else:  # pragma: no cover - only for a table not built by rfm_segmentation
         end = after_customers["segment"].reindex(start.index)
-    counts = pd.crosstab(
-        pd.Categorical(start, categories=order), pd.Categorical(end, categories=order), dropna=False
-    ).astype(int)
-    counts.index = pd.Index(order, name=f"segment at {before_end:%Y-%m-%d}")
-    counts.columns = pd.Index(order, name=f"segment at {after_end:%Y-%m-%d}")
+    # Segment codes in rule order (0 = best): the crosstab is one bincount of code pairs and the
+    # moves are comparisons of codes, with no lookup of millions of segment names.
+    k = len(order)
+    start_rank = pd.Categorical(start, categories=order).codes.astype(np.int64)
+    end_rank = pd.Categorical(end, categories=order).codes.astype(np.int64)
+    counts = pd.DataFrame(np.bincount(start_rank * k + end_rank, minlength=k * k).reshape(k, k).astype(int),
+                          index=pd.Index(order, name=f"segment at {before_end:%Y-%m-%d}"),
+                          columns=pd.Index(order, name=f"segment at {after_end:%Y-%m-%d}"))
     row_totals = counts.sum(axis=1)
     shares = counts.div(row_totals.where(row_totals > 0), axis=0)
-    rank = {name: i for i, name in enumerate(order)}
-    start_rank = start.map(rank).to_numpy()
-    end_rank = end.map(rank).to_numpy()
     n = len(start)
     return SegmentMigration(
         counts=counts,
@@ -140,3 +151,20 @@ def segment_migration(
         calibration_end=before_end,
         observation_end=after_end,
     )
+
+
+def _check_end_segmentation(at_end: RFMSegmentation, transactions: pd.DataFrame, rules: Any, n_bins: int,
+                            monetary: str, observation_end: Any) -> RFMSegmentation:
+    """``at_end`` if it is the segmentation :func:`segment_migration` would compute at the end."""
+    end = (pd.to_datetime(transactions["date"]).max() if observation_end is None
+           else pd.Timestamp(observation_end)).normalize()
+    differences = [name for name, same in (
+        ("rules", tuple(at_end.rules) == load_segment_rules(rules, n_bins)), ("n_bins", at_end.n_bins == n_bins),
+        ("monetary", at_end.monetary == monetary), ("observation_end", at_end.observation_end == end)) if not same]
+    if differences:
+        raise ParamsError(
+            f"segment_migration: at_end differs from the migration's own settings in {', '.join(differences)} "
+            f"(at_end ends {at_end.observation_end:%Y-%m-%d}, the migration {end:%Y-%m-%d}); pass the segmentation "
+            "made with the same rfm_segment_rules, rfm_bins, rfm_monetary and observation_end, or none."
+        )
+    return at_end

@@ -54,7 +54,10 @@ def _aligned_predictions(customers: pd.DataFrame, predictions: pd.DataFrame | No
             "pass the per-customer frame from crm_lib.clv with clv and/or p_alive, or None for historical value."
         )
     index = predictions.index.astype(str)
-    aligned = predictions[present].set_axis(index).reindex(customers.index)
+    if index.equals(customers.index):  # the same customers in the same order: no hashing of millions of ids
+        aligned = pd.DataFrame({c: predictions[c].to_numpy() for c in present}, index=customers.index)
+    else:
+        aligned = predictions[present].set_axis(index).reindex(customers.index)
     missing = aligned.isna().any(axis=1)
     if missing.any():
         raise DataValidationError(
@@ -100,7 +103,9 @@ def segment_profile(
     """
     table = segmentation.customers
     extra = _aligned_predictions(table, predictions, ("clv", "p_alive"))
-    data = table[["segment", "revenue", "transactions", "days_since_last_purchase", "purchase_days"]].join(extra)
+    data = table[["segment", "revenue", "transactions", "days_since_last_purchase", "purchase_days"]].copy()
+    for column in extra.columns:  # extra is aligned on table's index: set by position
+        data[column] = extra[column].to_numpy()
     grouped = data.groupby("segment", sort=False)
     profile = pd.DataFrame(
         {
@@ -199,6 +204,13 @@ def recency_ratio(customers: pd.DataFrame) -> pd.Series:
     return (span / relationship).where(relationship > 0, 1.0).rename("loyalty")
 
 
+def _labels(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[codes]`` as a str array, built by Arrow from the codes (no Python string per customer)."""
+    import pyarrow as pa
+
+    return pd.array(pa.array(list(names), type=pa.string()).take(pa.array(codes)), dtype="str")
+
+
 def _portfolio_cells(table: pd.DataFrame) -> pd.DataFrame:
     """Customers, value and value at stake per portfolio cell, in the fixed cell order."""
     # Value exposed to defection: each customer's value weighted by the chance (or, for
@@ -283,9 +295,13 @@ def value_loyalty_portfolio(
          "high_value": high_value.to_numpy(), "high_loyalty": high_loyalty.to_numpy()},
         index=customers.index,
     )
-    keys = list(zip(table["high_value"], table["high_loyalty"]))
-    table["portfolio_cell"] = [PORTFOLIO_CELLS[k][0] for k in keys]
-    table["portfolio_action"] = [PORTFOLIO_CELLS[k][1] for k in keys]
+    # Cell k of the four (high value, high loyalty) combinations in PORTFOLIO_CELLS order, then its texts.
+    keys = list(PORTFOLIO_CELLS)
+    code = np.select([high_value.to_numpy() & high_loyalty.to_numpy(), high_value.to_numpy(), high_loyalty.to_numpy()],
+                     [keys.index((True, True)), keys.index((True, False)), keys.index((False, True))],
+                     keys.index((False, False)))
+    table["portfolio_cell"] = _labels([PORTFOLIO_CELLS[k][0] for k in keys], code)
+    table["portfolio_action"] = _labels([PORTFOLIO_CELLS[k][1] for k in keys], code)
     cells = _portfolio_cells(table)
     return ValueLoyaltyPortfolio(
         customers=table, cells=cells, value_threshold=threshold, loyalty_split=float(loyalty_split),
@@ -346,7 +362,7 @@ class LoyaltyStatus:
             ``purchase_days``, ``revenue``, ``mean_interpurchase_days``,
             ``days_since_last_purchase``, ``silence_ratio``; highest value first.
         """
-        passive = self.customers[self.customers["loyalty_status"] == "passive"]
+        passive = self.customers[(self.customers["loyalty_status"] == "passive").to_numpy()]  # NumPy mask: no id cache
         top = passive.sort_values(["value", "silence_ratio"], ascending=[False, False], kind="stable").head(n)
         columns = ["value", "purchase_days", "revenue", "mean_interpurchase_days", "days_since_last_purchase", "silence_ratio"]
         listed = top[columns].copy()
@@ -418,7 +434,8 @@ def active_passive_loyalty(
     # Same-day repeat purchases merge, so a long-lived customer has a positive gap.
     ratio = customers["days_since_last_purchase"] / customers["mean_interpurchase_days"]
     silent = (ratio > silence_ratio) & (customers["days_since_last_purchase"] >= min_silence_days)
-    status = np.where(~long_lived, "short relationship", np.where(silent, "passive", "active"))
+    status = _labels(["short relationship", "passive", "active"],
+                     np.where(~long_lived.to_numpy(), 0, np.where(silent.to_numpy(), 1, 2)))
     table = customers[["purchase_days", "revenue", "mean_interpurchase_days", "days_since_last_purchase", "relationship_days"]].copy()
     table["silence_ratio"] = ratio.where(long_lived)
     table["value"] = value.to_numpy()
@@ -486,7 +503,7 @@ def customer_actions(
                 "compute all three on the same transactions and observation end."
             )
     table = pd.DataFrame(index=seg.index)
-    table["pseudonymous_id"] = pseudonymize(seg.index, salt).to_numpy()
+    table["pseudonymous_id"] = pseudonymize(seg.index, salt).array  # same order as seg.index
     table[["segment", "segment_action", "r_score", "f_score", "m_score"]] = seg[
         ["segment", "segment_action", "r_score", "f_score", "m_score"]
     ]
@@ -502,8 +519,12 @@ def customer_actions(
     # One text dtype for every label column, so the table survives a CSV or Parquet round trip.
     text = ["pseudonymous_id", "segment", "segment_action", "portfolio_cell", "portfolio_action",
             "loyalty_status", "recommended_action"]
-    table[text] = table[text].astype(str)
-    table.index = table.index.astype(str)
+    text_dtype = pd.api.types.pandas_dtype("str")
+    for column in text:  # (a copy only of the columns not yet of that dtype: millions of rows)
+        if table[column].dtype != text_dtype:
+            table[column] = table[column].astype(str)
+    if table.index.dtype != text_dtype:
+        table.index = table.index.astype(str)
     return table
 
 

@@ -322,9 +322,10 @@ def value_band_labels(amounts: pd.Series, *, bands: int = 3) -> pd.Series:
     if bands < 1:
         raise ParamsError(f"value_bands={bands!r} must be at least 1.")
     cut = pd.qcut(amounts.rank(method="average"), q=bands, labels=False, duplicates="drop")
-    cut = pd.Series(cut, index=amounts.index).fillna(0).astype(int)
-    lows = amounts.groupby(cut).min()
-    highs = amounts.groupby(cut).max()
+    # qcut keeps the Series' index: no realignment (which would hash millions of ids).
+    cut = cut.fillna(0).astype(int)
+    lows = amounts.groupby(cut.to_numpy()).min()  # by the codes: no alignment on the ids
+    highs = amounts.groupby(cut.to_numpy()).max()
     names = {k: f"{i + 1} ({lows[k]:,.0f}-{highs[k]:,.0f})" for i, k in enumerate(sorted(lows.index))}
     return cut.map(names).astype(str)
 
@@ -374,6 +375,7 @@ def lapse_sensitivity(
     customer = _customer_codes(days) if len(lapse_days) else None
     rows = []
     for n_days in lapse_days:
+        churn = km = None  # the previous threshold's table is freed before the next one is built
         churn = _lean_churn(days, end, lapse_days=n_days, event_time=event_time, censoring=censoring,
                             customer=customer)
         km = kaplan_meier(churn, alpha=alpha, errors="report")
@@ -690,7 +692,9 @@ def lapse_backtest(
     days, end = _purchase_days(transactions, end, with_ids=False)  # once: the short window is a cut of the same days
     short_days = _days_until(days, cut)
     short = {rule: _lean_churn(short_days, cut, lapse_days=lapse_days, censoring=rule) for rule in rules}
+    del short_days
     full = _lean_churn(days, end, lapse_days=lapse_days)
+    del days
     # Both tables are sorted by customer, and the short window's customers are the full window's
     # who bought by the cut: rows are matched by position, not by looking up millions of ids.
     cut_day = int(np.datetime64(cut, "D").astype(np.int64))
@@ -700,11 +704,14 @@ def lapse_backtest(
         keep = np.flatnonzero(short[CENSORING_RULES[0]]["duration_days"].notna().to_numpy())
     n_customers = len(keep)
     truth_km = kaplan_meier(full.iloc[in_short[keep]], alpha=alpha)
+    del full
+    # One Kaplan-Meier curve per rule for every horizon; each table is freed once its curve is made.
+    estimate_km = {rule: kaplan_meier(short.pop(rule).iloc[keep], alpha=alpha) for rule in list(short)}
     rows = []
     for horizon in horizons_days:
         truth = float(truth_km.survival_at(horizon).loc["all", "survival"])
         for rule in rules:
-            at = kaplan_meier(short[rule].iloc[keep], alpha=alpha).survival_at(horizon).loc["all"]
+            at = estimate_km[rule].survival_at(horizon).loc["all"]
             rows.append({
                 "horizon_days": horizon, "censoring": rule, "estimate": at["survival"], "lower": at["lower"],
                 "upper": at["upper"], "truth": truth, "difference": at["survival"] - truth,
