@@ -45,7 +45,7 @@ def period_numbers(dates: pd.Series | pd.DatetimeIndex, time_unit: str) -> np.nd
         return _whole_units(values, time_unit)
     # Weeks as pandas' 'W' periods (Monday to Sunday): 1970-01-01 was a Thursday, so
     # shift by 3 days before dividing into weeks of 7 days.
-    return np.floor_divide(_whole_units(values, "D") + 3, 7)
+    return _whole_units(values, "W", shift_days=3)
 
 
 def _datetimes(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -55,9 +55,20 @@ def _datetimes(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]")
 
 
-def _whole_units(values: np.ndarray, unit: str) -> np.ndarray:
-    """``values.astype(f"datetime64[{unit}]").astype(int64)`` by one integer floor division (30x faster)."""
+def _whole_units(values: np.ndarray, unit: str, shift_days: int = 0) -> np.ndarray:
+    """``values.astype(f"datetime64[{unit}]").astype(int64)`` by one integer floor division (30x faster).
+
+    ``unit="W"`` with ``shift_days=3`` gives pandas' Monday-to-Sunday weeks: whole days plus 3,
+    floor-divided by 7, in one division of the stored ticks (the same integers, as days are whole
+    multiples of the ticks).
+    """
     stored, count = np.datetime_data(values.dtype)
+    day_ticks = np.timedelta64(1, "D") // np.timedelta64(count, stored) if stored not in ("Y", "M", "W") else 0
+    if unit == "W":
+        if day_ticks < 1 or np.isnat(values).any():
+            return np.floor_divide(values.astype("datetime64[D]").astype(np.int64) + shift_days, 7)
+        shifted = values.view(np.int64) + shift_days * day_ticks
+        return np.floor_divide(shifted, 7 * day_ticks, out=shifted)
     ticks = np.timedelta64(1, unit) // np.timedelta64(count, stored) if stored not in ("Y", "M") else 0
     if ticks < 1 or np.isnat(values).any():  # coarser than the unit, or NaT: numpy's own cast
         return values.astype(f"datetime64[{unit}]").astype(np.int64)
@@ -272,10 +283,12 @@ def rfm_summary(
         with np.errstate(invalid="ignore", divide="ignore"):
             columns["monetary_value"] = np.where(frequency > 0, total / np.maximum(frequency, 1), 0.0)
     index = offset + m_codes[first_row] if uniques is None else uniques
-    values = np.empty((len(first_row), len(columns)))  # one block: no copy when the frame is made
+    # One block laid out as pandas stores it (a row per column): each column written contiguously,
+    # and no copy when the frame is made.
+    values = np.empty((len(columns), len(first_row)))
     for j, column in enumerate(columns.values()):
-        values[:, j] = column
-    return pd.DataFrame(values, index=pd.Index(index, name=customer_col), columns=list(columns), copy=False)
+        values[j] = column
+    return pd.DataFrame(values.T, index=pd.Index(index, name=customer_col), columns=list(columns), copy=False)
 
 
 def calibration_holdout_summary(
