@@ -540,3 +540,11 @@ def test_predict_customer_value_pareto_nbd_gives_non_repeaters_p_alive_below_one
     once = value["frequency"] == 0
     assert value["p_alive"].between(0, 1).all() and (value["clv"] >= 0).all()
     assert (value.loc[once, "p_alive"] < 1).all()
+
+
+def test_discounted_purchases_refuse_a_discrete_time_model_in_words():
+    """BG/BB counts purchase opportunities, not calendar time: no monthly CLV (was a shape error)."""
+    from crm_lib.models import BetaGeoBetaBinomFit
+
+    with pytest.raises(ParamsError, match="BG/BB is a discrete-time model .* value customers with BG/NBD"):
+        clv.discounted_expected_purchases(BetaGeoBetaBinomFit(), [0, 1], [0, 3], [6, 6])
