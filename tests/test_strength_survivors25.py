@@ -98,6 +98,9 @@ def test_sbg_on_cohorts_seen_one_period_says_the_model_is_not_identified():
     with pytest.raises(ModelFitError, match="did not converge") as raised:
         ShiftedBetaGeometricFitter().fit(pd.DataFrame([[1000, 700], [500, 400]]))
     assert "no customer cancelled" not in str(raised.value)
+    # and it says what helps (more renewal periods), not the penalty that helps the BTYD models
+    assert "give cohorts at least two renewal periods" in str(raised.value)
+    assert "penalizer_coef" not in str(raised.value)
 
 
 def test_contracts_without_a_date_column_say_which_columns_to_name():

@@ -164,6 +164,8 @@ class MaximumLikelihoodFit:
 
     name: str = ""
     param_names: tuple[str, ...] = ()
+    #: What to try when the data do not identify the model (the end of the non-convergence error).
+    identification_hint: str = "try penalizer_coef=0.001 in params, a longer calibration period, or another model."
 
     @property
     def label(self) -> str:
@@ -272,8 +274,7 @@ class MaximumLikelihoodFit:
             last = ", ".join(f"{n}={float(v):.4g}" for n, v in zip(self.param_names, np.exp(theta)))
             raise ModelFitError(
                 f"{self.label} did not converge on {n_customers:,.0f} customers: "
-                f"{reason}; last parameters {last}. The data do not identify the model; try "
-                "penalizer_coef=0.001 in params, a longer calibration period, or another model."
+                f"{reason}; last parameters {last}. The data do not identify the model; {self.identification_hint}"
             )
         # Observed information of the total (not mean) log-likelihood, in log-parameters.
         self.log_params_covariance_ = np.linalg.inv(hessian * n_customers)

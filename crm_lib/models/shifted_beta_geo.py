@@ -144,6 +144,8 @@ class ShiftedBetaGeometricFitter(MaximumLikelihoodFit):
 
     name = "sbg"
     param_names = ("alpha", "beta")
+    identification_hint = ("α and β are told apart only by how churn falls over renewals: give cohorts at least "
+                           "two renewal periods (one period fixes only the first-period churn α / (α + β)).")
 
     @property
     def label(self) -> str:
