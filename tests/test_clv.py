@@ -546,5 +546,8 @@ def test_discounted_purchases_refuse_a_discrete_time_model_in_words():
     """BG/BB counts purchase opportunities, not calendar time: no monthly CLV (was a shape error)."""
     from crm_lib.models import BetaGeoBetaBinomFit
 
-    with pytest.raises(ParamsError, match="BG/BB is a discrete-time model .* value customers with BG/NBD"):
-        clv.discounted_expected_purchases(BetaGeoBetaBinomFit(), [0, 1], [0, 3], [6, 6])
+    with pytest.raises(ParamsError, match="BG/BB is a discrete-time model .* value customers with BG/NBD, MBG/NBD or Pareto/NBD"):
+        # FHS (2010) donation data estimates
+        model = BetaGeoBetaBinomFit()
+        model.params_ = pd.Series({"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783})
+        clv.discounted_expected_purchases(model, [0, 1], [0, 3], [6, 6])

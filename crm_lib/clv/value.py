@@ -85,10 +85,6 @@ def discounted_expected_purchases(
     """
     factor = _periods_per_month(time_unit)
     _check_horizon(horizon_months, discount_rate_monthly)
-    if getattr(model, "name", None) in DISCRETE_TIME_MODELS:
-        raise ParamsError(f"{model.label} is a discrete-time model (purchase opportunities, not calendar time): it "
-                          "has no monthly discounted purchases here; value customers with "
-                          f"{', '.join(MODEL_LABELS[k] for k in _PREDICTIVE_MODELS)}.")
     (x, tx, age), _, inverse = collapse_histories(frequency, recency, T)
     months = np.arange(1, int(horizon_months) + 1)
     t = np.concatenate([[0.0], months * factor])
@@ -291,8 +287,6 @@ PREDICTIVE_METHOD = ("predictive interval: the same {n} parameter draws, each wi
 
 #: Models whose future purchases :func:`simulate_realised_equity` can simulate.
 _PREDICTIVE_MODELS = ("bg_nbd", "mbg_nbd", "pareto_nbd")
-#: Models of purchase opportunities rather than calendar time (BG/BB): no monthly CLV.
-DISCRETE_TIME_MODELS = frozenset({"bg_bb"})
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, gammaln, logsumexp
 
-from crm_lib.exceptions import DataValidationError, ModelFitError
+from crm_lib.exceptions import DataValidationError, ModelFitError, ParamsError
 from crm_lib.models.base import BTYDFit, _as_array, _check_histories, _like_input, collapse_histories
 
 __all__ = ["BetaGeoBetaBinomFit"]
@@ -114,6 +114,11 @@ class BetaGeoBetaBinomFit(BTYDFit):
         return alpha / (alpha + beta) * delta / (gamma - 1) * (
             1 - np.exp(gammaln(gamma + delta) - gammaln(1 + delta) + gammaln(1 + delta + n) - gammaln(gamma + delta + n))
         )
+
+    def _discounted_purchases(self, t_grid, discount, x, tx, age):
+        """Not defined: the model counts purchase opportunities, not calendar time (no monthly CLV)."""
+        raise ParamsError("BG/BB is a discrete-time model (purchase opportunities, not calendar time): it has no "
+                          "monthly discounted purchases; value customers with BG/NBD, MBG/NBD or Pareto/NBD.")
 
     def simulate(self, n_periods, *, seed: int = 0, n_customers: int = 1000) -> pd.DataFrame:
         from crm_lib.simulate import simulate_bg_bb
