@@ -224,12 +224,9 @@ def _purchase_days(transactions: pd.DataFrame, observation_end, *,
     by_key = _sorted_day_keys(tx["customer_id"], day)
     if by_key is not None and not with_ids:
         # Purchase days only (what the lapse rule needs): customer codes, no ids and no sums.
-        key = by_key[0]
-        new = np.empty(len(key), dtype=bool)
-        new[:1] = True
-        np.not_equal(key[1:], key[:-1], out=new[1:])
-        group_key = key[new]
-        return pd.DataFrame({"customer": group_key // by_key[3], "day": group_key % by_key[3] + by_key[2]}), end
+        key, _, low, span = by_key
+        group_key = key[np.r_[True, key[1:] != key[:-1]]]
+        return pd.DataFrame({"customer": group_key // span, "day": group_key % span + low}), end
     if by_key is None:
         tx = tx.assign(day=day)
         return tx.groupby(["customer_id", "day"], sort=True, observed=True).agg(agg).reset_index(), end
